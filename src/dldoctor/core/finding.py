@@ -1,0 +1,88 @@
+"""Findings: what a check concluded, as plain, frozen, JSON-round-trippable data."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+from dldoctor.core.severity import Severity
+
+Number = int | float | str | bool | None
+
+
+def _plain(value: Any) -> Number:
+    """Coerce a metric value to a JSON-safe plain type (numpy/torch scalars included)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isfinite(as_float) and as_float == int(as_float) and isinstance(value, int):
+        return int(as_float)
+    return as_float if math.isfinite(as_float) else str(as_float)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One conclusion of one check.
+
+    Attributes:
+        id: a diagnosis ID from the catalogue (``dldoctor explain ID``).
+        severity: info, warning or error.
+        confidence: 0..1, how sure the measurement makes us.
+        title: one line, specific to this case (e.g. names the module).
+        check: name of the check that produced it.
+        evidence: the observed numbers, in words, most telling first.
+        fixes: things to try, in order.
+        metrics: the evidence as plain numbers, for machines.
+        location: where it happened (a module path, ``loss``, ``data``), or "".
+        explained_by: the ID of a higher-ranked root cause that explains this
+            finding, set by ranking; None when it stands on its own.
+        rank: 1-based position in the ranked diagnosis, set by ranking; 0 before.
+    """
+
+    id: str
+    severity: Severity
+    confidence: float
+    title: str
+    check: str = ""
+    evidence: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+    metrics: Mapping[str, Number] = dataclasses.field(default_factory=dict)
+    location: str = ""
+    explained_by: str | None = None
+    rank: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
+        object.__setattr__(self, "confidence", float(min(1.0, max(0.0, self.confidence))))
+        object.__setattr__(self, "evidence", tuple(str(e) for e in self.evidence))
+        object.__setattr__(self, "fixes", tuple(str(f) for f in self.fixes))
+        object.__setattr__(self, "metrics", {str(k): _plain(v) for k, v in dict(self.metrics).items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rank": self.rank,
+            "severity": self.severity.value,
+            "confidence": round(self.confidence, 4),
+            "title": self.title,
+            "check": self.check,
+            "evidence": list(self.evidence),
+            "fixes": list(self.fixes),
+            "metrics": dict(self.metrics),
+            "location": self.location,
+            "explained_by": self.explained_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Finding":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["evidence"] = tuple(kwargs.get("evidence", ()))
+        kwargs["fixes"] = tuple(kwargs.get("fixes", ()))
+        return cls(**kwargs)
