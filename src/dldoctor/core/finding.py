@@ -40,6 +40,7 @@ class Finding:
         fixes: things to try, in order.
         metrics: the evidence as plain numbers, for machines.
         location: where it happened (a module path, ``loss``, ``data``), or "".
+        stage: the stage of the check that produced it (set by the pipeline).
         explained_by: the ID of a higher-ranked root cause that explains this
             finding, set by ranking; None when it stands on its own.
         rank: 1-based position in the ranked diagnosis, set by ranking; 0 before.
@@ -54,6 +55,7 @@ class Finding:
     fixes: tuple[str, ...] = ()
     metrics: Mapping[str, Number] = dataclasses.field(default_factory=dict)
     location: str = ""
+    stage: str = ""
     explained_by: str | None = None
     rank: int = 0
 
@@ -76,6 +78,7 @@ class Finding:
             "fixes": list(self.fixes),
             "metrics": dict(self.metrics),
             "location": self.location,
+            "stage": self.stage,
             "explained_by": self.explained_by,
         }
 

@@ -1,0 +1,6 @@
+"""``python -m dldoctor``."""
+
+from dldoctor.cli.app import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Built-in checks, one class per file, grouped by stage (see ``core/registry.py``)."""

@@ -1,0 +1,40 @@
+"""The forward-pass check: does one training step run at all?"""
+
+from __future__ import annotations
+
+from dldoctor.checks.running.crash_rules import classify
+from dldoctor.core import catalogue
+from dldoctor.core.check import Check
+from dldoctor.core.severity import Severity
+from dldoctor.core.stage import Stage
+
+
+class ForwardPassCheck(Check):
+    """One training step (forward, loss, backward) runs; if it crashes, says where and why.
+
+    Runs the first training batch through a copy of the model with every module
+    hooked, then the loss and backward. A crash is classified from the failing
+    module's settings and the tensors it received (torch's message only where the
+    structure is silent), and localised to the module path, with the trace of
+    shapes through the modules before it.
+    """
+
+    name = "forward-pass"
+    stage = Stage.RUN
+    order = 0
+    emits = ("shape-mismatch", "dtype-mismatch", "device-mismatch", "label-out-of-range", "out-of-memory",
+             "loss-input-probabilities", "no-gradient-flow", "entrypoint-error")
+
+    def run(self, ctx):
+        trace = ctx.forward_trace()
+        if trace.crash is None:
+            return []
+        shown = int(ctx.config.get("forward_pass.trace_modules_shown"))
+        verdict = classify(trace, {k: e.fixes for k, e in catalogue.CATALOGUE.items()}, shown)
+        evidence = list(verdict.evidence)
+        if trace.crash.user_traceback:
+            evidence.append(trace.crash.user_traceback)
+        return [self.finding(
+            verdict.id, Severity.ERROR, verdict.confidence, title=verdict.title, evidence=evidence,
+            fixes=verdict.fixes, metrics=verdict.metrics, location=verdict.location,
+        )]

@@ -1,0 +1,41 @@
+"""The ``dldoctor`` command: a typer app whose commands live one per module."""
+
+from __future__ import annotations
+
+import typer
+
+from dldoctor import __version__
+from dldoctor.cli.checks_cmd import checks
+from dldoctor.cli.explain import explain
+from dldoctor.cli.run import run
+
+app = typer.Typer(
+    name="dldoctor",
+    help="A doctor for PyTorch training runs: runs the troubleshooting checklist on your model and data, "
+         "and ranks the most likely root causes with the evidence and the fixes to try.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dldoctor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Exit codes: 0 nothing at or above --fail-on, 1 findings, 2 dldoctor could not run."""
+
+
+app.command("run")(run)
+app.command("checks")(checks)
+app.command("explain")(explain)
+
+
+def main() -> None:
+    app()

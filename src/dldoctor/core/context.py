@@ -1,0 +1,292 @@
+"""The shared context of one run: fresh models, optimisers, cached batches, measurements.
+
+Every check gets the same context. It builds the user's model once, under the run's
+seed, and keeps that initial state as a template: ``fresh_model()`` hands out deep
+copies of it, so experiments start from identical weights and the user's own
+objects are never trained. Batches are taken once per split and cached.
+Measurements are memoised by key: the first check that needs one pays for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import torch
+from torch import nn
+
+from dldoctor.core.config import Config
+from dldoctor.core.errors import EntrypointError
+from dldoctor.core.finding import Finding
+from dldoctor.loading.entrypoint import LoadedTarget
+from dldoctor.loading.user_traceback import format_user_traceback
+from dldoctor.probes.rng import isolated_rng
+from dldoctor.probes.tensors import to_device
+
+T = TypeVar("T")
+
+_LOSS_TASKS = {
+    "CrossEntropyLoss": "classification", "NLLLoss": "classification", "BCELoss": "classification",
+    "BCEWithLogitsLoss": "classification", "MultiLabelSoftMarginLoss": "classification",
+    "MSELoss": "regression", "L1Loss": "regression", "SmoothL1Loss": "regression", "HuberLoss": "regression",
+    "cross_entropy": "classification", "nll_loss": "classification", "binary_cross_entropy": "classification",
+    "binary_cross_entropy_with_logits": "classification", "mse_loss": "regression", "l1_loss": "regression",
+    "smooth_l1_loss": "regression", "huber_loss": "regression",
+}
+
+
+class BatchFormatError(Exception):
+    """The default forward could not unpack a batch into (inputs, targets)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available, else CPU."""
+    from dldoctor.core.errors import UsageError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}", hint="Use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine", hint="Use --device cpu")
+    return device
+
+
+def unpack_batch(batch: Any) -> tuple[Any, Any]:
+    """Split a batch into ``(inputs, targets)`` as the default forward does."""
+    if isinstance(batch, dict):
+        raise BatchFormatError(f"the loader yields dicts (keys: {', '.join(map(str, batch))})")
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        kind = type(batch).__name__ + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        raise BatchFormatError(f"the loader yields a {kind}, not an (inputs, targets) pair")
+    inputs, targets = batch
+    return inputs, targets
+
+
+def default_forward(model: nn.Module, batch: Any) -> tuple[Any, Any]:
+    """Unpack ``inputs, targets = batch`` and return ``model(inputs), targets``."""
+    inputs, targets = unpack_batch(batch)
+    return model(inputs), targets
+
+
+FORWARD_HINT = """Make the Dataset return (inputs, targets), or tell dldoctor how to run a batch:
+
+def dldoctor_spec():
+    return {
+        ...,
+        "forward": lambda model, batch: (model(batch["image"]), batch["label"]),
+    }"""
+
+
+class Context:
+    """What checks share during one run.
+
+    Attributes:
+        loaded: the user's loaded target (spec, spec function, folders of their code).
+        config: the resolved configuration.
+        device: where models and batches live.
+        seed: the run's seed; every experiment starts from it.
+        measurements: memoised results of probes, by key (plain data).
+        findings: findings of the checks that already ran, in run order.
+    """
+
+    def __init__(self, loaded: LoadedTarget, config: Config, device: torch.device, seed: int = 0):
+        self.loaded = loaded
+        self.spec = loaded.spec
+        self.config = config
+        self.device = device
+        self.seed = seed
+        self.measurements: dict[str, Any] = {}
+        self.findings: list[Finding] = []
+        self.deadline: float | None = None
+        self._template: nn.Module | None = None
+        self._batches: dict[str, list[Any]] = {}
+        self.forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]] = self.spec.forward or default_forward
+
+    # -- the user's objects, copied -------------------------------------------------
+    def _user_error(self, what: str, exc: BaseException, hint: str = "") -> EntrypointError:
+        return EntrypointError(f"{what} raised {type(exc).__name__}: {exc}", hint=hint,
+                               user_traceback=format_user_traceback(exc, self.loaded.user_roots))
+
+    def prepare(self) -> None:
+        """Build the model template and take the first training batches.
+
+        Raises:
+            EntrypointError: when the model factory or the loader raises, or the
+                loader yields nothing; the run cannot go on without them.
+        """
+        self.template_model()
+        batch = self.first_batch("train")
+        if self.spec.forward is None:
+            try:
+                unpack_batch(batch)
+            except BatchFormatError as exc:
+                raise EntrypointError(str(exc), hint=FORWARD_HINT) from None
+
+    def template_model(self) -> nn.Module:
+        if self._template is None:
+            model = self.spec.model
+            with isolated_rng(self.seed):
+                try:
+                    built = copy.deepcopy(model) if isinstance(model, nn.Module) else model()
+                except Exception as exc:
+                    raise self._user_error("building the model (spec 'model')", exc) from None
+            if not isinstance(built, nn.Module):
+                raise EntrypointError(f"spec 'model' returned {type(built).__name__}, not an nn.Module",
+                                      hint='"model": MyModel,   # or lambda: MyModel(width=64)')
+            self._template = built.to(self.device)
+        return self._template
+
+    def fresh_model(self) -> nn.Module:
+        """A new copy of the model in its initial state, on the run's device, in train mode."""
+        model = copy.deepcopy(self.template_model())
+        model.train()
+        return model
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        try:
+            optimizer = self.spec.optimizer(model.parameters())
+        except Exception as exc:
+            raise self._user_error("the spec's optimizer factory", exc) from None
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise EntrypointError(f"spec 'optimizer' returned {type(optimizer).__name__}, not a torch optimizer")
+        return optimizer
+
+    # -- data ------------------------------------------------------------------------
+    def loader(self, split: str) -> Any:
+        value = getattr(self.spec, f"{split}_loader")
+        if value is None:
+            return None
+        if callable(value) and not hasattr(value, "__iter__"):
+            try:
+                value = value()
+            except Exception as exc:
+                raise self._user_error(f"the spec's {split}_loader factory", exc) from None
+        return value
+
+    def has_split(self, split: str) -> bool:
+        return getattr(self.spec, f"{split}_loader", None) is not None
+
+    def batches(self, split: str = "train", n: int | None = None) -> list[Any]:
+        """The first ``n`` batches of a split (config ``run.cached_batches``), on the device.
+
+        Taken once, under the run's seed (a shuffling loader draws from the global
+        RNG, which is restored afterwards), then served from the cache.
+        """
+        want = n or int(self.config.get("run.cached_batches"))
+        cached = self._batches.get(split)
+        if cached is not None and (len(cached) >= want or self.measurements.get(f"exhausted:{split}")):
+            return cached[:want]
+        loader = self.loader(split)
+        if loader is None:
+            return []
+        taken: list[Any] = []
+        with isolated_rng(self.seed):
+            try:
+                for batch in loader:
+                    taken.append(to_device(batch, self.device))
+                    if len(taken) >= want:
+                        break
+                else:
+                    self.measurements[f"exhausted:{split}"] = True
+            except Exception as exc:
+                raise self._user_error(f"iterating the {split}_loader", exc,
+                                       hint="Check the Dataset's __getitem__ and the collate function.") from None
+        if not taken:
+            raise EntrypointError(f"the {split}_loader yielded no batches",
+                                  hint="Check that the dataset is not empty and that drop_last does not drop every batch.")
+        self._batches[split] = taken
+        return taken[:want]
+
+    def first_batch(self, split: str = "train") -> Any:
+        return self.batches(split, 1)[0]
+
+    # -- measurement memo ------------------------------------------------------------
+    def measure(self, key: str, fn: Callable[[], T]) -> T:
+        """Return the memoised measurement ``key``, computing it with ``fn`` the first time."""
+        if key not in self.measurements:
+            self.measurements[key] = fn()
+        return self.measurements[key]
+
+    def forward_trace(self):
+        """The traced forward/loss/backward of the first training batch (memoised)."""
+        from dldoctor.probes.forward_trace import trace_step
+
+        def run():
+            batch = self.first_batch("train")
+            with isolated_rng(self.seed):
+                return trace_step(self.fresh_model(), batch, self.forward_fn, self.spec.loss_fn,
+                                  self.loaded.user_roots)
+
+        return self.measure("forward_trace", run)
+
+    # -- requirements ----------------------------------------------------------------
+    def unmet(self, requirement: str) -> str | None:
+        """Why ``requirement`` is not met, or None when it is."""
+        if requirement == "forward_pass":
+            crash = self.forward_trace().crash
+            if crash is not None:
+                return f"the training step crashed in the {crash.phase} ({crash.exc_type})"
+            return None
+        if requirement in ("val_loader", "test_loader"):
+            return None if self.has_split(requirement[:-7]) else f"the spec has no {requirement}"
+        if requirement in ("classification", "regression"):
+            return None if self.task == requirement else f"the task is {self.task}, not {requirement}"
+        if requirement == "cuda":
+            return None if self.device.type == "cuda" else "the run is not on a CUDA device"
+        return f"unknown requirement {requirement!r}"
+
+    # -- what the task is -------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.measure("task", self._infer_task)
+
+    def _infer_task(self) -> str:
+        if self.spec.task:
+            return self.spec.task
+        loss_fn = self.spec.loss_fn
+        name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
+        if name in _LOSS_TASKS:
+            return _LOSS_TASKS[name]
+        trace = self.forward_trace()
+        if trace.targets:
+            tgt = trace.targets[0]
+            if tgt.is_integer:
+                return "classification"
+            if tgt.is_floating:
+                return "regression"
+        return "other"
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.measure("num_classes", self._infer_num_classes)
+
+    def _infer_num_classes(self) -> int | None:
+        if self.spec.num_classes:
+            return int(self.spec.num_classes)
+        if self.task != "classification":
+            return None
+        trace = self.forward_trace()
+        if trace.outputs and len(trace.outputs[0].shape) >= 2 and trace.outputs[0].shape[1] > 1:
+            return int(trace.outputs[0].shape[1])
+        if trace.targets and trace.outputs and trace.outputs[0].shape[-1:] in ((1,), ()):
+            return 2
+        if trace.target_range is not None:
+            return int(trace.target_range[1]) + 1
+        return None
+
+    # -- time ------------------------------------------------------------------------
+    def time_left(self) -> float:
+        """Seconds left of the running check's budget (infinite when none is set)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+
+def target_folder(target: str | None) -> Path | None:
+    if not target:
+        return None
+    path = Path(target)
+    return path.parent if path.suffix else path

@@ -1,0 +1,100 @@
+"""The final diagnosis of a run: ranked findings, check results, and run facts."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, Mapping
+
+from dldoctor.core.errors import ExitCode
+from dldoctor.core.finding import Finding
+from dldoctor.core.severity import FailOn, Severity
+
+
+class CheckStatus(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ERRORED = "errored"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """How one check went."""
+
+    name: str
+    stage: str
+    status: CheckStatus
+    duration_s: float = 0.0
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", CheckStatus(self.status))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "stage": self.stage, "status": self.status.value,
+                "duration_s": round(self.duration_s, 4), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CheckResult":
+        return cls(name=data["name"], stage=data["stage"], status=data["status"],
+                   duration_s=float(data.get("duration_s", 0.0)), reason=data.get("reason", ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """Everything a renderer needs; round-trips through JSON (the output contract)."""
+
+    dldoctor_version: str
+    target: str
+    diagnoses: tuple[Finding, ...]
+    checks: tuple[CheckResult, ...] = ()
+    seed: int = 0
+    device: str = "cpu"
+    duration_s: float = 0.0
+    command: str = "run"
+    profile: str = "standard"
+
+    @property
+    def status(self) -> str:
+        worst = max((f.severity.rank for f in self.diagnoses), default=-1)
+        if worst >= Severity.ERROR.rank:
+            return "error"
+        if worst >= Severity.WARNING.rank:
+            return "warning"
+        return "healthy"
+
+    def exit_code(self, fail_on: FailOn) -> ExitCode:
+        if any(f.id == "entrypoint-error" and f.metrics.get("fatal") for f in self.diagnoses):
+            return ExitCode.USAGE
+        if any(fail_on.trips(f.severity) for f in self.diagnoses):
+            return ExitCode.FINDINGS
+        return ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dldoctor_version": self.dldoctor_version,
+            "target": self.target,
+            "status": self.status,
+            "diagnoses": [f.to_dict() for f in self.diagnoses],
+            "checks": [c.to_dict() for c in self.checks],
+            "seed": self.seed,
+            "device": self.device,
+            "duration_s": round(self.duration_s, 4),
+            "command": self.command,
+            "profile": self.profile,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Diagnosis":
+        return cls(
+            dldoctor_version=data["dldoctor_version"],
+            target=data["target"],
+            diagnoses=tuple(Finding.from_dict(d) for d in data.get("diagnoses", ())),
+            checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", ())),
+            seed=int(data.get("seed", 0)),
+            device=data.get("device", "cpu"),
+            duration_s=float(data.get("duration_s", 0.0)),
+            command=data.get("command", "run"),
+            profile=data.get("profile", "standard"),
+        )

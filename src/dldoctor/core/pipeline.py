@@ -1,0 +1,170 @@
+"""The pipeline: run the selected checks stage by stage on one shared context.
+
+Each check is isolated: an exception becomes an ``errored`` result and the run goes
+on; a check that needs something the context cannot give (a forward pass that
+crashed, a validation loader the spec lacks) is ``skipped`` with the reason; each
+check runs under a wall-clock budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import threading
+import time
+from typing import Iterable, Iterator, Protocol
+
+from dldoctor.core.check import Check
+from dldoctor.core.diagnosis import CheckResult, CheckStatus
+from dldoctor.core.errors import EntrypointError
+from dldoctor.core.finding import Finding
+from dldoctor.core.severity import Severity
+from dldoctor.core.stage import Stage
+
+
+class CheckTimeout(BaseException):
+    """Raised inside a check that ran past its budget.
+
+    A BaseException, so that user code with ``except Exception`` cannot swallow it.
+    """
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (main thread on POSIX only; else a no-op)."""
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def _alarm(signum, frame):  # noqa: ARG001
+        raise CheckTimeout()
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """Which checks run and which findings are kept (``--select``, ``--ignore``, stages).
+
+    Each name in ``select``/``ignore`` is a check name or a diagnosis ID. Selecting an
+    ID runs the checks that may emit it and keeps only findings with selected IDs.
+    """
+
+    select: frozenset[str] = frozenset()
+    ignore: frozenset[str] = frozenset()
+    stages: frozenset[Stage] | None = None
+
+    def _selected_ids(self, check_names: set[str]) -> set[str]:
+        return {s for s in self.select if s not in check_names}
+
+    def skip_reason(self, check: type[Check], check_names: set[str]) -> str | None:
+        if self.stages is not None and check.stage not in self.stages:
+            return f"stage {check.stage.label} is not part of this command"
+        if check.name in self.ignore:
+            return "ignored by --ignore"
+        if self.select:
+            ids = self._selected_ids(check_names)
+            if check.name not in self.select and not ids.intersection(check.emits):
+                return "not selected by --select"
+        return None
+
+    def keeps(self, finding: Finding, check_names: set[str]) -> bool:
+        if finding.id in self.ignore:
+            return False
+        ids = self._selected_ids(check_names)
+        selected_checks = self.select & check_names
+        if ids and finding.id not in ids and not any(c in selected_checks for c in finding.check.split(", ")):
+            return False
+        return True
+
+
+class Events(Protocol):
+    """What the pipeline tells a live view (all methods optional in practice)."""
+
+    def check_started(self, check: type[Check]) -> None: ...
+
+    def check_finished(self, result: CheckResult) -> None: ...
+
+
+class _NoEvents:
+    def check_started(self, check: type[Check]) -> None:
+        pass
+
+    def check_finished(self, result: CheckResult) -> None:
+        pass
+
+
+def _entrypoint_finding(check: type[Check], exc: EntrypointError) -> Finding:
+    evidence = [exc.message]
+    if exc.user_traceback:
+        evidence.append(exc.user_traceback)
+    return Finding(
+        id="entrypoint-error", severity=Severity.ERROR, confidence=1.0,
+        title=f"The user's code raised while {check.name} was taking what it needs",
+        check=check.name, evidence=tuple(evidence), fixes=(exc.hint,) if exc.hint else (),
+        location="spec", stage=check.stage.label,
+    )
+
+
+def run_checks(
+    ctx, checks: Iterable[type[Check]], selection: Selection = Selection(), events: Events | None = None,
+) -> tuple[list[Finding], list[CheckResult]]:
+    """Run ``checks`` in order on ``ctx``; return all kept findings and per-check results."""
+    events = events or _NoEvents()
+    checks = sorted(checks, key=lambda c: (int(c.stage), c.order, c.name))
+    names = {c.name for c in checks}
+    timeout = float(ctx.config.get("run.check_timeout_s"))
+    findings: list[Finding] = []
+    results: list[CheckResult] = []
+    for check_cls in checks:
+        reason = selection.skip_reason(check_cls, names)
+        if reason is None:
+            for requirement in check_cls.requires:
+                try:
+                    reason = ctx.unmet(requirement)
+                except EntrypointError as exc:
+                    reason = f"{requirement}: {exc.message}"
+                if reason:
+                    break
+        if reason is not None:
+            result = CheckResult(check_cls.name, check_cls.stage.label, CheckStatus.SKIPPED, 0.0, reason)
+            results.append(result)
+            events.check_finished(result)
+            continue
+        events.check_started(check_cls)
+        start = time.perf_counter()
+        ctx.deadline = time.monotonic() + timeout
+        produced: list[Finding] = []
+        status, why = CheckStatus.PASSED, ""
+        try:
+            with time_limit(timeout):
+                produced = list(check_cls().run(ctx) or ())
+        except CheckTimeout:
+            status, why = CheckStatus.ERRORED, f"ran past its budget of {timeout:g} s (run.check_timeout_s)"
+        except EntrypointError as exc:
+            produced = [_entrypoint_finding(check_cls, exc)]
+            status, why = CheckStatus.ERRORED, exc.message
+        except Exception as exc:  # a crashed check is a result, not an abort
+            status, why = CheckStatus.ERRORED, f"{type(exc).__name__}: {exc}"
+        finally:
+            ctx.deadline = None
+        produced = [dataclasses.replace(f, stage=f.stage or check_cls.stage.label, check=f.check or check_cls.name)
+                    for f in produced]
+        kept = [f for f in produced if selection.keeps(f, names)]
+        if status is CheckStatus.PASSED and any(f.severity.at_least(Severity.WARNING) for f in kept):
+            status = CheckStatus.FAILED
+        ctx.findings.extend(kept)
+        findings.extend(kept)
+        result = CheckResult(check_cls.name, check_cls.stage.label, status, time.perf_counter() - start, why)
+        results.append(result)
+        events.check_finished(result)
+    return findings, results

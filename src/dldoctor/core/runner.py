@@ -1,0 +1,115 @@
+"""One diagnosis run, end to end: load, prepare, run checks, rank.
+
+The CLI commands are thin wrappers around :func:`diagnose`; tests and other tools
+can call it directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Iterable
+
+from dldoctor import __version__
+from dldoctor.core.config import Config, load_config
+from dldoctor.core.diagnosis import CheckResult, CheckStatus, Diagnosis
+from dldoctor.core.errors import EntrypointError
+from dldoctor.core.finding import Finding
+from dldoctor.core.pipeline import Events, Selection, run_checks
+from dldoctor.core.ranking import rank
+from dldoctor.core.registry import discover
+from dldoctor.core.severity import Severity
+from dldoctor.core.stage import Stage
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What to diagnose and how (the CLI's options, resolved)."""
+
+    target: str | None
+    spec: str | None = None
+    config_file: Path | None = None
+    profile: str = "standard"
+    seed: int | None = None
+    device: str = "auto"
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    stages: tuple[Stage, ...] | None = None
+    command: str = "run"
+
+
+def resolve_config(options: RunOptions) -> Config:
+    folder = None
+    if options.target:
+        path = Path(options.target)
+        folder = (path.parent if path.suffix else path).resolve()
+    return load_config(folder, options.config_file, options.profile)
+
+
+def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int, started: float) -> Diagnosis:
+    """The diagnosis of a run that could not start: one fatal ``entrypoint-error``."""
+    evidence = [error.message] + ([error.user_traceback] if error.user_traceback else [])
+    finding = Finding(
+        id="entrypoint-error", severity=Severity.ERROR, confidence=1.0, title=error.message,
+        check="load-entrypoint", evidence=tuple(evidence), fixes=(error.hint,) if error.hint else (),
+        metrics={"fatal": True}, location="entrypoint", stage=Stage.RUN.label, rank=1,
+    )
+    return Diagnosis(__version__, options.target or options.spec or "", (finding,), (), seed, "cpu",
+                     time.perf_counter() - started, options.command, options.profile)
+
+
+def diagnose(options: RunOptions, events: Events | None = None, config: Config | None = None) -> Diagnosis:
+    """Run dldoctor on a target and return the ranked diagnosis.
+
+    Entrypoint problems (the file, the spec, the model factory, the training loader)
+    do not raise: they come back as a diagnosis whose only finding is a fatal
+    ``entrypoint-error`` (exit code 2).
+    """
+    started = time.perf_counter()
+    config = config or resolve_config(options)
+    seed = options.seed if options.seed is not None else int(config.get("run.seed"))
+    # Heavy imports stay here, off the CLI's start-up path.
+    from dldoctor.core.context import Context, resolve_device
+    from dldoctor.loading.entrypoint import load_target
+
+    device = resolve_device(options.device)
+    try:
+        loaded = load_target(options.target, options.spec)
+        ctx = Context(loaded, config, device, seed)
+        ctx.prepare()
+    except EntrypointError as exc:
+        return entrypoint_diagnosis(options, exc, seed, started)
+
+    registered, failures = discover()
+    selection = Selection(frozenset(options.select), frozenset(options.ignore),
+                          frozenset(options.stages) if options.stages else None)
+    findings, results = run_checks(ctx, [r.check for r in registered], selection, events)
+    results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]
+    return Diagnosis(
+        dldoctor_version=__version__, target=options.target or options.spec or "",
+        diagnoses=rank(findings), checks=tuple(results), seed=seed, device=str(device),
+        duration_s=time.perf_counter() - started, command=options.command, profile=options.profile,
+    )
+
+
+def known_check_names() -> set[str]:
+    registered, _ = discover()
+    return {r.check.name for r in registered}
+
+
+def validate_names(names: Iterable[str], flag: str) -> None:
+    """Reject ``--select``/``--ignore`` names that are neither a check nor a diagnosis ID."""
+    from dldoctor.core import catalogue
+    from dldoctor.core.errors import UsageError
+
+    checks = None
+    for name in names:
+        if name in catalogue.CATALOGUE:
+            continue
+        checks = checks if checks is not None else known_check_names()
+        if name in checks:
+            continue
+        close = catalogue.closest(name) or sorted(checks)[:3]
+        raise UsageError(f"{flag} {name!r} is neither a diagnosis ID nor a check name",
+                         hint=f"Did you mean: {', '.join(close)}? (dldoctor checks lists them)")

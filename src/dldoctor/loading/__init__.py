@@ -1,0 +1,1 @@
+"""Load the user's entrypoint: import the target, call the spec function, validate."""

@@ -1,0 +1,191 @@
+"""Import the user's target and call its spec function, as the contract says.
+
+The target file is imported as a module (never as ``__main__``, so a script's own
+training under ``if __name__ == "__main__":`` does not run), with the file's folder
+first on ``sys.path``. Every problem becomes an :class:`EntrypointError` with a
+short message, the lines to add, and the user's traceback trimmed to their frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Mapping
+
+from dldoctor.core.errors import EntrypointError
+from dldoctor.loading.spec import SPEC_SNIPPET, Spec, spec_parameters, validate_spec
+from dldoctor.loading.user_traceback import format_user_traceback
+
+DEFAULT_SPEC_NAME = "dldoctor_spec"
+
+
+@dataclasses.dataclass
+class LoadedTarget:
+    """The user's entrypoint, imported and validated.
+
+    Attributes:
+        spec: the validated spec.
+        target: how the user named it (for reports).
+        spec_fn: the spec function (called again with hyper-parameters when tuning).
+        hparams: the keyword arguments it was called with.
+        user_roots: folders holding the user's code (for trimming tracebacks).
+    """
+
+    spec: Spec
+    target: str
+    spec_fn: Callable[..., Any]
+    hparams: dict[str, Any]
+    user_roots: tuple[Path, ...]
+
+
+def _module_name_for(path: Path) -> str:
+    # The plain stem keeps the module importable by name (pickling in DataLoader
+    # workers); fall back to a private name when it would shadow another module.
+    stem = path.stem if path.stem.isidentifier() else "_dldoctor_target"
+    existing = sys.modules.get(stem)
+    if existing is None or getattr(existing, "__file__", None) == str(path):
+        return stem
+    return f"_dldoctor_target_{stem}"
+
+
+def import_file(path: Path, roots: tuple[Path, ...]) -> ModuleType:
+    """Import ``path`` as a module whose ``__name__`` is not ``__main__``."""
+    if not path.exists():
+        raise EntrypointError(f"file not found: {path}", hint="Pass the path of your training file, e.g. "
+                              "dldoctor run examples/digits/train.py")
+    if path.is_dir():
+        raise EntrypointError(f"{path} is a folder; dldoctor needs the Python file that defines dldoctor_spec()",
+                              hint=f"e.g. dldoctor run {path / 'train.py'}")
+    if path.suffix != ".py":
+        raise EntrypointError(f"{path} is not a Python file (.py)")
+    folder = str(path.parent.resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = _module_name_for(path.resolve())
+    module_spec = importlib.util.spec_from_file_location(name, path.resolve())
+    if module_spec is None or module_spec.loader is None:  # pragma: no cover - .py files always get a loader
+        raise EntrypointError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        raise EntrypointError(
+            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}",
+            user_traceback=format_user_traceback(exc, roots),
+        ) from None
+    except BaseException as exc:  # the user's import-time code raised (or exited)
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise EntrypointError(
+            f"importing {path} raised {type(exc).__name__}: {exc}",
+            hint="dldoctor imports your file as a module: keep training code under "
+                 "`if __name__ == \"__main__\":` and make the import itself cheap and side-effect free.",
+            user_traceback=format_user_traceback(exc, roots),
+        ) from None
+    return module
+
+
+def _import_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise EntrypointError(f"cannot import module {name!r}: {exc}",
+                              hint="Run dldoctor from the folder that holds the package, or install it.") from None
+    except Exception as exc:
+        raise EntrypointError(f"importing module {name!r} raised {type(exc).__name__}: {exc}",
+                              user_traceback=format_user_traceback(exc)) from None
+
+
+def resolve_spec_function(target: str | None, spec_ref: str | None) -> tuple[Callable[..., Any], str, tuple[Path, ...]]:
+    """Find the spec function from a target file and/or ``--spec``.
+
+    ``--spec`` may be ``FILE.py:NAME``, ``package.module:NAME``, or just ``NAME``
+    (a function in the target file).
+    """
+    file_part: str | None = target
+    name = DEFAULT_SPEC_NAME
+    module: ModuleType | None = None
+    if spec_ref:
+        left, sep, right = spec_ref.rpartition(":")
+        if not sep:
+            name = spec_ref
+        elif left.endswith(".py") or "/" in left or "\\" in left:
+            file_part, name = left, right
+        else:
+            module = _import_module(left)
+            name = right
+            file_part = None
+        if not name.isidentifier():
+            raise EntrypointError(f"--spec {spec_ref!r}: {name!r} is not a function name",
+                                  hint="Use --spec FILE.py:NAME or --spec package.module:NAME")
+    roots: tuple[Path, ...] = ()
+    if module is None:
+        if not file_part:
+            raise EntrypointError("no target given", hint="dldoctor run path/to/train.py   "
+                                  "(or --spec package.module:NAME)")
+        path = Path(file_part)
+        roots = (path.resolve().parent,)
+        module = import_file(path, roots)
+        where = str(path)
+    else:
+        where = module.__name__
+        if getattr(module, "__file__", None):
+            roots = (Path(module.__file__).resolve().parent,)
+    fn = getattr(module, name, None)
+    if fn is None:
+        raise EntrypointError(
+            f"{where} has no function {name}()",
+            hint=f"Add a function that tells dldoctor what to examine:\n\n{SPEC_SNIPPET.replace(DEFAULT_SPEC_NAME, name)}",
+        )
+    if not callable(fn):
+        raise EntrypointError(f"{where}: {name} is a {type(fn).__name__}, not a function", hint=SPEC_SNIPPET)
+    return fn, where, roots
+
+
+def call_spec_function(
+    fn: Callable[..., Any], where: str, roots: tuple[Path, ...], hparams: Mapping[str, Any] | None = None
+) -> Spec:
+    """Call the spec function (with hyper-parameters, if any) and validate what it returns."""
+    hparams = dict(hparams or {})
+    accepted = spec_parameters(fn)
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    required = [n for n, p in params.items() if p.default is p.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY, p.KEYWORD_ONLY)]
+    if required:
+        raise EntrypointError(f"{where}: {fn.__name__}() has parameters without defaults: {', '.join(required)}",
+                              hint="dldoctor calls it with no arguments; give every parameter a default, e.g. "
+                                   "def dldoctor_spec(lr=1e-3, width=64):")
+    unknown = [k for k in hparams if k not in accepted and not any(p.kind == p.VAR_KEYWORD for p in params.values())]
+    if unknown:
+        raise EntrypointError(f"{where}: {fn.__name__}() has no keyword argument {unknown[0]!r}",
+                              hint=f"Its keyword arguments: {', '.join(accepted) or '(none)'}")
+    try:
+        raw = fn(**hparams)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise EntrypointError(
+            f"{where}: {fn.__name__}() raised {type(exc).__name__}: {exc}",
+            user_traceback=format_user_traceback(exc, roots),
+        ) from None
+    return validate_spec(raw, origin=f"{where}: {fn.__name__}()")
+
+
+def load_target(target: str | None, spec_ref: str | None = None,
+                hparams: Mapping[str, Any] | None = None) -> LoadedTarget:
+    """Import the target, call its spec function and validate the spec."""
+    fn, where, roots = resolve_spec_function(target, spec_ref)
+    spec = call_spec_function(fn, where, roots, hparams)
+    return LoadedTarget(spec=spec, target=target or spec_ref or where, spec_fn=fn,
+                        hparams=dict(hparams or {}), user_roots=roots)

@@ -1,0 +1,197 @@
+"""The ``Spec``: what the user's ``dldoctor_spec()`` returns, validated.
+
+This module does not import torch at import time (``dldoctor.Spec`` is part of the
+public API the CLI imports); validation imports it when it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import numbers
+from typing import Any, Callable, Mapping
+
+from dldoctor.core.errors import EntrypointError
+
+TASKS = ("classification", "regression", "other")
+
+SPEC_SNIPPET = '''\
+def dldoctor_spec():
+    return {
+        "model": MyModel,                  # an nn.Module class, or a function returning a fresh one
+        "train_loader": train_loader,      # a DataLoader (or a function returning one)
+        "loss_fn": nn.CrossEntropyLoss(),  # (outputs, targets) -> scalar tensor
+        "optimizer": lambda params: torch.optim.Adam(params, lr=1e-3),
+    }'''
+
+
+@dataclasses.dataclass
+class Spec:
+    """What dldoctor examines. Return one (or a dict with the same keys) from ``dldoctor_spec()``.
+
+    See ``shared/entrypoint.md`` (and README) for the meaning of every field.
+    """
+
+    model: Any
+    train_loader: Any
+    loss_fn: Callable[..., Any]
+    optimizer: Callable[..., Any]
+    val_loader: Any = None
+    test_loader: Any = None
+    forward: Callable[..., Any] | None = None
+    grad_clip_norm: float | None = None
+    scheduler: Callable[..., Any] | None = None
+    task: str | None = None
+    num_classes: int | None = None
+    reference: Any = None
+    irreducible_error: float | None = None
+    search_space: Mapping[str, Any] | None = None
+
+
+REQUIRED = tuple(f.name for f in dataclasses.fields(Spec) if f.default is dataclasses.MISSING)
+ALL_KEYS = tuple(f.name for f in dataclasses.fields(Spec))
+
+
+def _fail(problem: str, hint: str = "") -> EntrypointError:
+    return EntrypointError(problem, hint=hint)
+
+
+def _check_loader(key: str, value: Any) -> None:
+    import torch
+
+    if value is None:
+        return
+    if isinstance(value, torch.utils.data.DataLoader):
+        return
+    if isinstance(value, (str, bytes, torch.Tensor)):
+        raise _fail(f"spec key {key!r} must be a DataLoader or an iterable of batches, got {type(value).__name__}",
+                    hint=f'"{key}": DataLoader(TensorDataset(inputs, targets), batch_size=64)')
+    if callable(value) and not hasattr(value, "__iter__"):
+        return  # a zero-argument factory; called (and checked) when batches are taken
+    if not hasattr(value, "__iter__"):
+        raise _fail(f"spec key {key!r} must be a DataLoader, an iterable of batches, or a function returning one; "
+                    f"got {type(value).__name__}")
+    try:
+        if iter(value) is value:
+            raise _fail(
+                f"spec key {key!r} is a one-shot iterator ({type(value).__name__}): dldoctor iterates the data "
+                "several times",
+                hint=f'Pass the DataLoader itself, a list of batches, or a function: "{key}": lambda: make_loader()',
+            )
+    except EntrypointError:
+        raise
+    except Exception:
+        return  # iter() raised: reported with the user's traceback when batches are taken
+
+
+def _check_model(value: Any) -> None:
+    import torch
+
+    if isinstance(value, torch.nn.Module):
+        return
+    if not callable(value):
+        raise _fail(f"spec key 'model' must be an nn.Module or a function returning one, got {type(value).__name__}",
+                    hint='"model": MyModel,   # the class itself, called with no arguments for a fresh model')
+
+
+def _check_optimizer(value: Any) -> None:
+    import torch
+
+    if isinstance(value, torch.optim.Optimizer):
+        raise _fail(
+            "spec key 'optimizer' is an optimiser instance; dldoctor needs a function of the parameters, "
+            "so that every experiment gets a fresh optimiser for a fresh model",
+            hint='"optimizer": lambda params: torch.optim.Adam(params, lr=1e-3),',
+        )
+    if not callable(value):
+        raise _fail(f"spec key 'optimizer' must be a function (params) -> optimizer, got {type(value).__name__}",
+                    hint='"optimizer": lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),')
+
+
+def _check_reference(value: Any) -> None:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, Mapping) or "metric" not in item or "value" not in item:
+            raise _fail("spec key 'reference' must be a dict (or list of dicts) with 'metric' and 'value'",
+                        hint='"reference": {"metric": "val_accuracy", "value": 0.98, "source": "paper / repo"},')
+        if not isinstance(item["value"], numbers.Real) or isinstance(item["value"], bool):
+            raise _fail(f"reference value for {item['metric']!r} must be a number, got {item['value']!r}")
+
+
+def _check_search_space(value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise _fail("spec key 'search_space' must be a dict of hyper-parameter name -> range or list")
+    for name, space in value.items():
+        if isinstance(space, (list, tuple)):
+            if not space:
+                raise _fail(f"search_space[{name!r}] is an empty list")
+        elif isinstance(space, Mapping):
+            if "low" not in space or "high" not in space:
+                raise _fail(f"search_space[{name!r}] needs 'low' and 'high'",
+                            hint=f'"{name}": {{"low": 1e-5, "high": 1e-1, "log": True}}')
+            if not space["low"] < space["high"]:
+                raise _fail(f"search_space[{name!r}]: low must be below high, got {space['low']} and {space['high']}")
+            if space.get("log") and space["low"] <= 0:
+                raise _fail(f"search_space[{name!r}]: a log range needs low > 0")
+        else:
+            raise _fail(f"search_space[{name!r}] must be a list of choices or a {{'low', 'high'}} range")
+
+
+def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
+    """Turn what the spec function returned into a validated :class:`Spec`.
+
+    Raises:
+        EntrypointError: naming the key and showing the line to write.
+    """
+    if isinstance(raw, Spec):
+        values = {k: getattr(raw, k) for k in ALL_KEYS}
+    elif isinstance(raw, Mapping):
+        values = dict(raw)
+    else:
+        raise _fail(f"{origin} returned {type(raw).__name__}; it must return a dict (or dldoctor.Spec)",
+                    hint=SPEC_SNIPPET)
+    unknown = [k for k in values if k not in ALL_KEYS]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), ALL_KEYS, n=1)
+        raise _fail(f"{origin} returned an unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    hint="Known keys: " + ", ".join(ALL_KEYS))
+    missing = [k for k in REQUIRED if values.get(k) is None]
+    if missing:
+        raise _fail(f"{origin} is missing the required key{'s' if len(missing) > 1 else ''} "
+                    + ", ".join(repr(k) for k in missing), hint=SPEC_SNIPPET)
+    _check_model(values["model"])
+    for key in ("train_loader", "val_loader", "test_loader"):
+        _check_loader(key, values.get(key))
+    for key in ("loss_fn", "forward", "scheduler"):
+        if values.get(key) is not None and not callable(values[key]):
+            raise _fail(f"spec key {key!r} must be callable, got {type(values[key]).__name__}")
+    _check_optimizer(values["optimizer"])
+    clip = values.get("grad_clip_norm")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real) or clip <= 0):
+        raise _fail(f"spec key 'grad_clip_norm' must be a positive number, got {clip!r}")
+    task = values.get("task")
+    if task is not None and task not in TASKS:
+        raise _fail(f"spec key 'task' must be one of {', '.join(TASKS)}; got {task!r}")
+    num_classes = values.get("num_classes")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
+                                    or num_classes < 1):
+        raise _fail(f"spec key 'num_classes' must be a positive whole number, got {num_classes!r}")
+    if values.get("reference") is not None:
+        _check_reference(values["reference"])
+    irreducible = values.get("irreducible_error")
+    if irreducible is not None and (not isinstance(irreducible, numbers.Real) or not 0 <= irreducible < 1):
+        raise _fail(f"spec key 'irreducible_error' must be a fraction in [0, 1), got {irreducible!r}")
+    if values.get("search_space") is not None:
+        _check_search_space(values["search_space"])
+    return Spec(**values)
+
+
+def spec_parameters(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword hyper-parameters of a spec function and their defaults."""
+    out = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and param.default is not param.empty:
+            out[name] = param.default
+    return out

@@ -1,0 +1,72 @@
+"""Plain descriptions of tensors and batches, so tensors never leave a probe."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator
+
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorInfo:
+    """Shape, dtype and device of a tensor, as plain values."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    device: str
+
+    @property
+    def is_floating(self) -> bool:
+        return self.dtype in {"float16", "bfloat16", "float32", "float64"} or self.dtype.startswith("float")
+
+    @property
+    def is_integer(self) -> bool:
+        return self.dtype in {"uint8", "int8", "int16", "int32", "int64", "bool"}
+
+    def __str__(self) -> str:
+        return f"[{', '.join(map(str, self.shape))}] {self.dtype}"
+
+    @property
+    def shape_str(self) -> str:
+        return f"[{', '.join(map(str, self.shape))}]"
+
+
+def describe(t: torch.Tensor) -> TensorInfo:
+    return TensorInfo(tuple(int(s) for s in t.shape), str(t.dtype).replace("torch.", ""), str(t.device))
+
+
+def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
+    """Every tensor inside nested tuples, lists and dicts, in order."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from iter_tensors(item)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            yield from iter_tensors(item)
+
+
+def describe_all(obj: Any) -> tuple[TensorInfo, ...]:
+    return tuple(describe(t) for t in iter_tensors(obj))
+
+
+def to_device(obj: Any, device: torch.device) -> Any:
+    """Move every tensor in a nested batch to ``device`` (a no-op when already there)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device) if obj.device != device else obj
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(to_device(v, device) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+def batch_size_of(batch: Any) -> int | None:
+    for t in iter_tensors(batch):
+        if t.dim() > 0:
+            return int(t.shape[0])
+    return None

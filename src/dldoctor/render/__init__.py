@@ -1,0 +1,50 @@
+"""Renderers: one per output format, all reading the same :class:`Diagnosis`.
+
+Importing this package does not import rich or torch; each renderer imports what
+it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Callable
+
+from dldoctor.core.diagnosis import Diagnosis
+
+
+class OutputFormat(str, enum.Enum):
+    """The ``--format`` choices."""
+
+    RICH = "rich"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+def _rich(diagnosis: Diagnosis, width: int | None = None) -> str:
+    from dldoctor.render.rich_report import render
+
+    return render(diagnosis, width=width)
+
+
+def _json(diagnosis: Diagnosis, width: int | None = None) -> str:
+    from dldoctor.render.json_report import render
+
+    return render(diagnosis)
+
+
+def _markdown(diagnosis: Diagnosis, width: int | None = None) -> str:
+    from dldoctor.render.markdown_report import render
+
+    return render(diagnosis)
+
+
+RENDERERS: dict[OutputFormat, Callable[..., str]] = {
+    OutputFormat.RICH: _rich,
+    OutputFormat.JSON: _json,
+    OutputFormat.MARKDOWN: _markdown,
+}
+
+
+def render(diagnosis: Diagnosis, fmt: OutputFormat, width: int | None = None) -> str:
+    """Render ``diagnosis`` in ``fmt`` as text."""
+    return RENDERERS[OutputFormat(fmt)](diagnosis, width=width)

@@ -1,0 +1,52 @@
+"""Markdown output, for a CI job summary (e.g. ``>> $GITHUB_STEP_SUMMARY``)."""
+
+from __future__ import annotations
+
+from dldoctor.core.diagnosis import CheckStatus, Diagnosis
+
+_ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+_STATUS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "error": "❌ error"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(diagnosis: Diagnosis) -> str:
+    lines = [f"## dldoctor: `{diagnosis.target}` — {_STATUS[diagnosis.status]}", ""]
+    shown = [f for f in diagnosis.diagnoses]
+    if shown:
+        lines += ["| # | severity | ID | finding | confidence |", "|---|---|---|---|---|"]
+        for f in shown:
+            note = f" (explained by `{f.explained_by}`)" if f.explained_by else ""
+            lines.append(f"| {f.rank} | {_ICON[f.severity.value]} {f.severity.value} | `{f.id}` | "
+                         f"{_cell(f.title)}{note} | {f.confidence:.0%} |")
+        lines.append("")
+        for f in shown:
+            if f.severity.value == "info" and not f.evidence:
+                continue
+            lines.append(f"### {f.rank}. `{f.id}`: {f.title}")
+            if f.location:
+                lines.append(f"*where:* `{f.location}`")
+            lines.append("")
+            for e in f.evidence:
+                if "\n" in e:
+                    lines += ["```", e, "```"]
+                else:
+                    lines.append(f"- {e}")
+            if f.fixes:
+                lines += ["", "**Try, in order:**", ""]
+                lines += [f"{i}. {fix}" for i, fix in enumerate(f.fixes, start=1)]
+            lines += ["", f"Silence it: `--ignore {f.id}`. Details: `dldoctor explain {f.id}`.", ""]
+    else:
+        lines += ["No problems found.", ""]
+    if diagnosis.checks:
+        lines += ["<details><summary>Checks</summary>", "", "| check | stage | status | time | note |",
+                  "|---|---|---|---|---|"]
+        for c in diagnosis.checks:
+            lines.append(f"| {c.name} | {c.stage} | {c.status.value} | {c.duration_s:.2f} s | {_cell(c.reason)} |")
+        lines += ["", "</details>", ""]
+    errored = [c for c in diagnosis.checks if c.status is CheckStatus.ERRORED]
+    lines.append(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f} s"
+                 + (f" · {len(errored)} check(s) errored" if errored else ""))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,71 @@
+"""The terminal view: ranked diagnosis first, then the checks and their timings."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from dldoctor.core.diagnosis import CheckStatus, Diagnosis
+from dldoctor.core.finding import Finding
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+STATUS_STYLE = {"passed": "green", "failed": "red", "skipped": "dim", "errored": "magenta"}
+HEADLINE = {"healthy": ("healthy", "bold green"), "warning": ("warnings", "bold yellow"),
+            "error": ("problems found", "bold red")}
+
+
+def _finding_panel(f: Finding) -> Panel:
+    body = Text()
+    if f.location:
+        body.append("where: ", style="dim").append(f.location + "\n")
+    for e in f.evidence:
+        if "\n" in e:
+            body.append(e + "\n", style="dim")
+        else:
+            body.append("• ").append(e + "\n")
+    if f.fixes:
+        body.append("Try, in order:\n", style="bold")
+        for i, fix in enumerate(f.fixes, start=1):
+            body.append(f"  {i}. {fix}\n")
+    if f.explained_by:
+        body.append(f"Likely a consequence of {f.explained_by} (ranked above).\n", style="italic")
+    body.append(f"silence: --ignore {f.id}   details: dldoctor explain {f.id}", style="dim")
+    title = Text.assemble((f"{f.rank}. ", "bold"), (f"{f.severity.value.upper()} ", SEVERITY_STYLE[f.severity.value]),
+                          (f.id, "bold"), f"  {f.title}", (f"  ({f.confidence:.0%} sure)", "dim"))
+    return Panel(body, title=title, title_align="left", border_style=SEVERITY_STYLE[f.severity.value])
+
+
+def render(diagnosis: Diagnosis, width: int | None = None) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width or 100, force_terminal=False, color_system=None,
+                      highlight=False, soft_wrap=False)
+    label, style = HEADLINE[diagnosis.status]
+    console.print(Text.assemble(("dldoctor ", "bold"), (diagnosis.target, "bold"), ": ", (label, style)))
+    if diagnosis.diagnoses:
+        summary = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("#", "severity", "ID", "finding"):
+            summary.add_column(col)
+        for f in diagnosis.diagnoses:
+            summary.add_row(str(f.rank), Text(f.severity.value, SEVERITY_STYLE[f.severity.value]), f.id, f.title)
+        console.print(summary)
+        console.print()
+        console.print(Group(*(_finding_panel(f) for f in diagnosis.diagnoses if f.severity.value != "info"
+                              or f.evidence)))
+    else:
+        console.print("No problems found.")
+    if diagnosis.checks:
+        table = Table(title="checks", title_justify="left", box=None, header_style="bold", pad_edge=False)
+        for col in ("check", "stage", "status", "time", "note"):
+            table.add_column(col, overflow="fold")
+        for c in diagnosis.checks:
+            table.add_row(c.name, c.stage, Text(c.status.value, STATUS_STYLE[c.status.value]),
+                          f"{c.duration_s:.2f}s", c.reason)
+        console.print(table)
+    errored = sum(c.status is CheckStatus.ERRORED for c in diagnosis.checks)
+    console.print(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f}s"
+                  + (f" · {errored} check(s) errored" if errored else ""), style="dim")
+    return buffer.getvalue()
