@@ -25,6 +25,9 @@ def checks(
     for r in registered:
         summary = (inspect.getdoc(r.check) or "") if verbose else r.check.summary()
         table.add_row(r.check.name, r.check.stage.label, ", ".join(r.check.emits), r.source, summary)
-    Console(highlight=False).print(table)
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 160  # piped or captured: do not fold names at 80 columns
+    console.print(table)
     for failure in failures:
         err_console().print(f"plugin {failure.name!r} failed to load: {failure.error}", markup=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from dldoctor.cli.common import LiveView, err_console, exit_with, fail, split_names, write_output
+from dldoctor.cli.common import LiveView, exit_with, fail, split_names, write_output
 from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.severity import FailOn
 from dldoctor.core.stage import Stage
@@ -43,14 +43,14 @@ def diagnose_and_report(
             diagnosis = diagnose(options, events=view, config=resolved)
     except DldoctorError as exc:
         fail(exc)
-    write_output(render(diagnosis, fmt), output)
     code = diagnosis.exit_code(fail_on)
     if code is ExitCode.USAGE:
-        fatal = diagnosis.diagnoses[0]
-        hint = fatal.fixes[0] if fatal.fixes else ""
+        # dldoctor could not run: the message goes to stderr; machine formats still
+        # get their report (one fatal entrypoint-error) where they asked for it.
         if fmt is not OutputFormat.RICH or output is not None:
-            console = err_console()
-            console.print(f"[bold red]dldoctor: error:[/] {fatal.title}", soft_wrap=True)
-            if hint:
-                console.print(hint, markup=False, soft_wrap=True)
+            write_output(render(diagnosis, fmt), output)
+        fatal = diagnosis.diagnoses[0]
+        fail(DldoctorError(fatal.title, hint=fatal.fixes[0] if fatal.fixes else "",
+                           user_traceback="\n".join(e for e in fatal.evidence[1:])))
+    write_output(render(diagnosis, fmt), output)
     exit_with(code)

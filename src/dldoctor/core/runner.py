@@ -73,14 +73,23 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     from dldoctor.core.context import Context, resolve_device
     from dldoctor.loading.entrypoint import load_target
 
-    device = resolve_device(options.device)
-    try:
-        loaded = load_target(options.target, options.spec)
-        ctx = Context(loaded, config, device, seed)
-        ctx.prepare()
-    except EntrypointError as exc:
-        return entrypoint_diagnosis(options, exc, seed, started)
+    from dldoctor.probes.rng import isolated_rng
 
+    device = resolve_device(options.device)
+    # The user's random streams are put back afterwards, whatever the checks drew;
+    # the import itself runs seeded, so module-level models are deterministic too.
+    with isolated_rng(None):
+        try:
+            with isolated_rng(seed):
+                loaded = load_target(options.target, options.spec)
+            ctx = Context(loaded, config, device, seed)
+            ctx.prepare()
+        except EntrypointError as exc:
+            return entrypoint_diagnosis(options, exc, seed, started)
+        return _run(options, ctx, seed, device, started, events)
+
+
+def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Events | None) -> Diagnosis:
     registered, failures = discover()
     selection = Selection(frozenset(options.select), frozenset(options.ignore),
                           frozenset(options.stages) if options.stages else None)

@@ -28,6 +28,16 @@ SETTING_ATTRS = (
 )
 
 
+def display_path(path: str) -> str:
+    """A module path as the user would write it: ``model``, ``model[6]``, ``encoder.layers.0``."""
+    if not path:
+        return "model"
+    head, _, rest = path.partition(".")
+    if head.isdigit():
+        return f"model[{head}]" + (f".{rest}" if rest else "")
+    return path
+
+
 @dataclasses.dataclass(frozen=True)
 class ModuleCall:
     """One completed call of a module."""
@@ -51,12 +61,17 @@ class ModuleSnapshot:
     integer_input_range: tuple[int, int] | None = None
 
     @property
+    def display_path(self) -> str:
+        """``model[6]`` for a top-level Sequential child, ``classifier.0`` otherwise."""
+        return display_path(self.path)
+
+    @property
     def label(self) -> str:
         shown = {k: v for k, v in self.settings.items() if k in ("in_features", "in_channels", "num_embeddings",
                                                                    "input_size", "embed_dim", "num_features",
                                                                    "normalized_shape")}
         inner = ", ".join(f"{k}={v}" for k, v in shown.items())
-        return f"{self.path or '(model)'} ({self.type_name}{', ' + inner if inner else ''})"
+        return f"{self.display_path} ({self.type_name}{', ' + inner if inner else ''})"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from dldoctor.probes.forward_trace import CrashInfo, ForwardTrace, ModuleSnapshot
+from dldoctor.probes.forward_trace import CrashInfo, ForwardTrace, ModuleSnapshot, display_path
 from dldoctor.probes.tensors import TensorInfo
 
 # Ordered: the first pattern that matches wins (device and dtype messages often
@@ -37,7 +37,7 @@ MESSAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"shape|size mismatch|must match the size|sizes of tensors must match|expected .*input|expected input|"
         r"channels|dimension|batch_size|mat1 and mat2|index out of range in self|input.size\(-1\)|"
         r"was expected to be|too many indices|not enough values|invalid for input of size|size of tensor|"
-        r"non-singleton|numel|unbatched|backward needs a scalar", re.I)),
+        r"non-singleton|numel|unbatched|backward needs a scalar|didn't match|does not match", re.I)),
 )
 
 CONV_DIMS = {"Conv1d": 1, "Conv2d": 2, "Conv3d": 3, "ConvTranspose1d": 1, "ConvTranspose2d": 2,
@@ -85,7 +85,7 @@ def _module_rule(m: ModuleSnapshot) -> tuple[str, str, list[str]] | None:
     if not m.inputs:
         return None
     x = m.inputs[0]
-    where = m.path or "the model"
+    where = m.display_path
     param_devices = {info.device for _, info in m.params}
     input_devices = {t.device for t in m.inputs}
     if len(param_devices | input_devices) > 1:
@@ -167,6 +167,12 @@ def _module_rule(m: ModuleSnapshot) -> tuple[str, str, list[str]] | None:
                     f"{where} (LayerNorm, normalized_shape={list(want)}) gets {_shape(x)}",
                     [f"Set normalized_shape to the last dimension(s) of its input: {list(x.shape[-len(want):])}."])
         return None
+    if m.type_name == "MultiheadAttention" and "embed_dim" in s and x.shape and x.shape[-1] != s["embed_dim"]:
+        return ("shape-mismatch",
+                f"{where} (MultiheadAttention, embed_dim={s['embed_dim']}) gets {x.shape[-1]} features per token: "
+                f"{_shape(x)}",
+                [f"Make the embedding width equal d_model/embed_dim: project the inputs to {s['embed_dim']} "
+                 f"features (nn.Linear({x.shape[-1]}, {s['embed_dim']})) or set d_model={x.shape[-1]}."])
     if m.type_name in RNN_TYPES and "input_size" in s:
         if len(x.shape) not in (2, 3):
             return ("shape-mismatch", f"{where} ({m.type_name}) expects [batch, seq, features] or [seq, batch, "
@@ -194,8 +200,25 @@ def _loss_rule(trace: ForwardTrace, crash: CrashInfo, message_id: str | None) ->
                 ["Check the last layers' reshaping: outputs must keep the batch dimension first "
                  "(x.view(x.size(0), -1), not x.view(-1, k)).",
                  "Check that the forward returns the targets of the same batch."])
-    if trace.target_range is not None and tgt.is_integer and len(out.shape) >= 2 and (
-            message_id == "label-out-of-range" or message_id is None or message_id == "shape-mismatch"):
+    label_rule = _label_range_rule(trace, message_id)
+    if label_rule is not None:
+        return label_rule
+    if message_id == "dtype-mismatch" or (tgt.is_floating and len(tgt.shape) == len(out.shape) - 1
+                                          and len(out.shape) >= 2):
+        return _loss_dtype_rule(out, tgt, message_id)
+    return None
+
+
+def _label_range_rule(trace: ForwardTrace, message_id: str | None) -> tuple[str, str, list[str]] | None:
+    """Integer targets outside [0, n_outputs): read from the targets, whatever the error said.
+
+    On CUDA the loss's range check is a device-side assert that surfaces later (often
+    in backward) with a generic message, so the targets are the reliable evidence.
+    """
+    if not trace.outputs or not trace.targets or message_id in ("device-mismatch", "out-of-memory"):
+        return None
+    out, tgt = trace.outputs[0], trace.targets[0]
+    if trace.target_range is not None and tgt.is_integer and len(out.shape) >= 2 and len(tgt.shape) < len(out.shape):
         lo, hi = trace.target_range
         n = out.shape[1]
         if lo < 0 or hi >= n:
@@ -210,22 +233,28 @@ def _loss_rule(trace: ForwardTrace, crash: CrashInfo, message_id: str | None) ->
                              "the loss, or drop those samples.")
             return ("label-out-of-range",
                     f"targets span [{int(lo)}, {int(hi)}] but the model has {n} outputs (valid: 0..{n - 1})", fixes)
-    if message_id == "dtype-mismatch" or (tgt.is_floating and len(tgt.shape) == len(out.shape) - 1
-                                          and len(out.shape) >= 2):
-        if tgt.is_floating and len(tgt.shape) == len(out.shape) - 1:
-            return ("dtype-mismatch",
-                    f"targets are class indices stored as {tgt.dtype} {_shape(tgt)}; the loss needs int64",
-                    ["Store class labels as integers: torch.tensor(y, dtype=torch.long), or targets.long()."])
-        if tgt.is_integer and out.is_floating:
-            return ("dtype-mismatch", f"targets are {tgt.dtype} but the loss needs {out.dtype} like the outputs",
-                    [f"Convert the regression targets to floating point: targets.float()."])
-        if message_id == "dtype-mismatch":
-            return ("dtype-mismatch", f"the loss cannot take outputs {out} with targets {tgt}",
-                    ["Make outputs and targets the dtypes the loss expects (see its documentation)."])
+    return None
+
+
+def _loss_dtype_rule(out: TensorInfo, tgt: TensorInfo, message_id: str | None) -> tuple[str, str, list[str]] | None:
+    if tgt.is_floating and len(tgt.shape) == len(out.shape) - 1:
+        return ("dtype-mismatch",
+                f"targets are class indices stored as {tgt.dtype} {_shape(tgt)}; the loss needs int64",
+                ["Store class labels as integers: torch.tensor(y, dtype=torch.long), or targets.long()."])
+    if tgt.is_integer and out.is_floating:
+        return ("dtype-mismatch", f"targets are {tgt.dtype} but the loss needs {out.dtype} like the outputs",
+                ["Convert the targets to floating point (this loss compares them with float outputs): "
+                 "targets.float(), once, in the dataset."])
+    if message_id == "dtype-mismatch":
+        return ("dtype-mismatch", f"the loss cannot take outputs {out} with targets {tgt}",
+                ["Make outputs and targets the dtypes the loss expects (see its documentation)."])
     return None
 
 
 def _backward_rule(trace: ForwardTrace, message_id: str | None) -> tuple[str, str, list[str]] | None:
+    label_rule = _label_range_rule(trace, message_id)
+    if label_rule is not None:
+        return label_rule
     if message_id == "dtype-mismatch" and trace.targets and trace.outputs:
         out, tgt = trace.outputs[0], trace.targets[0]
         if tgt.is_integer and out.is_floating:
@@ -239,11 +268,34 @@ def _backward_rule(trace: ForwardTrace, message_id: str | None) -> tuple[str, st
     return None
 
 
+CUDA_UNAVAILABLE = re.compile(r"not compiled with cuda|no nvidia driver|cuda driver|cuda is not available|"
+                              r"found no nvidia", re.I)
+
+
+def _message_rule(crash: CrashInfo, message_id: str | None) -> tuple[str, str, list[str]]:
+    """A verdict from torch's message alone, when the structure said nothing."""
+    place = crash.module.label if crash.module is not None else (
+        f"your code ({crash.user_frame})" if crash.user_frame else f"the {crash.phase}")
+    if message_id == "device-mismatch" and CUDA_UNAVAILABLE.search(crash.message):
+        return ("device-mismatch", f"{place} puts a tensor on CUDA, which this machine does not have",
+                ["Do not hard-code the device: create tensors on the input's device "
+                 "(torch.zeros(..., device=x.device)) and move batches with .to(device).",
+                 "Choose the device once: device = 'cuda' if torch.cuda.is_available() else 'cpu'."])
+    if message_id == "device-mismatch":
+        return ("device-mismatch", f"tensors on different devices meet in {place}",
+                ["Create tensors inside forward on the input's device: torch.zeros(..., device=x.device).",
+                 "Register fixed tensors as buffers (self.register_buffer) so model.to(device) moves them."])
+    if message_id is None:
+        return ("entrypoint-error", f"the training step raised {crash.exc_type} in {place}",
+                ["Read your traceback below: the error is in your code, not in a layer dldoctor knows."])
+    return (message_id, f"{place} raised {crash.exc_type}: {crash.first_line[:90]}", [])
+
+
 def _trace_lines(trace: ForwardTrace, shown: int) -> list[str]:
     leaves = trace.leaf_calls()[-shown:]
     if not leaves:
         return []
-    parts = [f"{c.path} ({c.type_name}) {c.inputs[0].shape_str if c.inputs else '?'} -> "
+    parts = [f"{display_path(c.path)} ({c.type_name}) {c.inputs[0].shape_str if c.inputs else '?'} -> "
              f"{c.outputs[0].shape_str if c.outputs else '?'}" for c in leaves]
     return ["shapes before the crash: " + "; ".join(parts)]
 
@@ -259,7 +311,7 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
         rule = ("out-of-memory", f"the training step ran out of memory in the {crash.phase}", [])
     elif crash.phase == "forward":
         if crash.module is not None:
-            location = crash.module.path or "(model)"
+            location = crash.module.display_path
             rule = _module_rule(crash.module)
         elif crash.exc_type == "BatchFormatError":
             rule = ("entrypoint-error", f"the batch cannot be unpacked: {crash.first_line}",
@@ -275,9 +327,7 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
 
     confidence = 0.95 if rule else (0.8 if message_id else 0.5)
     if rule is None:
-        diagnosis_id = message_id or "entrypoint-error"
-        place = crash.module.label if crash.module else crash.phase
-        rule = (diagnosis_id, f"the training step raised {crash.exc_type} in {place}", [])
+        rule = _message_rule(crash, message_id)
     diagnosis_id, title, fixes = rule
 
     evidence = []
@@ -304,5 +354,7 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
     if trace.targets:
         metrics["target_shape"] = trace.targets[0].shape_str
         metrics["target_dtype"] = trace.targets[0].dtype
+    # A fix read off this case comes first; the catalogue's general ones fill up to three.
     all_fixes = list(fixes) + [f for f in catalogue_fixes.get(diagnosis_id, ()) if f not in fixes]
-    return CrashVerdict(diagnosis_id, title, tuple(evidence), tuple(all_fixes[:5]), metrics, location, confidence)
+    return CrashVerdict(diagnosis_id, title, tuple(evidence), tuple(all_fixes[:max(3, len(fixes))]), metrics,
+                        location, confidence)

@@ -32,7 +32,7 @@ class ForwardPassCheck(Check):
         shown = int(ctx.config.get("forward_pass.trace_modules_shown"))
         verdict = classify(trace, {k: e.fixes for k, e in catalogue.CATALOGUE.items()}, shown)
         evidence = list(verdict.evidence)
-        if trace.crash.user_traceback:
+        if trace.crash.user_traceback.startswith("Traceback"):
             evidence.append(trace.crash.user_traceback)
         return [self.finding(
             verdict.id, Severity.ERROR, verdict.confidence, title=verdict.title, evidence=evidence,

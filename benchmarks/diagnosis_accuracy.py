@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Bug-zoo benchmark: does dldoctor rank the right root cause first?
+
+Every ``*.py`` file in the zoo folder starts with a header
+
+    # EXPECT: <diagnosis-id>      (or: # EXPECT: healthy)
+    # ALSO: <id>, <id>            (optional: acceptable alternatives)
+
+The script runs ``dldoctor run FILE --format json`` on each file (a fresh process
+each, as a user would), takes the ranked error/warning findings, and reports per
+case whether the expected ID is ranked first (top-1) or among the first three
+(top-3); for healthy controls, whether anything at warning or above was reported
+(a false alarm). Usage:
+
+    python benchmarks/diagnosis_accuracy.py [FOLDER] [--profile quick] [--json OUT] [--strict]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HEADER = re.compile(r"^#\s*EXPECT:\s*([\w-]+)\s*$", re.M)
+ALSO = re.compile(r"^#\s*ALSO:\s*(.+)$", re.M)
+
+
+@dataclass
+class Case:
+    path: str
+    expect: str
+    also: list[str] = field(default_factory=list)
+    ranked: list[str] = field(default_factory=list)
+    exit_code: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.expect == "healthy"
+
+    @property
+    def accepted(self) -> set[str]:
+        return {self.expect, *self.also}
+
+    @property
+    def top1(self) -> bool:
+        if self.healthy:
+            return not self.ranked and not self.error
+        return bool(self.ranked) and self.ranked[0] in self.accepted
+
+    @property
+    def top3(self) -> bool:
+        if self.healthy:
+            return self.top1
+        return bool(self.accepted.intersection(self.ranked[:3]))
+
+
+def read_header(path: Path) -> tuple[str, list[str]] | None:
+    head = "\n".join(path.read_text().splitlines()[:5])
+    match = HEADER.search(head)
+    if not match:
+        return None
+    also = ALSO.search(head)
+    return match.group(1), [a.strip() for a in also.group(1).split(",")] if also else []
+
+
+def run_case(path: Path, expect: str, also: list[str], extra: list[str], timeout: float) -> Case:
+    case = Case(str(path), expect, also)
+    cmd = [sys.executable, "-m", "dldoctor", "run", str(path), "--format", "json", "--fail-on", "never", *extra]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        case.seconds = time.perf_counter() - start
+        case.error = f"timed out after {timeout:g}s"
+        return case
+    case.seconds = time.perf_counter() - start
+    case.exit_code = proc.returncode
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        case.error = (proc.stderr.strip().splitlines() or ["no JSON output"])[-1]
+        return case
+    case.ranked = [d["id"] for d in report["diagnoses"] if d["severity"] in ("error", "warning")]
+    return case
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default="examples/bugs")
+    parser.add_argument("--profile", default=None, help="passed to dldoctor run --profile")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    parser.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 unless every case passes top-1")
+    parser.add_argument("-k", dest="pattern", default="", help="only files whose name contains this")
+    args = parser.parse_args(argv)
+
+    extra = ["--profile", args.profile] if args.profile else []
+    files = sorted(p for p in Path(args.folder).glob("*.py") if args.pattern in p.name)
+    cases: list[Case] = []
+    for path in files:
+        header = read_header(path)
+        if header is None:
+            print(f"skipping {path}: no '# EXPECT:' header", file=sys.stderr)
+            continue
+        case = run_case(path, header[0], header[1], extra, args.timeout)
+        cases.append(case)
+        mark = "ok " if case.top1 else ("~3 " if case.top3 else "MISS")
+        got = ", ".join(case.ranked[:3]) or ("(error: " + case.error + ")" if case.error else "(nothing)")
+        print(f"{mark} {path.name:<44} expect {case.expect:<26} got {got:<60} {case.seconds:6.1f}s", flush=True)
+
+    bugs = [c for c in cases if not c.healthy]
+    healthy = [c for c in cases if c.healthy]
+    top1 = sum(c.top1 for c in bugs)
+    top3 = sum(c.top3 for c in bugs)
+    alarms = sum(not c.top1 for c in healthy)
+    median = statistics.median(c.seconds for c in cases) if cases else 0.0
+    print()
+    print(f"| cases | top-1 | top-3 | false alarms (healthy) | median s/case |")
+    print(f"|---|---|---|---|---|")
+    print(f"| {len(bugs)} bugs + {len(healthy)} healthy | {top1}/{len(bugs)} ({top1 / max(1, len(bugs)):.0%}) "
+          f"| {top3}/{len(bugs)} ({top3 / max(1, len(bugs)):.0%}) | {alarms}/{len(healthy)} | {median:.1f} |")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(
+            {"cases": [asdict(c) | {"top1": c.top1, "top3": c.top3} for c in cases],
+             "top1": top1, "top3": top3, "bugs": len(bugs), "healthy": len(healthy), "false_alarms": alarms,
+             "median_seconds": median}, indent=2))
+    if args.strict and (top1 < len(bugs) or alarms):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Shared test helpers: temporary user projects and running the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+SPEC_HEADER = """\
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+"""
+
+HEALTHY_BODY = """\
+g = torch.Generator().manual_seed(0)
+X = torch.randn(128, 8, generator=g)
+y = (X[:, 0] > 0).long()
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+def dldoctor_spec():
+    return {
+        "model": Net,
+        "train_loader": DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True),
+        "loss_fn": nn.CrossEntropyLoss(),
+        "optimizer": lambda p: torch.optim.Adam(p, lr=1e-2),
+    }
+"""
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    """Write a user file (header + dedented body) into a temp folder; return its path."""
+
+    def _make(body: str, name: str = "train.py", header: str = SPEC_HEADER) -> Path:
+        path = tmp_path / name
+        path.write_text(header + textwrap.dedent(body))
+        return path
+
+    return _make
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
+    """Run the real ``dldoctor`` command in a fresh process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dldoctor", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or REPO, env=full_env, timeout=timeout)
+
+
+def run_json(*args: str, **kwargs):
+    proc = run_cli(*args, "--format", "json", **kwargs)
+    try:
+        return proc, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON on stdout (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+
+
+def diagnose_file(path: Path, **options):
+    """Run the pipeline in-process on a file (faster than a subprocess)."""
+    from dldoctor.core.runner import RunOptions, diagnose
+
+    return diagnose(RunOptions(target=str(path), device="cpu", **options))

@@ -1,0 +1,68 @@
+import sys
+import textwrap
+
+import pytest
+
+from dldoctor.core.registry import AUTOLOAD_ENV, discover
+from tests.conftest import HEALTHY_BODY, run_cli, run_json
+
+PLUGIN = '''
+from dldoctor import Check, Severity, Stage
+
+
+class AlwaysInfo(Check):
+    """A third-party check that always reports an info finding."""
+
+    name = "plugin-always-info"
+    stage = Stage.RUN
+    emits = ("class-imbalance",)
+
+    def run(self, ctx):
+        batch = ctx.first_batch()
+        return [self.finding("class-imbalance", Severity.INFO, 0.3, title=f"saw a batch of {len(batch[1])}")]
+'''
+
+
+@pytest.fixture
+def plugin_path(tmp_path, monkeypatch):
+    """A fake installed distribution declaring a dldoctor.checks entry point."""
+    (tmp_path / "dd_test_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "dd_test_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dd-test-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[dldoctor.checks]\nalways = dd_test_plugin:AlwaysInfo\n"
+                                           "broken = dd_test_plugin_missing:Nope\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("dd_test_plugin", None)
+
+
+def test_builtin_checks_are_registered():
+    registered, _ = discover(plugins=False)
+    assert "forward-pass" in {r.check.name for r in registered}
+    assert all(r.source == "builtin" for r in registered)
+
+
+def test_entry_point_plugin_is_listed_and_a_broken_one_is_reported(plugin_path):
+    registered, failures = discover()
+    sources = {r.check.name: r.source for r in registered}
+    assert sources["plugin-always-info"] == "plugin:dd-test-plugin"
+    assert [f.name for f in failures] == ["broken"]
+
+
+def test_autoload_can_be_turned_off(plugin_path, monkeypatch):
+    monkeypatch.setenv(AUTOLOAD_ENV, "1")
+    registered, failures = discover()
+    assert "plugin-always-info" not in {r.check.name for r in registered} and not failures
+
+
+def test_plugin_runs_in_the_real_cli(plugin_path, make_project):
+    target = make_project(HEALTHY_BODY)
+    proc, report = run_json("run", target, env={"PYTHONPATH": str(plugin_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert [d["id"] for d in report["diagnoses"]] == ["class-imbalance"]
+    assert report["diagnoses"][0]["title"] == "saw a batch of 32"
+    names = {c["name"]: c["status"] for c in report["checks"]}
+    assert names["plugin-always-info"] == "passed" and names["plugin:broken"] == "errored"
+    listing = run_cli("checks", env={"PYTHONPATH": str(plugin_path)})
+    assert "plugin-always-info" in listing.stdout
