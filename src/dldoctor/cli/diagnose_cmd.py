@@ -28,12 +28,14 @@ def diagnose_and_report(
     config: Optional[Path],
     verbose: bool,
     stages: Optional[tuple[Stage, ...]] = None,
+    overrides: tuple[tuple[str, object], ...] = (),
 ) -> None:
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
     options = RunOptions(
         target=target, spec=spec, config_file=config, profile=profile, seed=seed, device=device,
         select=split_names(select), ignore=split_names(ignore), stages=stages, command=command,
+        overrides=overrides,
     )
     try:
         validate_names(options.select, "--select")

@@ -21,9 +21,24 @@ PROFILES = ("quick", "standard", "thorough")
 
 
 def default_config() -> dict[str, Any]:
-    """The packaged defaults, as a fresh nested dict."""
-    text = resources.files("dldoctor").joinpath("configs/default.yaml").read_text()
-    return yaml.safe_load(text)
+    """The packaged defaults, as a fresh nested dict.
+
+    ``configs/default.yaml`` holds the run-wide settings; each check keeps its
+    thresholds in ``configs/checks/<section>.yaml`` (top-level keys are sections),
+    so adding a check touches its own files only. A section may be defined once.
+    """
+    folder = resources.files("dldoctor").joinpath("configs")
+    values = yaml.safe_load(folder.joinpath("default.yaml").read_text()) or {}
+    checks = folder.joinpath("checks")
+    if checks.is_dir():
+        for item in sorted(checks.iterdir(), key=lambda p: p.name):
+            if not item.name.endswith(".yaml"):
+                continue
+            for section, body in (yaml.safe_load(item.read_text()) or {}).items():
+                if section in values:
+                    raise RuntimeError(f"config section {section!r} defined twice (configs/checks/{item.name})")
+                values[section] = body
+    return values
 
 
 def _check_type(key: str, default: Any, value: Any) -> Any:

@@ -1,7 +1,9 @@
 """Where checks come from: one door for built-in and third-party checks alike.
 
-Built-in checks are listed below as ``module:Class`` references, the same form a
-third-party package declares in its entry-point group ``dldoctor.checks``:
+Built-in checks are the :class:`Check` subclasses found in the modules of the
+``dldoctor.checks`` package (one check per file, so adding a check touches one
+folder). They are loaded by the same function as a third-party package's checks,
+declared in its entry-point group ``dldoctor.checks``:
 
     [project.entry-points."dldoctor.checks"]
     my-check = "my_package.checks:MyCheck"
@@ -24,9 +26,16 @@ from dldoctor.core.check import Check
 ENTRY_POINT_GROUP = "dldoctor.checks"
 AUTOLOAD_ENV = "DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD"
 
-BUILTIN_CHECKS: tuple[str, ...] = (
-    "dldoctor.checks.running.forward_pass:ForwardPassCheck",
-)
+BUILTIN_PACKAGE = "dldoctor.checks"
+
+
+def builtin_references(package: str = BUILTIN_PACKAGE) -> tuple[str, ...]:
+    """``module:`` references for every module of the built-in checks package, sorted."""
+    import pkgutil
+
+    root = importlib.import_module(package)
+    names = sorted(m.name for m in pkgutil.walk_packages(root.__path__, prefix=f"{package}.") if not m.ispkg)
+    return tuple(f"{name}:" for name in names)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +80,7 @@ def autoload_enabled() -> bool:
 
 
 def discover(
-    builtin: Iterable[str] = BUILTIN_CHECKS, plugins: bool | None = None
+    builtin: Iterable[str] | None = None, plugins: bool | None = None
 ) -> tuple[list[Registered], list[PluginFailure]]:
     """Load every check: built-ins, then entry points (unless turned off).
 
@@ -80,7 +89,7 @@ def discover(
     """
     found: dict[str, Registered] = {}
     failures: list[PluginFailure] = []
-    for reference in builtin:
+    for reference in builtin_references() if builtin is None else builtin:
         for cls in _checks_in(_resolve(reference)):
             found[cls.name] = Registered(cls, "builtin")
     if plugins if plugins is not None else autoload_enabled():

@@ -37,6 +37,8 @@ class RunOptions:
     ignore: tuple[str, ...] = ()
     stages: tuple[Stage, ...] | None = None
     command: str = "run"
+    overrides: tuple[tuple[str, object], ...] = ()
+    """Config values set by command-line flags, as (dotted key, value); applied last."""
 
 
 def resolve_config(options: RunOptions) -> Config:
@@ -44,7 +46,20 @@ def resolve_config(options: RunOptions) -> Config:
     if options.target:
         path = Path(options.target)
         folder = (path.parent if path.suffix else path).resolve()
-    return load_config(folder, options.config_file, options.profile)
+    config = load_config(folder, options.config_file, options.profile)
+    if options.overrides:
+        from dldoctor.core.config import merge
+
+        nested: dict = {}
+        for dotted, value in options.overrides:
+            node = nested
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        config = Config(merge(dict(config.values), nested, "command-line options"), config.profile,
+                        config.sources + ("command line",))
+    return config
 
 
 def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int, started: float) -> Diagnosis:

@@ -10,7 +10,6 @@ say what it expected and what it got. All hooks are removed in ``finally``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -39,14 +38,120 @@ def display_path(path: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class ActStats:
+    """Summary numbers of one floating-point tensor (a module's first output).
+
+    ``dead_unit_frac`` counts units (index 1 of the shape: features or channels) that
+    are <= 0 for every sample and position of the batch: a ReLU unit that never fires.
+    """
+
+    numel: int
+    mean: float
+    std: float
+    abs_max: float
+    min: float
+    max: float
+    frac_zero: float
+    frac_nonfinite: float
+    frac_abs_gt_099: float
+    frac_outside_001_099: float
+    dead_unit_frac: float
+
+
+def act_stats(t: torch.Tensor) -> ActStats | None:
+    """Summary statistics of a floating tensor; None for other tensors."""
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0:
+        return None
+    with torch.no_grad():
+        x = t.detach().float()
+        finite = torch.isfinite(x)
+        n = x.numel()
+        frac_nonfinite = 1.0 - float(finite.float().mean())
+        xf = x[finite] if frac_nonfinite > 0 else x.reshape(-1)
+        if xf.numel() == 0:
+            nan = float("nan")
+            return ActStats(n, nan, nan, nan, nan, nan, 0.0, frac_nonfinite, 0.0, 0.0, 0.0)
+        dead = 0.0
+        if x.dim() >= 2 and x.shape[0] > 1:
+            per_unit = x.transpose(0, 1).reshape(x.shape[1], -1).amax(dim=1)
+            dead = float((per_unit <= 0).float().mean())
+        return ActStats(
+            numel=n, mean=float(xf.mean()), std=float(xf.std()) if xf.numel() > 1 else 0.0,
+            abs_max=float(xf.abs().max()), min=float(xf.min()), max=float(xf.max()),
+            frac_zero=float((xf == 0).float().mean()), frac_nonfinite=frac_nonfinite,
+            frac_abs_gt_099=float((xf.abs() > 0.99).float().mean()),
+            frac_outside_001_099=float(((xf < 0.01) | (xf > 0.99)).float().mean()),
+            dead_unit_frac=dead,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class ModuleCall:
-    """One completed call of a module."""
+    """One completed call of a module, with statistics of its first output."""
 
     path: str
     type_name: str
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
     is_leaf: bool
+    stats: ActStats | None = None
+    input_nonfinite: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamGrad:
+    """One parameter after the backward pass of the traced step."""
+
+    name: str
+    module_path: str
+    shape: tuple[int, ...]
+    requires_grad: bool
+    has_grad: bool
+    grad_norm: float
+    grad_abs_max: float
+    grad_nonfinite: bool
+    param_norm: float
+    numel: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSummary:
+    """What the model's (first) output looks like, for judging what the loss gets.
+
+    ``row_sum_dev`` is the mean |sum over dim 1 - 1| (probabilities give ~0);
+    ``exp_row_sum_dev`` the same for exp(output) (log-probabilities give ~0).
+    """
+
+    min: float
+    max: float
+    mean: float
+    std: float
+    frac_in_01: float
+    row_sum_dev: float | None
+    exp_row_sum_dev: float | None
+    frac_nonfinite: float
+
+
+def output_summary(t: torch.Tensor) -> OutputSummary | None:
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0:
+        return None
+    with torch.no_grad():
+        x = t.detach().float()
+        finite = torch.isfinite(x)
+        xf = x[finite]
+        if xf.numel() == 0:
+            nan = float("nan")
+            return OutputSummary(nan, nan, nan, nan, 0.0, None, None, 1.0)
+        row = exp_row = None
+        if x.dim() >= 2 and x.shape[1] > 1 and bool(finite.all()):
+            row = float((x.sum(dim=1) - 1).abs().mean())
+            exp_row = float((x.clamp(max=80).exp().sum(dim=1) - 1).abs().mean())
+        return OutputSummary(
+            min=float(xf.min()), max=float(xf.max()), mean=float(xf.mean()),
+            std=float(xf.std()) if xf.numel() > 1 else 0.0,
+            frac_in_01=float(((xf >= 0) & (xf <= 1)).float().mean()), row_sum_dev=row,
+            exp_row_sum_dev=exp_row, frac_nonfinite=1.0 - float(finite.float().mean()),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +210,9 @@ class ForwardTrace:
     loss_shape: tuple[int, ...] | None = None
     param_dtype: str = ""
     param_device: str = ""
+    output_summary: OutputSummary | None = None
+    grads: tuple[ParamGrad, ...] = ()
+    loss_name: str = ""
 
     @property
     def ok(self) -> bool:
@@ -162,12 +270,19 @@ class _Recorder:
     def _post(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         if self.stack and self.stack[-1][0] is module:
             self.stack.pop()
+        first = next(iter_tensors(output), None)
+        first_in = next(iter_tensors((args, kwargs)), None)
+        input_nonfinite = bool(
+            first_in is not None and first_in.is_floating_point() and not torch.isfinite(first_in).all()
+        )
         self.calls.append(ModuleCall(
             path=self.paths.get(module, "?"),
             type_name=type(module).__name__,
             inputs=describe_all((args, kwargs)),
             outputs=describe_all(output),
             is_leaf=not any(True for _ in module.children()),
+            stats=act_stats(first) if first is not None else None,
+            input_nonfinite=input_nonfinite,
         ))
 
     def failing_module(self) -> ModuleSnapshot | None:
@@ -230,7 +345,10 @@ def trace_step(
     if tgt is not None and tgt.numel() > 0 and not tgt.is_complex():
         with torch.no_grad():
             target_range = (float(tgt.min().item()), float(tgt.max().item()))
-    common = dict(outputs=out_info, targets=tgt_info, target_range=target_range, **base)
+    first_out = next(iter_tensors(outputs), None)
+    loss_name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
+    common = dict(outputs=out_info, targets=tgt_info, target_range=target_range, loss_name=loss_name,
+                  output_summary=output_summary(first_out) if first_out is not None else None, **base)
     try:
         phase = "loss"
         loss = loss_fn(outputs, targets)
@@ -246,7 +364,21 @@ def trace_step(
         loss.backward()
     except Exception as exc:
         return ForwardTrace(tuple(recorder.calls), _crash(phase, exc, None, roots), **common)
-    return ForwardTrace(
-        tuple(recorder.calls), None, loss_value=loss_value if math.isfinite(loss_value) else loss_value,
-        loss_shape=loss_shape, **common,
-    )
+    return ForwardTrace(tuple(recorder.calls), None, loss_value=loss_value, loss_shape=loss_shape,
+                        grads=_param_grads(model), **common)
+
+
+def _param_grads(model: nn.Module) -> tuple[ParamGrad, ...]:
+    out = []
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            g = p.grad
+            has = g is not None
+            finite = bool(torch.isfinite(g).all()) if has else True
+            out.append(ParamGrad(
+                name=name, module_path=name.rpartition(".")[0], shape=tuple(p.shape), requires_grad=p.requires_grad,
+                has_grad=has, grad_norm=float(g.float().norm()) if has and finite else (0.0 if not has else float("nan")),
+                grad_abs_max=float(g.abs().max()) if has and finite and g.numel() else 0.0, grad_nonfinite=not finite,
+                param_norm=float(p.detach().float().norm()), numel=p.numel(),
+            ))
+    return tuple(out)
