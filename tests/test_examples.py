@@ -35,7 +35,11 @@ def test_zoo_case(path):
         assert alarms[0].location, "the finding must be localised"
 
 
-def test_digits_demo_is_healthy():
-    diagnosis = diagnose_file(REPO / "examples" / "digits" / "train.py")
+EXAMPLES = sorted((REPO / "examples").glob("*/train.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
+def test_shipped_examples_are_healthy(path):
+    diagnosis = diagnose_file(path)
     assert diagnosis.status == "healthy", [f"{f.id}: {f.title}" for f in diagnosis.diagnoses]
     assert all(c.status.value in ("passed", "skipped") for c in diagnosis.checks)
