@@ -7,6 +7,7 @@ import typer
 from dldoctor import __version__
 from dldoctor.cli.checks_cmd import checks
 from dldoctor.cli.explain import explain
+from dldoctor.cli.overfit_batch import overfit_batch
 from dldoctor.cli.probe import probe
 from dldoctor.cli.run import run
 
@@ -35,6 +36,7 @@ def _root(
 
 app.command("run")(run)
 app.command("probe")(probe)
+app.command("overfit-batch")(overfit_batch)
 app.command("checks")(checks)
 app.command("explain")(explain)
 

@@ -88,6 +88,16 @@ class LiveView:
         if self.status is not None:
             self.status.update(f"[bold]{check.stage.label}[/] · {check.name}: {check.summary()[:70]}")
 
+    def progress(self, label: str, step: int, loss: float) -> None:
+        if self.status is not None:
+            self._losses = (getattr(self, "_losses", []) + [loss])[-24:] if label == getattr(self, "_label", None) \
+                else [loss]
+            self._label = label
+            from dldoctor.checks.overfit.experiments import sparkline
+
+            self.status.update(f"[bold]overfit[/] · {label} · step {step} · loss {loss:.4g} "
+                               f"{sparkline(self._losses)}")
+
     def check_finished(self, result) -> None:
         if self.verbose:
             self.console.print(f"  {result.stage:<9} {result.name:<24} {result.status.value:<8} "

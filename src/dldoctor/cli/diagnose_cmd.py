@@ -29,6 +29,7 @@ def diagnose_and_report(
     verbose: bool,
     stages: Optional[tuple[Stage, ...]] = None,
     overrides: tuple[tuple[str, object], ...] = (),
+    plot: Optional[Path] = None,
 ) -> None:
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
@@ -41,8 +42,13 @@ def diagnose_and_report(
         validate_names(options.select, "--select")
         validate_names(options.ignore, "--ignore")
         resolved = resolve_config(options)
+        measurements: dict | None = {} if plot is not None else None
         with LiveView(verbose) as view:
-            diagnosis = diagnose(options, events=view, config=resolved)
+            diagnosis = diagnose(options, events=view, config=resolved, measurements=measurements)
+        if plot is not None and diagnosis.exit_code(fail_on) is not ExitCode.USAGE:
+            from dldoctor.render.plots import plot_curves
+
+            plot_curves(measurements or {}, plot, title=str(target or spec))
     except DldoctorError as exc:
         fail(exc)
     code = diagnosis.exit_code(fail_on)

@@ -9,10 +9,11 @@ Measurements are memoised by key: the first check that needs one pays for it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
@@ -106,6 +107,12 @@ class Context:
         self._template: nn.Module | None = None
         self._batches: dict[str, list[Any]] = {}
         self.forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]] = self.spec.forward or default_forward
+        self.progress: Callable[[str, int, float], None] | None = None
+
+    def report_progress(self, label: str, step: int, loss: float) -> None:
+        """Tell a live view how a training experiment is going (no-op without one)."""
+        if self.progress is not None:
+            self.progress(label, step, loss)
 
     # -- the user's objects, copied -------------------------------------------------
     def _user_error(self, what: str, exc: BaseException, hint: str = "") -> EntrypointError:
@@ -185,7 +192,7 @@ class Context:
         if loader is None:
             return []
         taken: list[Any] = []
-        with isolated_rng(self.seed):
+        with isolated_rng(self.seed), _restored_generators(loader):
             try:
                 for batch in loader:
                     taken.append(to_device(batch, self.device))
@@ -283,6 +290,27 @@ class Context:
     def time_left(self) -> float:
         """Seconds left of the running check's budget (infinite when none is set)."""
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+
+@contextlib.contextmanager
+def _restored_generators(loader: Any) -> Iterator[None]:
+    """Put back the state of the loader's own random generators after iterating it.
+
+    A ``DataLoader(shuffle=True, generator=g)`` advances ``g`` on every pass: without
+    this, a second pass would see other batches (breaking determinism) and the
+    user's generator would be left changed.
+    """
+    generators = []
+    for owner in (loader, getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None),
+                                                                     "sampler", None)):
+        g = getattr(owner, "generator", None)
+        if isinstance(g, torch.Generator) and all(g is not other for other, _ in generators):
+            generators.append((g, g.get_state()))
+    try:
+        yield
+    finally:
+        for g, state in generators:
+            g.set_state(state)
 
 
 def target_folder(target: str | None) -> Path | None:

@@ -74,12 +74,14 @@ def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int,
                      time.perf_counter() - started, options.command, options.profile)
 
 
-def diagnose(options: RunOptions, events: Events | None = None, config: Config | None = None) -> Diagnosis:
+def diagnose(options: RunOptions, events: Events | None = None, config: Config | None = None,
+             measurements: dict | None = None) -> Diagnosis:
     """Run dldoctor on a target and return the ranked diagnosis.
 
     Entrypoint problems (the file, the spec, the model factory, the training loader)
     do not raise: they come back as a diagnosis whose only finding is a fatal
-    ``entrypoint-error`` (exit code 2).
+    ``entrypoint-error`` (exit code 2). When ``measurements`` is a dict, it receives
+    the context's measurements (plain data: curves, traces) for plots and tools.
     """
     started = time.perf_counter()
     config = config or resolve_config(options)
@@ -101,10 +103,15 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
             ctx.prepare()
         except EntrypointError as exc:
             return entrypoint_diagnosis(options, exc, seed, started)
-        return _run(options, ctx, seed, device, started, events)
+        try:
+            return _run(options, ctx, seed, device, started, events)
+        finally:
+            if measurements is not None:
+                measurements.update(ctx.measurements)
 
 
 def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Events | None) -> Diagnosis:
+    ctx.progress = getattr(events, "progress", None)
     registered, failures = discover()
     selection = Selection(frozenset(options.select), frozenset(options.ignore),
                           frozenset(options.stages) if options.stages else None)

@@ -1,0 +1,158 @@
+"""The overfit stage's runs, shared by its checks: one baseline, memoised experiments.
+
+Every run starts from the context's fixed initial weights; a run with a given setup
+and step count is made once per diagnosis, whichever check asks first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from dldoctor.checks.overfit.curve_shape import CurveReading, convergence_target, read_curve
+from dldoctor.probes.overfit import Curve, Setup, overfit
+from dldoctor.probes.tensors import iter_tensors
+
+
+def _config(ctx) -> dict:
+    return dict(ctx.config.section("overfit"))
+
+
+def spec_lr(ctx) -> float | None:
+    """The learning rate of the spec's optimiser (first parameter group)."""
+    def measure():
+        optimizer = ctx.make_optimizer(ctx.fresh_model())
+        return float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else None
+    return ctx.measure("overfit:spec_lr", measure)
+
+
+def regularization(ctx) -> dict[str, float]:
+    """Weight decay of the spec's optimiser and the largest dropout rate in the model."""
+    def measure():
+        model = ctx.fresh_model()
+        optimizer = ctx.make_optimizer(model)
+        decay = max((float(g.get("weight_decay", 0.0) or 0.0) for g in optimizer.param_groups), default=0.0)
+        dropout = max((float(m.p) for m in model.modules()
+                       if isinstance(m, torch.nn.modules.dropout._DropoutNd)), default=0.0)
+        return {"weight_decay": decay, "dropout": dropout}
+    return ctx.measure("overfit:regularization", measure)
+
+
+def _concat(batches: list[Any]) -> Any:
+    """One batch made of consecutive batches (every tensor concatenated on dim 0)."""
+    first = batches[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(batches, dim=0)
+    if isinstance(first, (list, tuple)):
+        parts = [_concat([b[i] for b in batches]) for i in range(len(first))]
+        return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)
+    if isinstance(first, dict):
+        return {k: _concat([b[k] for b in batches]) for k in first}
+    return first
+
+
+def _slice_range(batch: Any, start: int, stop: int) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch[start:stop] if batch.dim() > 0 else batch
+    if isinstance(batch, (list, tuple)):
+        parts = [_slice_range(v, start, stop) for v in batch]
+        return type(batch)(*parts) if hasattr(batch, "_fields") else type(batch)(parts)
+    if isinstance(batch, dict):
+        return {k: _slice_range(v, start, stop) for k, v in batch.items()}
+    return batch
+
+
+def _size(batch: Any) -> int:
+    first = next(iter_tensors(batch), None)
+    return int(first.shape[0]) if first is not None and first.dim() > 0 else 0
+
+
+def overfit_batches(ctx, count: int = 1) -> list[Any]:
+    """Up to ``count`` training batches of ``overfit.batch_size`` samples (0: the loader's batches)."""
+    size = int(_config(ctx)["batch_size"])
+    if size <= 0:
+        return ctx.batches("train", count)
+    per_loader_batch = max(1, _size(ctx.first_batch("train")))
+    needed = -(-size * count // per_loader_batch)
+    whole = _concat(ctx.batches("train", needed))
+    parts = [_slice_range(whole, i * size, (i + 1) * size) for i in range(count)]
+    return [p for p in parts if _size(p) > 0]
+
+
+def heldout_batch(ctx) -> Any | None:
+    """A batch the baseline does not train on: the second training batch, else the first validation one."""
+    batches = overfit_batches(ctx, 2)
+    if len(batches) > 1:
+        return batches[1]
+    if ctx.has_split("val"):
+        return ctx.first_batch("val")
+    return None
+
+
+def lr_base_scale(ctx) -> float:
+    """Scale that turns the spec's learning rate into ``overfit.lr`` when that is set."""
+    wanted = float(_config(ctx)["lr"])
+    current = spec_lr(ctx)
+    if wanted > 0 and current:
+        return wanted / current
+    return 1.0
+
+
+def run(ctx, setup: Setup, steps: int | None = None, heldout: bool = False) -> Curve:
+    """The run for ``setup`` (memoised), from the same initial weights as every other run."""
+    cfg = _config(ctx)
+    steps = int(steps or (cfg["steps"] if setup == Setup() else cfg["experiment_steps"]))
+    full = dataclasses.replace(setup, lr_scale=setup.lr_scale * lr_base_scale(ctx))
+    key = f"overfit:{full.key}:{steps}:{heldout}"
+
+    def measure() -> Curve:
+        batches = overfit_batches(ctx, setup.batches)
+        return overfit(ctx, full, steps, lambda initial: convergence_target(initial, cfg), batches,
+                       heldout_batch(ctx) if heldout else None, label=setup.label)
+
+    return ctx.measure(key, measure)
+
+
+def baseline(ctx) -> Curve:
+    """The user's own setup on one batch, with a held-out evaluation at the end."""
+    return run(ctx, Setup(), heldout=True)
+
+
+def reading(ctx, curve: Curve) -> CurveReading:
+    return read_curve(curve.losses, _config(ctx), curve.first_nonfinite)
+
+
+def fixes_curve(ctx, experiment: CurveReading, base: CurveReading) -> bool:
+    """Did the experiment fix what was wrong with the baseline curve?"""
+    if experiment.shape == "converged":
+        return True
+    if experiment.shape in ("explodes", "goes-up", "oscillates", "falls-below-zero"):
+        return False
+    factor = float(_config(ctx)["fix_factor"])
+    base_final = base.final if base.shape not in ("explodes",) else base.initial
+    return experiment.final * factor <= base_final and experiment.final < experiment.initial
+
+
+def sparkline(values, width: int = 24) -> str:
+    """A one-line picture of a curve (for evidence and the live view)."""
+    import math
+
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return ""
+    step = max(1, len(values) // width)
+    if min(finite) > 0 and max(finite) / min(finite) > 20:  # spikes would flatten the rest: log scale
+        values = [math.log(v) if math.isfinite(v) else v for v in values]
+        finite = [math.log(v) for v in finite]
+    sampled = [values[i] for i in range(0, len(values), step)][:width]
+    lo, hi = min(finite), max(finite)
+    bars = "▁▂▃▄▅▆▇█"
+    out = []
+    for v in sampled:
+        if not math.isfinite(v):
+            out.append("!")
+        else:
+            out.append(bars[0 if hi == lo else int((v - lo) / (hi - lo) * (len(bars) - 1))])
+    return "".join(out)

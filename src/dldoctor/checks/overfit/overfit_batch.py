@@ -1,0 +1,210 @@
+"""Overfit a single batch, read the curve, and confirm its cause by experiment."""
+
+from __future__ import annotations
+
+import math
+
+from dldoctor.checks.overfit import experiments
+from dldoctor.checks.overfit.curve_shape import CurveReading
+from dldoctor.core.check import Check
+from dldoctor.core.severity import Severity
+from dldoctor.core.stage import Stage
+from dldoctor.probes.overfit import Curve, Setup
+
+#: Stage-1 root causes that, found at error severity, explain a failed fit.
+STAGE1_ROOTS = ("loss-input-probabilities", "loss-broadcast", "batch-mixing", "no-gradient-flow",
+                "bad-initialization", "numerical-instability", "label-out-of-range", "wrong-mode",
+                "input-not-normalized", "dead-activations")
+
+
+def _lr_text(curve: Curve) -> str:
+    return f"lr={curve.lr:.3g}"
+
+
+class OverfitBatchCheck(Check):
+    """A fresh model drives the loss on one batch to near zero; if not, an experiment says why.
+
+    Trains from the fixed initial weights on one batch with the user's optimiser and
+    reads the curve (converged, decreasing, plateau, goes up, explodes, oscillates).
+    For a curve that fails, it runs the few experiments that separate the causes, each
+    from the same weights, and stops at the first that fixes the curve: the learning
+    rate scaled down (x0.1, x0.01) or up (x10, x100), the loss negated, weight decay and
+    dropout off, fewer samples. A cause found in stage 1 explains the curve instead.
+    """
+
+    name = "overfit-batch"
+    stage = Stage.OVERFIT
+    order = 10
+    requires = ("forward_pass",)
+    emits = ("lr-too-high", "lr-too-low", "loss-sign-flipped", "over-regularization", "model-too-small",
+             "numerical-instability", "exploding-gradients", *STAGE1_ROOTS)
+
+    def run(self, ctx):
+        base = experiments.baseline(ctx)
+        reading = experiments.reading(ctx, base)
+        ctx.measurements["overfit:reading"] = reading
+        if reading.shape == "converged":
+            return []
+        curve_text = f"single batch at {_lr_text(base)}: {reading.describe()} {experiments.sparkline(base.losses)}"
+        explained = self._explained_by_earlier(ctx, curve_text)
+        if explained:
+            return explained
+        if reading.shape in ("goes-up", "explodes", "oscillates"):
+            return self._too_high_or_flipped(ctx, base, reading, curve_text)
+        if reading.shape == "falls-below-zero":
+            return self._sign(ctx, base, reading, curve_text) or []
+        return self._stuck(ctx, base, reading, curve_text)
+
+    # -- a cause already found --------------------------------------------------
+    def _explained_by_earlier(self, ctx, curve_text: str):
+        for finding in ctx.findings:
+            if finding.stage == Stage.RUN.label and finding.id in STAGE1_ROOTS and finding.severity is Severity.ERROR:
+                return [self.finding(finding.id, finding.severity, finding.confidence, title=finding.title,
+                                     evidence=[*finding.evidence, f"and the single batch does not fit: {curve_text}"],
+                                     fixes=finding.fixes, metrics=finding.metrics, location=finding.location)]
+        return None
+
+    # -- the experiments -----------------------------------------------------------
+    def _try(self, ctx, setup: Setup, base_reading: CurveReading) -> tuple[Curve, CurveReading, bool]:
+        curve = experiments.run(ctx, setup)
+        r = experiments.reading(ctx, curve)
+        return curve, r, experiments.fixes_curve(ctx, r, base_reading)
+
+    @staticmethod
+    def _result(curve: Curve, r: CurveReading, setup: Setup) -> str:
+        return f"with {setup.label} ({_lr_text(curve)}): {r.describe()} {experiments.sparkline(curve.losses)}"
+
+    def _too_high_or_flipped(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
+        tried = []
+        order = [Setup(negate_loss=True), Setup(lr_scale=0.1), Setup(lr_scale=0.01)] if reading.shape == "goes-up" \
+            else [Setup(lr_scale=0.1), Setup(lr_scale=0.01), Setup(negate_loss=True)]
+        for setup in order:
+            curve, r, fixed = self._try(ctx, setup, reading)
+            tried.append(self._result(curve, r, setup))
+            if not fixed:
+                continue
+            if setup.negate_loss:
+                return [self._sign_finding(curve_text, tried[-1], base, curve, r)]
+            severity = Severity.WARNING if reading.shape == "oscillates" else Severity.ERROR
+            return [self.finding(
+                "lr-too-high", severity, 0.9 if r.shape == "converged" else 0.7,
+                title=f"the learning rate {base.lr:.3g} is too high: the loss {reading.shape.replace('-', ' ')}; "
+                      f"at {curve.lr:.3g} it {'converges' if r.shape == 'converged' else 'falls'}",
+                evidence=[curve_text, tried[-1]],
+                fixes=[f"Lower the learning rate to about {curve.lr:.3g} (x{setup.lr_scale:g}).",
+                       "Add warm-up or a decaying schedule; clip the gradient norm (clip_grad_norm_).",
+                       "Run `dldoctor tune --lr-finder` for a measured learning-rate range."],
+                metrics={"lr": base.lr, "fixed_lr": curve.lr, "baseline_final": reading.final,
+                         "experiment_final": r.final, "converged_at": r.converged_at},
+                location="optimizer",
+            )]
+        grads = [g for g in base.grad_norms if math.isfinite(g)]
+        if reading.shape == "explodes":
+            diagnosis = "exploding-gradients" if len(grads) > 2 and grads[-1] > 100 * grads[0] else \
+                "numerical-instability"
+            return [self.finding(diagnosis, Severity.WARNING, 0.4,
+                                 title=f"the single-batch loss explodes and no experiment fixed it",
+                                 evidence=[curve_text, *tried],
+                                 metrics={"first_nonfinite": reading.first_nonfinite})]
+        return [self.finding("lr-too-high", Severity.WARNING, 0.3,
+                             title=f"the single-batch loss {reading.shape.replace('-', ' ')}; smaller learning rates "
+                                   "and a negated loss did not fix it",
+                             evidence=[curve_text, *tried])]
+
+    def _sign_finding(self, curve_text, tried_text, base: Curve, curve: Curve, r: CurveReading):
+        return self.finding(
+            "loss-sign-flipped", Severity.ERROR, 0.9,
+            title="the optimiser maximises the loss: minimising the negated loss fits the batch",
+            evidence=[curve_text, tried_text],
+            fixes=["Check the sign of the loss: return the negative log-likelihood (loss = -log_prob.mean()), "
+                   "not the log-likelihood.",
+                   "Check the optimiser for maximize=True, or a gradient that is negated before step().",
+                   "Check custom losses for a subtraction in the wrong order."],
+            metrics={"baseline_final": base.losses[-1] if base.losses else float("nan"), "negated_final": r.final},
+            location="loss",
+        )
+
+    def _sign(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
+        """The loss falls below zero without bound: does the task metric get worse while it falls?"""
+        metric_note = ""
+        if len(base.metric) >= 2:
+            start, end = base.metric[0], base.metric[-1]
+            worse = end < start if base.metric_name == "accuracy" else end > start
+            metric_note = f"meanwhile batch {base.metric_name} went {start:.3g} -> {end:.3g}" + \
+                (" (worse)" if worse else "")
+        curve, r, _ = self._try(ctx, Setup(negate_loss=True), reading)
+        improved = False
+        if len(curve.metric) >= 2:
+            improved = curve.metric[-1] > curve.metric[0] if curve.metric_name == "accuracy" \
+                else curve.metric[-1] < curve.metric[0]
+        if improved:
+            evidence_metric = f"with the loss negated, batch {curve.metric_name} went {curve.metric[0]:.3g} -> " \
+                              f"{curve.metric[-1]:.3g}"
+            f = self._sign_finding(curve_text, evidence_metric, base, curve, r)
+            return [self.finding(f.id, f.severity, f.confidence, title="the loss falls below zero while the "
+                                 "predictions get worse: its sign is flipped", evidence=[curve_text, metric_note,
+                                                                                         evidence_metric],
+                                 fixes=f.fixes, metrics=f.metrics, location=f.location)]
+        return None
+
+    def _stuck(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
+        tried = []
+        reg = experiments.regularization(ctx)
+        if reg["weight_decay"] > 0 or reg["dropout"] > 0:
+            setup = Setup(no_regularization=True)
+            curve, r, fixed = self._try(ctx, setup, reading)
+            tried.append(self._result(curve, r, setup))
+            if fixed:
+                return [self.finding(
+                    "over-regularization", Severity.ERROR if reading.shape == "plateau" else Severity.WARNING, 0.85,
+                    title=f"regularisation (weight decay {reg['weight_decay']:g}, dropout {reg['dropout']:g}) stops "
+                          "the model from fitting one batch",
+                    evidence=[curve_text, tried[-1]],
+                    fixes=[f"Lower the weight decay (now {reg['weight_decay']:g}) by 10-100x" if reg["weight_decay"]
+                           else f"Lower the dropout rate (now {reg['dropout']:g})",
+                           "Fit first without regularisation, then add it back while watching validation error."],
+                    metrics={**reg, "experiment_final": r.final}, location="optimizer",
+                )]
+        for scale in (10.0, 100.0):
+            setup = Setup(lr_scale=scale)
+            curve, r, fixed = self._try(ctx, setup, reading)
+            tried.append(self._result(curve, r, setup))
+            if fixed:
+                slow = reading.shape == "decreasing"
+                return [self.finding(
+                    "lr-too-low", Severity.WARNING if slow else Severity.ERROR, 0.7 if slow else 0.9,
+                    title=f"the learning rate {base.lr:.3g} is too low: the loss "
+                          f"{'falls slowly' if slow else 'plateaus'}; at {curve.lr:.3g} it "
+                          f"{'converges' if r.shape == 'converged' else 'falls much further'}",
+                    evidence=[curve_text, tried[-1]],
+                    fixes=[f"Raise the learning rate to about {curve.lr:.3g} (x{scale:g}).",
+                           "Run `dldoctor tune --lr-finder` for a measured learning-rate range."],
+                    metrics={"lr": base.lr, "fixed_lr": curve.lr, "baseline_final": reading.final,
+                             "experiment_final": r.final},
+                    location="optimizer",
+                )]
+        samples = int(ctx.config.get("overfit.capacity_samples"))
+        setup = Setup(samples=samples)
+        curve, r, fixed = self._try(ctx, setup, reading)
+        tried.append(self._result(curve, r, setup))
+        if r.shape == "converged":
+            return [self.finding(
+                "model-too-small", Severity.WARNING, 0.7,
+                title=f"the model fits {samples} samples but not a batch of "
+                      f"{experiments._size(experiments.overfit_batches(ctx, 1)[0])}: it lacks capacity",
+                evidence=[curve_text, *tried],
+                fixes=["Make the model bigger: more units per layer first (e.g. 4x wider), then more layers.",
+                       "Check that the architecture suits the input (convolutions for images, ...)."],
+                metrics={"samples_fitted": samples, "baseline_final": reading.final},
+                location="model",
+            )]
+        if reading.shape == "plateau":
+            return [self.finding(
+                "lr-too-low", Severity.WARNING, 0.3,
+                title="the single-batch loss plateaus and no experiment fixed it",
+                evidence=[curve_text, *tried],
+                fixes=["Check what reaches the loss (outputs vs targets) and that gradients reach every layer.",
+                       "Try a much larger learning rate or another optimiser (Adam, lr=1e-3)."],
+                metrics={"baseline_final": reading.final},
+            )]
+        return []
