@@ -25,6 +25,7 @@ CURVES = {
     "converged-noisy-adam": noisy(decay(2.3, 0.03), 0.3),
     "decreasing": decay(2.3, 0.01, floor=0.6),
     "plateau": noisy([2.30] * 200, 0.02),
+    "stalled": decay(1.06, 0.05, floor=0.93),
     "goes-up": [2.3 + 0.01 * i for i in range(200)],
     "explodes-nan": [2.3, 3.0, 9.0, float("nan")],
     "explodes-large": [2.3 * (1.05 ** i) for i in range(100)],
@@ -33,7 +34,7 @@ CURVES = {
 }
 EXPECTED = {
     "converged": "converged", "converged-noisy-adam": "converged", "decreasing": "decreasing",
-    "plateau": "plateau", "goes-up": "goes-up", "explodes-nan": "explodes", "explodes-large": "explodes",
+    "plateau": "plateau", "stalled": "plateau", "goes-up": "goes-up", "explodes-nan": "explodes", "explodes-large": "explodes",
     "oscillates": "oscillates", "falls-below-zero": "falls-below-zero",
 }
 

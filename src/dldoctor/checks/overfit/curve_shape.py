@@ -95,4 +95,8 @@ def read_curve(losses: Sequence[float], cfg: Mapping[str, float], first_nonfinit
             return reading("oscillates")
     if (initial - final) / scale < float(cfg["plateau_rel"]):
         return reading("plateau")
+    # Stalled: it fell at first but the last half has stopped moving, short of the target.
+    third_quarter = finite[len(finite) // 2: 3 * len(finite) // 4]
+    if len(third_quarter) >= 4 and (statistics.median(third_quarter) - final) / scale < float(cfg["stall_rel"]):
+        return reading("plateau")
     return reading("decreasing")

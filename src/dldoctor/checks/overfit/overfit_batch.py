@@ -28,7 +28,7 @@ class OverfitBatchCheck(Check):
     reads the curve (converged, decreasing, plateau, goes up, explodes, oscillates).
     For a curve that fails, it runs the few experiments that separate the causes, each
     from the same weights, and stops at the first that fixes the curve: the learning
-    rate scaled down (x0.1, x0.01) or up (x10, x100), the loss negated, weight decay and
+    rate scaled down (x0.1, x0.01) or up (x10, x100, x1000), the loss negated, weight decay and
     dropout off, fewer samples. A cause found in stage 1 explains the curve instead.
     """
 
@@ -165,7 +165,7 @@ class OverfitBatchCheck(Check):
                            "Fit first without regularisation, then add it back while watching validation error."],
                     metrics={**reg, "experiment_final": r.final}, location="optimizer",
                 )]
-        for scale in (10.0, 100.0):
+        for scale in (10.0, 100.0, 1000.0):
             setup = Setup(lr_scale=scale)
             curve, r, fixed = self._try(ctx, setup, reading)
             tried.append(self._result(curve, r, setup))
@@ -187,9 +187,9 @@ class OverfitBatchCheck(Check):
         setup = Setup(samples=samples)
         curve, r, fixed = self._try(ctx, setup, reading)
         tried.append(self._result(curve, r, setup))
-        if r.shape == "converged":
+        if fixed:
             return [self.finding(
-                "model-too-small", Severity.WARNING, 0.7,
+                "model-too-small", Severity.WARNING, 0.8 if r.shape == "converged" else 0.6,
                 title=f"the model fits {samples} samples but not a batch of "
                       f"{experiments._size(experiments.overfit_batches(ctx, 1)[0])}: it lacks capacity",
                 evidence=[curve_text, *tried],
