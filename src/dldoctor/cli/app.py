@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from dldoctor import __version__
+from dldoctor.cli.bias_variance import bias_variance
 from dldoctor.cli.checks_cmd import checks
 from dldoctor.cli.explain import explain
 from dldoctor.cli.overfit_batch import overfit_batch
@@ -37,6 +38,7 @@ def _root(
 app.command("run")(run)
 app.command("probe")(probe)
 app.command("overfit-batch")(overfit_batch)
+app.command("bias-variance")(bias_variance)
 app.command("checks")(checks)
 app.command("explain")(explain)
 

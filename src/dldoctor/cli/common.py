@@ -12,6 +12,8 @@ from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.severity import FailOn
 from dldoctor.render import OutputFormat
 
+__all__ = ["FailOn", "OutputFormat"]
+
 FORMAT_OPTION = typer.Option(OutputFormat.RICH, "--format", "-f", help="Output format: rich, json or markdown.")
 OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout.",
                              dir_okay=False)

@@ -54,6 +54,8 @@ class Diagnosis:
     duration_s: float = 0.0
     command: str = "run"
     profile: str = "standard"
+    reports: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Structured reports beside the findings (e.g. ``bias_variance``), plain data."""
 
     @property
     def status(self) -> str:
@@ -83,6 +85,7 @@ class Diagnosis:
             "duration_s": round(self.duration_s, 4),
             "command": self.command,
             "profile": self.profile,
+            "reports": dict(self.reports),
         }
 
     @classmethod
@@ -97,4 +100,5 @@ class Diagnosis:
             duration_s=float(data.get("duration_s", 0.0)),
             command=data.get("command", "run"),
             profile=data.get("profile", "standard"),
+            reports=dict(data.get("reports", {})),
         )

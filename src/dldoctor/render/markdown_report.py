@@ -40,6 +40,14 @@ def render(diagnosis: Diagnosis) -> str:
             lines += ["", f"Silence it: `--ignore {f.id}`. Details: `dldoctor explain {f.id}`.", ""]
     else:
         lines += ["No problems found.", ""]
+    report = diagnosis.reports.get("bias_variance")
+    if report:
+        rows = [("irreducible", report.get("irreducible") or 0.0), *report.get("components", {}).items()]
+        scale = max([abs(v) for _, v in rows] + [1e-12])
+        lines += [f"**Error decomposition** ({report.get('unit', 'error')})", "", "| part | value | |", "|---|---|---|"]
+        lines += [f"| {name} | {value:+.3f} | {'█' * max(0, round(20 * value / scale)) if value > 0 else ''} |"
+                  for name, value in rows]
+        lines.append("")
     if diagnosis.checks:
         lines += ["<details><summary>Checks</summary>", "", "| check | stage | status | time | note |",
                   "|---|---|---|---|---|"]

@@ -39,6 +39,23 @@ def _finding_panel(f: Finding) -> Panel:
     return Panel(body, title=title, title_align="left", border_style=SEVERITY_STYLE[f.severity.value])
 
 
+def _bias_variance_table(report) -> Table:
+    """The decomposition as a table with a horizontal bar per component."""
+    table = Table(title=f"error decomposition ({report.get('unit', 'error')})", title_justify="left", box=None,
+                  header_style="bold", pad_edge=False)
+    for col in ("part", "value", ""):
+        table.add_column(col)
+    rows = [("irreducible", report.get("irreducible") or 0.0), *report.get("components", {}).items()]
+    scale = max([abs(v) for _, v in rows] + [1e-12])
+    for name, value in rows:
+        bar = "█" * max(0, round(30 * value / scale)) if value > 0 else ""
+        table.add_row(name, f"{value:+.3f}", Text(bar, "red" if name == "bias" else "yellow" if value > 0 else "dim"))
+    observed = ", ".join(f"{k} {report[k]:.3f}" for k in ("train", "train_val", "val", "test")
+                         if report.get(k) is not None)
+    table.caption = observed
+    return table
+
+
 def render(diagnosis: Diagnosis, width: int | None = None) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width or 100, force_terminal=False, color_system=None,
@@ -57,6 +74,9 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
                               or f.evidence)))
     else:
         console.print("No problems found.")
+    if diagnosis.reports.get("bias_variance"):
+        console.print(_bias_variance_table(diagnosis.reports["bias_variance"]))
+        console.print()
     if diagnosis.checks:
         table = Table(title="checks", title_justify="left", box=None, header_style="bold", pad_edge=False)
         for col in ("check", "stage", "status", "time", "note"):
