@@ -7,6 +7,7 @@ import typer
 from dldoctor import __version__
 from dldoctor.cli.bias_variance import bias_variance
 from dldoctor.cli.checks_cmd import checks
+from dldoctor.cli.evaluate import evaluate
 from dldoctor.cli.explain import explain
 from dldoctor.cli.overfit_batch import overfit_batch
 from dldoctor.cli.probe import probe
@@ -38,6 +39,7 @@ def _root(
 app.command("run")(run)
 app.command("probe")(probe)
 app.command("overfit-batch")(overfit_batch)
+app.command("evaluate")(evaluate)
 app.command("bias-variance")(bias_variance)
 app.command("checks")(checks)
 app.command("explain")(explain)

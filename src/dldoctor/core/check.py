@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Requirements a check may declare; the context says whether each is met.
 KNOWN_REQUIREMENTS = frozenset(
-    {"forward_pass", "val_loader", "test_loader", "classification", "regression", "cuda"}
+    {"forward_pass", "val_loader", "test_loader", "classification", "regression", "cuda", "reference"}
 )
 
 

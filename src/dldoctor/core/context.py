@@ -243,6 +243,8 @@ class Context:
             return None if self.has_split(requirement[:-7]) else f"the spec has no {requirement}"
         if requirement in ("classification", "regression"):
             return None if self.task == requirement else f"the task is {self.task}, not {requirement}"
+        if requirement == "reference":
+            return None if self.spec.reference else "the spec gives no reference result"
         if requirement == "cuda":
             return None if self.device.type == "cuda" else "the run is not on a CUDA device"
         return f"unknown requirement {requirement!r}"

@@ -117,10 +117,12 @@ def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Ev
                           frozenset(options.stages) if options.stages else None)
     findings, results = run_checks(ctx, [r.check for r in registered], selection, events)
     results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]
+    reports = {key.split(":", 1)[1]: value for key, value in ctx.measurements.items() if key.startswith("report:")}
     return Diagnosis(
         dldoctor_version=__version__, target=options.target or options.spec or "",
         diagnoses=rank(findings), checks=tuple(results), seed=seed, device=str(device),
         duration_s=time.perf_counter() - started, command=options.command, profile=options.profile,
+        reports=reports,
     )
 
 

@@ -26,7 +26,12 @@ COMPONENT_IDS = {"bias": "underfitting", "variance": "overfitting", "distributio
 
 @dataclasses.dataclass(frozen=True)
 class Errors:
-    """Measured errors (fractions for classification; ``unit`` says what they are)."""
+    """Measured errors (fractions for classification; ``unit`` says what they are).
+
+    ``samples`` (train, val, test, train-val sizes), when known for error rates, gives
+    each component a standard error, so that a gap within sampling noise is not
+    reported as a finding.
+    """
 
     train: float
     val: float
@@ -34,6 +39,7 @@ class Errors:
     train_val: float | None = None
     irreducible: float = 0.0
     unit: str = "error"
+    samples: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)
 
     def __post_init__(self) -> None:
         for name in ("train", "val", "test", "train_val", "irreducible"):
@@ -62,6 +68,27 @@ class Decomposition:
 
     def largest(self) -> tuple[str, float]:
         return max(self.components(), key=lambda kv: kv[1])
+
+    def standard_errors(self) -> dict[str, float]:
+        """Binomial standard error of each component (0 where sizes are unknown or the unit is not a rate)."""
+        e = self.errors
+        if e.unit not in ("error", "1 - accuracy"):
+            return {}
+
+        def se(rate: float | None, n: int | None) -> float:
+            return math.sqrt(max(rate, 1e-6) * max(1 - rate, 1e-6) / n) if rate is not None and n else 0.0
+
+        n_train, n_val, n_test, n_tv = e.samples
+        s_train, s_val, s_test, s_tv = se(e.train, n_train), se(e.val, n_val), se(e.test, n_test), se(e.train_val, n_tv)
+        out = {"bias": s_train}
+        if e.train_val is not None:
+            out["variance"] = math.hypot(s_tv, s_train)
+            out["distribution shift"] = math.hypot(s_val, s_tv)
+        else:
+            out["variance"] = math.hypot(s_val, s_train)
+        if e.test is not None:
+            out["validation over-fitting"] = math.hypot(s_test, s_val)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         e = self.errors
@@ -150,14 +177,18 @@ def judge(decomposition: Decomposition, cfg: Mapping[str, float],
           context: RemedyContext = RemedyContext()) -> list[dict[str, Any]]:
     """Findings (as plain dicts for a check to wrap) from a decomposition.
 
-    The largest component above ``min_component`` is reported as a warning with the
-    remedies in order; other components above it are reported as info.
+    A component counts when it exceeds ``min_component`` and twice its standard
+    error (when sample sizes are known). The largest one is a warning when it also
+    exceeds ``warn_component``, else info; the others are info.
     """
     threshold = float(cfg["min_component"])
-    significant = [(name, value) for name, value in decomposition.components() if value > threshold]
+    ses = decomposition.standard_errors()
+    significant = [(name, value) for name, value in decomposition.components()
+                   if value > threshold and value > 2 * ses.get(name, 0.0)]
     if not significant:
         return []
     largest = max(significant, key=lambda kv: kv[1])
+    warn = float(cfg["warn_component"])
     e = decomposition.errors
     table = ", ".join(f"{name} {value:+.3f}" for name, value in decomposition.components())
     numbers = f"train {e.train:.3f}, val {e.val:.3f}" + (f", test {e.test:.3f}" if e.test is not None else "") + \
@@ -167,12 +198,13 @@ def judge(decomposition: Decomposition, cfg: Mapping[str, float],
         is_largest = (name, value) == largest
         out.append({
             "id": COMPONENT_IDS[name],
-            "severity": "warning" if is_largest else "info",
+            "severity": "warning" if is_largest and value > warn else "info",
             "confidence": min(0.95, 0.5 + value / max(1e-9, sum(v for _, v in significant)) / 2),
             "title": f"{name} is {'the largest' if is_largest else 'a'} part of the error: {value:.3f} {e.unit}"
                      + (" (of " + f"{e.test if e.test is not None else e.val:.3f})" if is_largest else ""),
             "evidence": [f"{e.unit}s: {numbers}", f"components: {table}"],
             "fixes": remedies(name, context),
-            "metrics": {"component": name, "value": value, **{k: v for k, v in decomposition.components()}},
+            "metrics": {"component": name, "value": value, "standard_error": ses.get(name),
+                        **{k: v for k, v in decomposition.components()}},
         })
     return out

@@ -48,13 +48,16 @@ def read_epochs(train: Sequence[float] | None, val: Sequence[float] | None, cfg:
     curve = train_loss or train
     if curve:
         c = _finite(curve)
+        candidates = []
         if len(c) < len(curve):
-            diverges_at = next(i for i, x in enumerate(curve) if x is None or not math.isfinite(x))
-        elif len(c) >= 3:
+            candidates.append(next(i for i, x in enumerate(curve) if x is None or not math.isfinite(x)))
+        if len(c) >= 3:
             low_i, low = min(c, key=lambda kv: kv[1])
-            if low_i < c[-1][0] and c[-1][1] > low + float(cfg["diverge_factor"]) * max(abs(low), 1e-12) and \
-                    c[-1][1] > c[0][1]:
-                diverges_at = next(i for i, x in c if i > low_i and x > low * (1 + float(cfg["diverge_factor"])))
+            limit = low + float(cfg["diverge_factor"]) * max(abs(low), 1e-12)
+            climbed = [i for i, x in c if i > low_i and x > limit]
+            if climbed and (c[-1][1] > limit or len(c) < len(curve)) and max(x for _, x in c) > c[0][1]:
+                candidates.append(climbed[0])
+        diverges_at = min(candidates) if candidates else None
         window = max(3, int(len(c) * float(cfg["plateau_window"])))
         if diverges_at is None and len(c) >= window + 2:
             tail = [x for _, x in c[-window:]]

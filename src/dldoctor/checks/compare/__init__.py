@@ -1,0 +1,1 @@
+"""Stage 3, "compare to a known result": simple baselines and the user's reference."""
