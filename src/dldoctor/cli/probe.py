@@ -33,6 +33,14 @@ def probe(
     verbose: bool = c.VERBOSE_OPTION,
 ) -> None:
     """Run the first stage only: crashes, silent wiring bugs, initialisation, memory."""
+    if memory_budget:
+        from dldoctor.checks.running.memory_model import parse_budget
+        from dldoctor.core.errors import ConfigError
+
+        try:
+            parse_budget(memory_budget)
+        except ConfigError as exc:
+            c.fail(exc)
     overrides = (("memory_model.budget", memory_budget),) if memory_budget else ()
     diagnose_and_report(command="probe", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
