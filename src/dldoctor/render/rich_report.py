@@ -70,8 +70,8 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
             summary.add_row(str(f.rank), Text(f.severity.value, SEVERITY_STYLE[f.severity.value]), f.id, f.title)
         console.print(summary)
         console.print()
-        console.print(Group(*(_finding_panel(f) for f in diagnosis.diagnoses if f.severity.value != "info"
-                              or f.evidence)))
+        # Info findings stay in the summary table: panels are for what needs acting on.
+        console.print(Group(*(_finding_panel(f) for f in diagnosis.diagnoses if f.severity.value != "info")))
     else:
         console.print("No problems found.")
     if diagnosis.reports.get("bias_variance"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dldoctor.checks.evaluate import training_run
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
@@ -58,13 +60,22 @@ class BaselinesCheck(Check):
                        "Check that the model sees the inputs: the pre-processing, the forward, what reaches the loss.",
                        "Overfit a single batch first: dldoctor overfit-batch."],
             )]
-        if scores.linear is not None and model > scores.linear + margin:
+        # A gap within the sampling noise of the validation split is no evidence.
+        n_val = last.val.samples
+        noise = 2 * math.sqrt(max(model, 1e-3) * max(1 - model, 1e-3) * 2 / n_val) if run.error_name == "1 - accuracy" \
+            and n_val else 0.0
+        errors = [e.val.error for e in run.epochs if e.val and e.val.error is not None]
+        still_improving = len(errors) >= 2 and errors[-2] - errors[-1] > margin / 4
+        if scores.linear is not None and model > scores.linear + max(margin, noise):
             return [self.finding(
-                "worse-than-baseline", Severity.WARNING, 0.6,
+                "worse-than-baseline", Severity.INFO if still_improving else Severity.WARNING,
+                0.35 if still_improving else 0.6,
                 title=f"the model ({model:.3f}) is worse than a linear model on the raw inputs ({scores.linear:.3f}) "
                       f"after the short run",
                 evidence=evidence + [f"budget: {run.budget.epochs} epochs, {run.budget.steps} steps, "
-                                     f"{run.budget.seconds:g} s (stopped by {run.stopped_by})"],
+                                     f"{run.budget.seconds:g} s (stopped by {run.stopped_by})"
+                                     + ("; validation error was still falling when the budget ended"
+                                        if still_improving else "")],
                 metrics=metrics, location="model",
                 fixes=["Train longer or tune the learning rate: a deep model should at least match a linear one.",
                        "Check the input pre-processing (normalisation) and the architecture's fit to the data."],

@@ -200,8 +200,9 @@ def judge(decomposition: Decomposition, cfg: Mapping[str, float],
             "id": COMPONENT_IDS[name],
             "severity": "warning" if is_largest and value > warn else "info",
             "confidence": min(0.95, 0.5 + value / max(1e-9, sum(v for _, v in significant)) / 2),
-            "title": f"{name} is {'the largest' if is_largest else 'a'} part of the error: {value:.3f} {e.unit}"
-                     + (" (of " + f"{e.test if e.test is not None else e.val:.3f})" if is_largest else ""),
+            "title": f"{name} is {'the largest' if is_largest else 'a'} part of the error: {value:.3f}"
+                     + (f" of the {'test' if e.test is not None else 'validation'} {e.unit} "
+                        f"{e.test if e.test is not None else e.val:.3f}" if is_largest else f" {e.unit}"),
             "evidence": [f"{e.unit}s: {numbers}", f"components: {table}"],
             "fixes": remedies(name, context),
             "metrics": {"component": name, "value": value, "standard_error": ses.get(name),
