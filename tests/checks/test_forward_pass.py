@@ -3,6 +3,7 @@
 import pytest
 
 from dldoctor.checks.running.crash_rules import classify_message
+from dldoctor.core.stage import Stage
 from tests.conftest import HEALTHY_BODY, diagnose_file
 
 LOADER = """
@@ -79,7 +80,7 @@ def test_crash_is_classified_and_localised(make_project, name):
         if torch.cuda.is_available():
             pytest.skip("a hard-coded CUDA device is not a bug where CUDA exists")
     path = make_project(LOADER.format(**case))
-    diagnosis = diagnose_file(path)
+    diagnosis = diagnose_file(path, stages=(Stage.RUN,))
     top = diagnosis.diagnoses[0]
     assert top.id == case["expect"], top
     assert top.rank == 1 and top.severity.value == "error"
@@ -92,7 +93,7 @@ def test_crash_is_classified_and_localised(make_project, name):
 
 def test_the_shape_trace_names_the_modules_before_the_crash(make_project):
     path = make_project(LOADER.format(**CASES["unflattened-cnn"]))
-    top = diagnose_file(path).diagnoses[0]
+    top = diagnose_file(path, select=("forward-pass",)).diagnoses[0]
     trace = next(e for e in top.evidence if e.startswith("shapes before the crash"))
     assert "model[0] (Conv2d) [16, 1, 8, 8] -> [16, 4, 8, 8]" in trace
     assert "in_features expects 256 = 4*8*8" in top.fixes[0]
@@ -110,7 +111,7 @@ def test_the_shape_trace_names_the_modules_before_the_crash(make_project):
                 .replace("nn.CrossEntropyLoss()", "nn.MSELoss()"),
 ])
 def test_healthy_models_are_silent(make_project, body):
-    diagnosis = diagnose_file(make_project(body))
+    diagnosis = diagnose_file(make_project(body), select=("forward-pass",))
     assert diagnosis.diagnoses == ()
     assert {c.name: c.status.value for c in diagnosis.checks}["forward-pass"] == "passed"
 
@@ -124,6 +125,9 @@ def test_healthy_models_are_silent(make_project, body):
     ("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB", "out-of-memory"),
     ("RuntimeError", "shape '[-1, 400]' is invalid for input of size 1000", "shape-mismatch"),
     ("KeyError", "'label'", None),
+    ("RuntimeError", "Input type (torch.cuda.FloatTensor) and weight type (torch.FloatTensor) should be the same",
+     "device-mismatch"),
+    ("RuntimeError", "Input type (unsigned char) and bias type (float) should be the same", "dtype-mismatch"),
 ])
 def test_message_fallback(exc, message, expected):
     assert classify_message(exc, message) == expected

@@ -21,7 +21,8 @@ from dldoctor.probes.tensors import TensorInfo
 MESSAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("out-of-memory", re.compile(r"out of memory|can't allocate memory|cannot allocate memory", re.I)),
     ("device-mismatch", re.compile(
-        r"same device|not compiled with cuda|no nvidia driver|cuda driver|cuda is not available|"
+        r"type \(torch\.cuda\.\w+\) and \w+ type \(torch\.\w+Tensor\)|"
+        r"type \(torch\.\w+Tensor\) and \w+ type \(torch\.cuda|same device|not compiled with cuda|no nvidia driver|cuda driver|cuda is not available|"
         r"found no nvidia|expected .*device|on device .* but|is on .* but expected|mps backend|"
         r"attempting to deserialize object on a cuda device", re.I)),
     ("label-out-of-range", re.compile(
