@@ -100,21 +100,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     parser.add_argument("--strict", action="store_true", help="exit 1 unless every case passes top-1")
     parser.add_argument("-k", dest="pattern", default="", help="only files whose name contains this")
+    parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel (each is its own process)")
     args = parser.parse_args(argv)
 
     extra = ["--profile", args.profile] if args.profile else []
     files = sorted(p for p in Path(args.folder).glob("*.py") if args.pattern in p.name)
-    cases: list[Case] = []
+    todo = []
     for path in files:
         header = read_header(path)
         if header is None:
             print(f"skipping {path}: no '# EXPECT:' header", file=sys.stderr)
             continue
-        case = run_case(path, header[0], header[1], extra, args.timeout)
-        cases.append(case)
+        todo.append((path, header))
+
+    def report(case: Case) -> None:
         mark = "ok " if case.top1 else ("~3 " if case.top3 else "MISS")
         got = ", ".join(case.ranked[:3]) or ("(error: " + case.error + ")" if case.error else "(nothing)")
-        print(f"{mark} {path.name:<44} expect {case.expect:<26} got {got:<60} {case.seconds:6.1f}s", flush=True)
+        print(f"{mark} {Path(case.path).name:<44} expect {case.expect:<26} got {got:<60} {case.seconds:6.1f}s",
+              flush=True)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(run_case, path, h[0], h[1], extra, args.timeout) for path, h in todo]
+        cases: list[Case] = []
+        for future in futures:
+            cases.append(future.result())
+            report(cases[-1])
 
     bugs = [c for c in cases if not c.healthy]
     healthy = [c for c in cases if c.healthy]
