@@ -1,0 +1,437 @@
+"""The network at step 0: how the signal scales through its layers, and the loss at init.
+
+One forward pass per batch (no backward), on a fresh copy of the model in training
+mode (dropout off), with a forward hook on every leaf module. For each module call it records, per
+*unit* (a feature of a linear layer, a channel of a convolution, the last dimension
+of a sequence), statistics pooled over the samples and positions of the batches:
+
+* the input-dependent *signal*: the spread of a unit's value over samples and
+  positions (a bias, identical for every sample, contributes nothing);
+* the *diversity* of units: how much units differ in the way they vary with the
+  input (each unit's deviation from its own mean, compared across units); zero when
+  every unit computes the same function up to a constant (weights set to a constant);
+* for linear maps (``nn.Linear``, convolutions), the signal of their input too, so
+  the gain of each layer is measured where it happens;
+* for ReLU outputs, the fraction of units that never fire on any sample; for
+  tanh/sigmoid/recurrent outputs, the fraction of values at the saturated ends.
+
+It also evaluates the user's loss on the model's outputs and on two reference
+outputs of the same shape: an *uninformative* one (zero logits, i.e. uniform
+probabilities; zero for regression) and the best *constant* one (the class
+frequencies, or the target mean, of the same batches).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from dldoctor.probes.tensors import iter_tensors
+
+#: Loss names (class or function) -> how to build reference outputs for them.
+LOSS_KINDS = {
+    "CrossEntropyLoss": "cross_entropy", "cross_entropy": "cross_entropy",
+    "NLLLoss": "nll", "nll_loss": "nll",
+    "BCEWithLogitsLoss": "bce_logits", "binary_cross_entropy_with_logits": "bce_logits",
+    "BCELoss": "bce", "binary_cross_entropy": "bce",
+    "MSELoss": "squared", "mse_loss": "squared",
+    "L1Loss": "absolute", "l1_loss": "absolute", "SmoothL1Loss": "absolute", "smooth_l1_loss": "absolute",
+    "HuberLoss": "absolute", "huber_loss": "absolute",
+}
+
+_NORMS = (_BatchNorm, _InstanceNorm, nn.LayerNorm, nn.GroupNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+
+
+def role_of(module: nn.Module) -> str:
+    """What a module does, as far as signal scale is concerned."""
+    if isinstance(module, (nn.Linear, _ConvNd)):
+        return "linear"
+    if isinstance(module, (nn.ReLU, nn.ReLU6)):  # before Hardtanh: ReLU6 subclasses it
+        return "relu"
+    if isinstance(module, (nn.Tanh, nn.Hardtanh)):
+        return "tanh"
+    if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
+        return "sigmoid"
+    if isinstance(module, nn.RNNBase):
+        # Outputs of LSTM/GRU and tanh RNNs are bounded by tanh; a ReLU RNN's are not.
+        return "rnn-relu" if getattr(module, "nonlinearity", "tanh") == "relu" else "rnn"
+    if isinstance(module, _NORMS):
+        return "norm"
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return "embedding"
+    return "other"
+
+
+def unit_axis(module: nn.Module, t: torch.Tensor, producer_axis: int | None) -> int:
+    """The axis that indexes units: channels of conv-like layers, the last one otherwise."""
+    if isinstance(module, (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm)):
+        return 1
+    if isinstance(module, (nn.Linear, nn.RNNBase, nn.LayerNorm, nn.Embedding)):
+        return t.dim() - 1
+    if producer_axis is not None:
+        return producer_axis
+    return t.dim() - 1 if t.dim() == 3 else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInit:
+    """One module call at step 0, pooled over the probed batches.
+
+    ``signal``/``in_signal``: root mean over units of each unit's variance across
+    samples and positions. ``diversity``: root mean over samples and positions of
+    the variance across units of each unit's deviation from its own mean (equal to
+    ``signal`` for independent units, 0 when all units vary identically).
+    ``dead_unit_frac``: units <= 0 for every sample and position (ReLU outputs only).
+    ``saturated_frac``: values with |y| > 0.99 (tanh-bounded) or outside
+    [0.01, 0.99] (sigmoid). ``call``: 0 for a module's first call in a forward pass,
+    1 for its second (a shared activation module), and so on. ``mean``: the mean
+    output; ``unit_mean_spread``: the standard deviation across units of each
+    unit's mean (a shift shared by all units shows as |mean| >> unit_mean_spread).
+    """
+
+    path: str
+    type_name: str
+    role: str
+    call: int
+    out_shape: tuple[int, ...]
+    units: int
+    values_per_unit: int
+    out_rms: float
+    mean: float
+    unit_mean_spread: float
+    signal: float
+    diversity: float
+    in_signal: float | None = None
+    in_rms: float | None = None
+    dead_unit_frac: float | None = None
+    saturated_frac: float | None = None
+    weight_std: float | None = None
+    default_weight_std: float | None = None
+    bias_mean: float | None = None
+
+    @property
+    def gain(self) -> float | None:
+        """Output signal over input signal (linear maps with a varying input only)."""
+        if self.role != "linear" or self.in_signal is None or not self.in_signal > 0:
+            return None
+        return self.signal / self.in_signal
+
+
+@dataclasses.dataclass(frozen=True)
+class LossAtInit:
+    """The loss at step 0 next to what an uninformative and a constant output would get.
+
+    ``output_spread``: the standard deviation of the logits across classes (mean
+    over rows) for cross-entropy/NLL, the root mean square of the logits for BCE with
+    logits, the root mean square of the outputs for regression losses.
+    """
+
+    kind: str
+    loss: float
+    uninformative: float | None
+    prior: float | None
+    num_classes: int | None
+    output_spread: float
+    target_rms: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class InitStats:
+    layers: tuple[LayerInit, ...]
+    loss: LossAtInit | None
+    samples: int
+    batches: int
+
+
+class _Acc:
+    """Running sums for one (module, call index)."""
+
+    def __init__(self, module: nn.Module, path: str, role: str, call: int):
+        self.module, self.path, self.role, self.call = module, path, role, call
+        self.shape: tuple[int, ...] = ()
+        self.sq = 0.0
+        self.n = 0
+        self.unit_sum = self.unit_sq = None
+        self.unit_n = 0
+        self.avg_sum = 0.0
+        self.avg_sq = 0.0
+        self.unit_max = None
+        self.sat = 0
+        self.in_unit_sum = self.in_unit_sq = None
+        self.in_unit_n = 0
+        self.in_sq = 0.0
+        self.in_n = 0
+
+    @staticmethod
+    def _per_unit(x: torch.Tensor, axis: int) -> torch.Tensor:
+        """[units, samples*positions] view of ``x``."""
+        return x.movedim(axis, 0).reshape(x.shape[axis], -1)
+
+    def add(self, x: torch.Tensor, axis: int, inp: torch.Tensor | None, in_axis: int | None) -> None:
+        x = x.detach().double()
+        self.shape = tuple(x.shape)
+        self.sq += float(x.pow(2).sum())
+        self.n += x.numel()
+        per = self._per_unit(x, axis)
+        units = per.shape[0]
+        if self.unit_sum is None:
+            self.unit_sum = torch.zeros(units, dtype=torch.float64)
+            self.unit_sq = torch.zeros(units, dtype=torch.float64)
+            self.unit_max = torch.full((units,), -math.inf, dtype=torch.float64)
+        self.unit_sum += per.sum(1)
+        self.unit_sq += per.pow(2).sum(1)
+        self.unit_n += per.shape[1]
+        # The average over units at each sample/position: its variance is the part of
+        # the signal that all units share (diversity^2 = signal^2 - that variance).
+        avg = per.mean(0)
+        self.avg_sum += float(avg.sum())
+        self.avg_sq += float(avg.pow(2).sum())
+        self.unit_max = torch.maximum(self.unit_max, per.amax(1))
+        if self.role in ("tanh", "rnn"):
+            self.sat += int((x.abs() > 0.99).sum())
+        elif self.role == "sigmoid":
+            self.sat += int(((x < 0.01) | (x > 0.99)).sum())
+        if inp is not None and in_axis is not None:
+            xi = inp.detach().double()
+            self.in_sq += float(xi.pow(2).sum())
+            self.in_n += xi.numel()
+            pi = self._per_unit(xi, in_axis)
+            if self.in_unit_sum is None:
+                self.in_unit_sum = torch.zeros(pi.shape[0], dtype=torch.float64)
+                self.in_unit_sq = torch.zeros(pi.shape[0], dtype=torch.float64)
+            self.in_unit_sum += pi.sum(1)
+            self.in_unit_sq += pi.pow(2).sum(1)
+            self.in_unit_n += pi.shape[1]
+
+    @staticmethod
+    def _signal(total: torch.Tensor, sq: torch.Tensor, n: int) -> float:
+        if n < 2:
+            return 0.0
+        mean = total / n
+        var = (sq / n - mean.pow(2)).clamp(min=0)
+        # Activations are float32 (relative precision ~1e-7): spreads below 1e-6 of the
+        # layer's rms are rounding noise, not signal.
+        var = torch.where(var <= 1e-12 * float((sq / n).mean()), torch.zeros_like(var), var)
+        return float(var.mean().sqrt())
+
+    def result(self) -> LayerInit:
+        units = int(self.unit_sum.shape[0]) if self.unit_sum is not None else 0
+        signal = self._signal(self.unit_sum, self.unit_sq, self.unit_n) if units else 0.0
+        unit_means = self.unit_sum / max(1, self.unit_n) if units else torch.zeros(1, dtype=torch.float64)
+        diversity = 0.0
+        if units > 1 and self.unit_n > 1:
+            shared = max(0.0, self.avg_sq / self.unit_n - (self.avg_sum / self.unit_n) ** 2)
+            diversity = math.sqrt(max(0.0, signal ** 2 - shared))
+        extra: dict[str, Any] = {}
+        if self.role == "relu" and units:
+            extra["dead_unit_frac"] = float((self.unit_max <= 0).double().mean())
+        if self.role in ("tanh", "rnn", "sigmoid") and self.n:
+            extra["saturated_frac"] = self.sat / self.n
+        if self.in_unit_sum is not None:
+            extra["in_signal"] = self._signal(self.in_unit_sum, self.in_unit_sq, self.in_unit_n)
+            extra["in_rms"] = math.sqrt(self.in_sq / self.in_n) if self.in_n else 0.0
+        weight = getattr(self.module, "weight", None)
+        if self.role == "linear" and isinstance(weight, torch.Tensor) and weight.dim() >= 2:
+            with torch.no_grad():
+                w = weight.detach().double()
+                fan_in = w[0].numel()  # as torch's own init computes it
+                extra["weight_std"] = float(w.std()) if w.numel() > 1 else 0.0
+                # PyTorch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+                extra["default_weight_std"] = 1.0 / math.sqrt(3.0 * max(1, fan_in))
+                bias = getattr(self.module, "bias", None)
+                if isinstance(bias, torch.Tensor) and bias.numel():
+                    extra["bias_mean"] = float(bias.detach().double().mean())
+        return LayerInit(
+            path=self.path, type_name=type(self.module).__name__, role=self.role, call=self.call,
+            out_shape=self.shape, units=units, values_per_unit=self.unit_n,
+            out_rms=math.sqrt(self.sq / self.n) if self.n else 0.0, mean=float(unit_means.mean()),
+            unit_mean_spread=float(unit_means.std(unbiased=False)), signal=signal, diversity=diversity, **extra,
+        )
+
+
+def _first_float(obj: Any) -> torch.Tensor | None:
+    return next((t for t in iter_tensors(obj) if t.is_floating_point() and t.numel() > 0), None)
+
+
+def _loss_kind(loss_fn: Any) -> str | None:
+    name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
+    return LOSS_KINDS.get(name)
+
+
+def _class_axis_view(t: torch.Tensor) -> torch.Tensor:
+    """[classes, everything else] for an output laid out [N, C, ...]."""
+    return t.movedim(1, 0).reshape(t.shape[1], -1) if t.dim() >= 2 else t.reshape(1, -1)
+
+
+def _references(kind: str, out: torch.Tensor, targets: Sequence[torch.Tensor]) -> tuple[Callable, Callable] | None:
+    """Factories of (uninformative output, best constant output) shaped like ``out``."""
+    classes = out.shape[1] if out.dim() >= 2 else 1
+    if kind in ("cross_entropy", "nll"):
+        if classes < 2:
+            return None
+        counts = torch.zeros(classes, dtype=torch.float64)
+        for tgt in targets:
+            if tgt.is_floating_point() and tgt.shape == out.shape:  # class probabilities
+                counts += _class_axis_view(tgt.double()).sum(1).cpu()
+            elif not tgt.is_floating_point():
+                valid = tgt[(tgt >= 0) & (tgt < classes)].long().reshape(-1).cpu()
+                counts += torch.bincount(valid, minlength=classes).double()
+        if counts.sum() <= 0:
+            return None
+        log_p = (counts / counts.sum()).clamp(min=1e-8).log()
+        shape = [1, classes] + [1] * (out.dim() - 2)
+        uniform = -math.log(classes) if kind == "nll" else 0.0
+        return (lambda o: torch.full_like(o, uniform),
+                lambda o: log_p.to(o.device, o.dtype).view(shape).expand_as(o).clone())
+    floats = [t for t in targets if t.is_floating_point()]
+    if not floats:
+        return None
+    if all(t.dim() >= 2 and t.shape[1:] == floats[0].shape[1:] for t in floats) and floats[0].dim() >= 2:
+        pooled = torch.cat([_class_axis_view(t.double()) for t in floats], dim=1)
+        mean = pooled.mean(1)
+        shape = [1, mean.numel()] + [1] * (out.dim() - 2)
+    else:
+        mean = torch.cat([t.double().reshape(-1) for t in floats]).mean().reshape(1)
+        shape = [1] * out.dim()
+    if kind in ("bce_logits", "bce"):
+        p = mean.clamp(1e-6, 1 - 1e-6)
+        const = (p / (1 - p)).log() if kind == "bce_logits" else p
+        zero = 0.0 if kind == "bce_logits" else 0.5
+    else:
+        const, zero = mean, 0.0
+    if const.numel() != 1 and (out.dim() < 2 or out.shape[1] != const.numel()):
+        const = const.mean().reshape(1)
+        shape = [1] * out.dim()
+    return (lambda o: torch.full_like(o, zero),
+            lambda o: const.to(o.device, o.dtype).view(shape).expand_as(o).clone())
+
+
+def _output_spread(kind: str, out: torch.Tensor) -> float:
+    x = out.detach().double()
+    if kind in ("cross_entropy", "nll") and x.dim() >= 2 and x.shape[1] > 1:
+        return float(_class_axis_view(x).std(dim=0).mean())
+    return float(x.pow(2).mean().sqrt())
+
+
+def _terms(kind: str, out: torch.Tensor) -> int:
+    """How many terms a ``reduction='sum'`` loss adds up for this output."""
+    if kind in ("cross_entropy", "nll") and out.dim() >= 2:
+        return max(1, out.numel() // out.shape[1])
+    return max(1, out.numel())
+
+
+def _loss_at_init(loss_fn: Any, kind: str, runs: list[tuple[Any, torch.Tensor, Any]]) -> LossAtInit | None:
+    """Loss at init and its references, per term (a summed loss is divided by its number of terms)."""
+    outs = [o for _, o, _ in runs]
+    targets = [next(iter_tensors(tg), None) for _, _, tg in runs]
+    if not outs or any(t is None for t in targets):
+        return None
+    refs = _references(kind, outs[0], targets)
+    summed = getattr(loss_fn, "reduction", "mean") == "sum"
+    losses, uninf, prior = [], [], []
+    for outputs, out, tgt in runs:
+        scale = 1.0 / _terms(kind, out) if summed else 1.0
+        losses.append(float(loss_fn(outputs, tgt)) * scale)
+        if refs is not None:
+            uninf.append(float(loss_fn(refs[0](out), tgt)) * scale)
+            prior.append(float(loss_fn(refs[1](out), tgt)) * scale)
+    target_rms = None
+    if kind in ("squared", "absolute"):
+        floats = [t.double() for t in targets if t.is_floating_point()]
+        target_rms = float(torch.cat([t.reshape(-1) for t in floats]).pow(2).mean().sqrt()) if floats else None
+    out0 = outs[0]
+    return LossAtInit(
+        kind=kind, loss=sum(losses) / len(losses),
+        uninformative=sum(uninf) / len(uninf) if uninf else None,
+        prior=sum(prior) / len(prior) if prior else None,
+        num_classes=int(out0.shape[1]) if kind in ("cross_entropy", "nll") and out0.dim() >= 2 else None,
+        output_spread=sum(_output_spread(kind, o) for o in outs) / len(outs), target_rms=target_rms,
+    )
+
+
+def measure_init(
+    model: nn.Module,
+    batches: Sequence[Any],
+    forward: Callable[[nn.Module, Any], tuple[Any, Any]],
+    loss_fn: Callable[[Any, Any], Any],
+) -> InitStats:
+    """Run ``batches`` through ``model`` (a copy, in train mode) and summarise step 0.
+
+    Dropout modules are switched off: their 1/(1-p) rescaling of the kept units is
+    regularisation noise, not the initialisation's doing (p=0.9 alone inflates the
+    initial logits tenfold). Batch norm stays in training mode, as in the first step.
+    """
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
+    paths: dict[nn.Module, str] = {}
+    for name, module in model.named_modules(remove_duplicate=False):
+        paths.setdefault(module, name)
+    accs: dict[tuple[str, int], _Acc] = {}
+    order: list[tuple[str, int]] = []
+    state: dict[str, Any] = {"calls": {}, "axes": {}, "failed": set()}
+
+    def record(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        out = _first_float(output)
+        if out is None or out.dim() < 2 or out.shape[0] < 1:
+            return
+        path = paths[module]
+        index = state["calls"].get(path, 0)
+        state["calls"][path] = index + 1
+        key = (path, index)
+        role = role_of(module)
+        inp = _first_float(args)
+        # An element-wise module (activation, dropout) keeps the unit axis of whatever produced its input.
+        same = inp is not None and tuple(inp.shape) == tuple(out.shape)
+        producer = state["axes"].get(tuple(out.shape)) if same else None
+        axis = unit_axis(module, out, producer)
+        in_axis = None
+        if role in ("linear", "rnn", "rnn-relu") and inp is not None and inp.dim() >= 2:
+            in_axis = 1 if isinstance(module, _ConvNd) else inp.dim() - 1
+        if key not in accs:
+            accs[key] = _Acc(module, path, role, index)
+            order.append(key)
+        elif accs[key].unit_sum is not None and accs[key].unit_sum.shape[0] != out.shape[axis]:
+            return  # this call's layout differs from the first batch's: pool only like with like
+        accs[key].add(out, axis, inp if in_axis is not None else None, in_axis)
+        state["axes"][tuple(out.shape)] = axis
+
+    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        try:
+            record(module, args, output)
+        except Exception:  # a summary that cannot be taken must not break the user's forward
+            state["failed"].add(paths.get(module, "?"))
+
+    handles = [m.register_forward_hook(hook) for m in paths if not any(True for _ in m.children())]
+    runs: list[tuple[Any, torch.Tensor, Any]] = []
+    samples = 0
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                state["calls"] = {}
+                outputs, targets = forward(model, batch)
+                out = _first_float(outputs)
+                if out is not None:
+                    samples += int(out.shape[0]) if out.dim() else 1
+                    runs.append((outputs, out, targets))
+    finally:
+        for handle in handles:
+            handle.remove()
+    kind = _loss_kind(loss_fn)
+    loss = None
+    if kind is not None and runs:
+        try:
+            with torch.no_grad():
+                loss = _loss_at_init(loss_fn, kind, runs)
+        except Exception:  # a reference output the loss cannot take: judge without it
+            loss = None
+    return InitStats(layers=tuple(accs[k].result() for k in order), loss=loss, samples=samples,
+                     batches=len(runs))

@@ -1,0 +1,216 @@
+"""The initialization check: bad inits and dead ReLUs at step 0 are found and localised; sane inits are silent."""
+
+import math
+
+import pytest
+
+from dldoctor.checks.running.initialization import judge_dead, judge_loss, merge_issues, judge_init
+from dldoctor.probes.init_stats import InitStats, LayerInit, LossAtInit
+from tests.conftest import diagnose_file
+
+SPEC = """
+g = torch.Generator().manual_seed(0)
+X = {x}
+y = {y}
+
+def mlp(depth=3, width=64, act=nn.ReLU, d_in=16, d_out=4):
+    layers, d = [], d_in
+    for _ in range(depth - 1):
+        layers += [nn.Linear(d, width), act()]
+        d = width
+    return nn.Sequential(*layers, nn.Linear(d, d_out))
+
+def init_linear(model, fn):
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            fn(m)
+    return model
+
+{extra}
+
+def dldoctor_spec():
+    return {{
+        "model": lambda: {model},
+        "train_loader": DataLoader(TensorDataset(X, y), batch_size=64),
+        "loss_fn": {loss},
+        "optimizer": lambda p: torch.optim.Adam(p, lr=1e-3),
+    }}
+"""
+
+X16 = "torch.randn(256, 16, generator=g)"
+Y4 = "torch.randint(0, 4, (256,), generator=g)"
+CE = "nn.CrossEntropyLoss()"
+
+
+def run(make_project, model, x=X16, y=Y4, loss=CE, extra=""):
+    path = make_project(SPEC.format(x=x, y=y, model=model, loss=loss, extra=extra))
+    return {f.id: f for f in diagnose_file(path, select=("initialization",)).diagnoses}
+
+
+BAD = {
+    "normal(0, 1) weights": dict(
+        model="init_linear(mlp(5), lambda m: nn.init.normal_(m.weight, 0, 1))",
+        title="grow", location="model[0]", severity="error", fix="kaiming_normal_(model[0].weight"),
+    "huge last layer": dict(
+        model="init_linear(mlp(2), lambda m: nn.init.normal_(m.weight, 0, 0.5) if m.out_features == 4 else None)",
+        title="far above the expected 1.39", location="model[2]", severity="warning", fix="std=0.01"),
+    "std=1e-3 in a deep net": dict(
+        model="init_linear(mlp(6), lambda m: nn.init.normal_(m.weight, 0, 1e-3))",
+        title="signal", location="model[0]", severity="error", fix="kaiming_normal_"),
+    "constant weights": dict(
+        model="init_linear(mlp(3), lambda m: nn.init.constant_(m.weight, 0.02))",
+        title="compute the same function", location="model[0]", severity="error", fix="randomly"),
+    "saturated tanh": dict(
+        model="init_linear(mlp(3, act=nn.Tanh), lambda m: nn.init.normal_(m.weight, 0, 1))",
+        title="saturated", location="model[1]", severity="error", fix="calculate_gain('tanh')"),
+    "regression outputs far too large": dict(
+        model="init_linear(mlp(2, d_out=1), lambda m: nn.init.normal_(m.weight, 0, 1))",
+        y="X[:, :1] * 0.5", loss="nn.MSELoss()",
+        title="that of predicting zero", location="model[0]", severity="error", fix="kaiming_normal_"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_initialization_is_found_and_localised(make_project, name):
+    case = dict(BAD[name])
+    expected = {k: case.pop(k) for k in ("title", "location", "severity", "fix")}
+    findings = run(make_project, **case)
+    finding = findings["bad-initialization"]
+    assert expected["title"] in finding.title, finding.title
+    assert finding.location == expected["location"]
+    assert finding.severity.value == expected["severity"]
+    assert expected["fix"] in finding.fixes[0], finding.fixes
+
+
+def test_huge_logits_quote_the_expected_loss(make_project):
+    finding = run(make_project, BAD["normal(0, 1) weights"]["model"])["bad-initialization"]
+    assert any("expected ≈ ln(4) = 1.39" in e for e in finding.evidence)
+    assert any("initial logits are too large" in e for e in finding.evidence)
+    assert finding.metrics["loss_at_init"] > 100 and math.isclose(finding.metrics["expected_loss"], math.log(4),
+                                                                    rel_tol=1e-4)
+
+
+def test_negative_bias_kills_relus(make_project):
+    findings = run(make_project, "init_linear(mlp(3), lambda m: nn.init.constant_(m.bias, -3.0))")
+    assert set(findings) == {"dead-activations"}
+    finding = findings["dead-activations"]
+    assert finding.location == "model[1]" and finding.severity.value == "error"
+    assert finding.metrics["dead_unit_frac"] >= 0.95
+    assert "bias of model[0]" in finding.fixes[0]
+    assert any(e.startswith("also dead: model[3]") for e in finding.evidence)
+
+
+def test_units_of_a_sequence_layer_are_its_last_axis(make_project):
+    # [N, T, D] activations: 24 of 32 features never fire, but every time step has live features.
+    extra = ("def seq_model():\n"
+             "    m = nn.Sequential(nn.Unflatten(1, (4, 4)), nn.Linear(4, 32), nn.ReLU(), nn.Flatten(), "
+             "nn.Linear(128, 4))\n"
+             "    with torch.no_grad():\n"
+             "        m[1].bias.copy_(torch.tensor([-5.0] * 24 + [5.0] * 8))\n"
+             "    return m\n")
+    finding = run(make_project, "seq_model()", extra=extra)["dead-activations"]
+    assert finding.location == "model[2]" and finding.metrics["dead_unit_frac"] == 0.75
+
+
+RESIDUAL = """
+class Residual(nn.Module):
+    def __init__(self, width=32):
+        super().__init__()
+        self.inp = nn.Linear(16, width)
+        self.branch = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+        nn.init.zeros_(self.branch[2].weight)
+        nn.init.zeros_(self.branch[2].bias)
+        self.out = nn.Linear(width, 4)
+
+    def forward(self, x):
+        h = self.inp(x)
+        return self.out(h + self.branch(h))
+
+class SeqModel(nn.Module):
+    def __init__(self, cell):
+        super().__init__()
+        self.rnn = cell(16, 32, batch_first=True)
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x.view(x.shape[0], 4, 4).repeat(1, 1, 4))[0][:, -1])
+"""
+
+HEALTHY = {
+    "default deep MLP": dict(model="mlp(8)"),
+    "kaiming deep MLP": dict(model="init_linear(mlp(8), lambda m: (nn.init.kaiming_normal_(m.weight), "
+                                   "nn.init.zeros_(m.bias)))"),
+    "xavier tanh MLP": dict(model="init_linear(mlp(4, act=nn.Tanh), lambda m: nn.init.xavier_uniform_(m.weight))"),
+    "batch-norm CNN": dict(model="nn.Sequential(nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 8, 3, padding=1), "
+                                 "nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), "
+                                 "nn.ReLU(), nn.Flatten(), nn.Linear(128, 4))"),
+    "imbalanced 80/20 cross-entropy": dict(model="mlp(3, d_out=2)",
+                                           y="(torch.rand(256, generator=g) < 0.2).long()"),
+    "imbalanced BCE with a prior bias": dict(
+        model="init_linear(mlp(3, d_out=1), lambda m: nn.init.constant_(m.bias, -1.386) if m.out_features == 1 "
+              "else None)",
+        y="(torch.rand(256, 1, generator=g) < 0.2).float()", loss="nn.BCEWithLogitsLoss()"),
+    "unit-scale regression": dict(model="mlp(3, d_out=1)", y="X[:, :1] + 0.1 * torch.randn(256, 1, generator=g)",
+                                  loss="nn.MSELoss()"),
+    "zero-initialised last layer": dict(model="init_linear(mlp(4), lambda m: (nn.init.zeros_(m.weight), "
+                                              "nn.init.zeros_(m.bias)) if m.out_features == 4 else None)"),
+    "zero-initialised residual branch": dict(model="Residual()", extra=RESIDUAL),
+    "LSTM": dict(model="SeqModel(nn.LSTM)", extra=RESIDUAL),
+    "GRU": dict(model="SeqModel(nn.GRU)", extra=RESIDUAL),
+    "transformer": dict(model="nn.Sequential(nn.Unflatten(1, (4, 4)), nn.Linear(4, 32), nn.TransformerEncoder("
+                              "nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2), nn.Flatten(), "
+                              "nn.Linear(128, 4))"),
+    "heavy dropout": dict(model="nn.Sequential(nn.Dropout(0.9), nn.Linear(16, 256), nn.ReLU(), nn.Dropout(0.9), "
+                                "nn.Linear(256, 4))"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEALTHY))
+def test_sane_initialisations_are_silent(make_project, name):
+    assert run(make_project, **HEALTHY[name]) == {}, name
+
+
+# -- the judging functions on their own -------------------------------------------
+
+THRESHOLDS = dict(loss_excess_warn_nats=1.0, loss_excess_error_nats=5.0, loss_ratio_warn=10.0,
+                  loss_ratio_error=100.0, vanish_total=1e-3, vanish_gain=0.25, vanish_total_error=1e-6,
+                  explode_total=100.0, explode_gain=3.0, explode_total_error=1e4, symmetry_ratio=1e-3,
+                  saturated_warn=0.25, dead_warn=0.6, dead_error=0.95, dead_min_values=16)
+
+
+def layer(path, role, **kw):
+    base = dict(type_name={"linear": "Linear", "relu": "ReLU"}.get(role, "Other"), call=0, out_shape=(64, 8),
+                units=8, values_per_unit=64, out_rms=1.0, mean=0.0, unit_mean_spread=0.5, signal=1.0, diversity=1.0)
+    base.update(kw)
+    return LayerInit(path=path, role=role, **base)
+
+
+def test_loss_judge_uses_the_uniform_prediction_loss():
+    def stats(value):
+        return InitStats(layers=(layer("0", "linear", in_signal=1.0),),
+                         loss=LossAtInit("cross_entropy", value, math.log(10), 2.2, 10, 3.0), samples=128, batches=2)
+    assert judge_loss(stats(math.log(10) + 0.5), THRESHOLDS) is None
+    warning = judge_loss(stats(math.log(10) + 2), THRESHOLDS)
+    error = judge_loss(stats(46.1), THRESHOLDS)
+    assert warning.severity.value == "warning" and error.severity.value == "error"
+    assert "loss at init 46.1, expected ≈ ln(10) = 2.3" in error.evidence[0]
+    assert "class frequencies of these batches would give 2.2" in error.evidence[0]
+
+
+def test_dead_units_downstream_of_a_signal_less_layer_are_not_blamed_on_the_relu():
+    layers = (layer("0", "linear", in_signal=1.0, signal=0.0, out_rms=0.5, weight_std=0.0, default_weight_std=0.1),
+              layer("1", "relu", signal=0.0, dead_unit_frac=0.5),
+              layer("2", "linear", in_signal=0.0, signal=0.0),
+              layer("3", "relu", signal=0.0, dead_unit_frac=1.0),
+              layer("4", "linear", in_signal=0.0))
+    stats = InitStats(layers=layers, loss=None, samples=64, batches=1)
+    assert judge_dead(stats, THRESHOLDS) is None
+    merged = merge_issues(judge_init(stats, THRESHOLDS))
+    assert set(merged) == {"bad-initialization"} and merged["bad-initialization"]["location"] == "model[0]"
+
+
+def test_too_few_values_per_unit_do_not_make_a_dead_unit():
+    layers = (layer("0", "linear", in_signal=1.0, bias_mean=-3.0, mean=-3.0),
+              layer("1", "relu", dead_unit_frac=1.0, values_per_unit=8),
+              layer("2", "linear", in_signal=0.1))
+    assert judge_dead(InitStats(layers=layers, loss=None, samples=8, batches=1), THRESHOLDS) is None
