@@ -1,0 +1,58 @@
+# EXPECT: lr-too-low
+# A binary MLP classifier on scikit-learn's breast-cancer data, features standardised, plain SGD.
+import torch
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class TumourNet(nn.Module):
+    def __init__(self, in_features=30, hidden=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)
+
+
+def make_datasets():
+    X, y = load_breast_cancer(return_X_y=True)
+    X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(X_tr)
+    def to_ds(X, y):
+        return TensorDataset(torch.tensor(scaler.transform(X), dtype=torch.float32),
+                             torch.tensor(y, dtype=torch.float32))
+    return to_ds(X_tr, y_tr), to_ds(X_va, y_va)
+
+
+def dldoctor_spec(lr=1e-3, batch_size=32):
+    train, val = make_datasets()
+    return {
+        "model": TumourNet,
+        "train_loader": DataLoader(train, batch_size=batch_size, shuffle=True,
+                                   generator=torch.Generator().manual_seed(0)),
+        "val_loader": DataLoader(val, batch_size=256),
+        "loss_fn": nn.BCEWithLogitsLoss(),
+        "optimizer": lambda params: torch.optim.SGD(params, lr=lr),
+    }
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    spec = dldoctor_spec()
+    model = spec["model"]()
+    optimizer = spec["optimizer"](model.parameters())
+    for epoch in range(30):
+        for x, y in spec["train_loader"]:
+            optimizer.zero_grad()
+            loss = spec["loss_fn"](model(x), y)
+            loss.backward()
+            optimizer.step()
+        x, y = next(iter(spec["val_loader"]))
+        print(f"epoch {epoch}: loss {loss.item():.4f}  val_accuracy {((model(x) > 0) == y).float().mean():.3f}")

@@ -1,0 +1,59 @@
+# EXPECT: no-gradient-flow
+# An MLP on scikit-learn's wine data with a small clipped (ReLU6-style) code layer, trained with Adam.
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_wine
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class WineNet(nn.Module):
+    def __init__(self, hidden=64, num_classes=3):
+        super().__init__()
+        self.fc1 = nn.Linear(13, hidden)
+        self.fc2 = nn.Linear(hidden, 4)
+        self.out = nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        h = self.fc2(F.relu(self.fc1(x)))
+        h = torch.from_numpy(np.clip(h.detach().numpy(), 0.0, 6.0))
+        return self.out(h)
+
+
+def make_datasets():
+    X, y = load_wine(return_X_y=True)
+    X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(X_tr)
+    def to_ds(X, y):
+        return TensorDataset(torch.tensor(scaler.transform(X), dtype=torch.float32), torch.tensor(y))
+    return to_ds(X_tr, y_tr), to_ds(X_va, y_va)
+
+
+def dldoctor_spec(lr=1e-2, batch_size=32):
+    train, val = make_datasets()
+    return {
+        "model": WineNet,
+        "train_loader": DataLoader(train, batch_size=batch_size, shuffle=True,
+                                   generator=torch.Generator().manual_seed(0)),
+        "val_loader": DataLoader(val, batch_size=64),
+        "loss_fn": nn.CrossEntropyLoss(),
+        "optimizer": lambda params: torch.optim.Adam(params, lr=lr),
+    }
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    spec = dldoctor_spec()
+    model = spec["model"]()
+    optimizer = spec["optimizer"](model.parameters())
+    for epoch in range(50):
+        for x, y in spec["train_loader"]:
+            optimizer.zero_grad()
+            loss = spec["loss_fn"](model(x), y)
+            loss.backward()
+            optimizer.step()
+    x, y = next(iter(spec["val_loader"]))
+    print(f"loss {loss.item():.4f}  val accuracy {(model(x).argmax(1) == y).float().mean():.3f}")

@@ -1,0 +1,51 @@
+# EXPECT: over-regularization
+# A small CNN on scikit-learn's 8x8 digits as 1-channel images, Adam with L2 weight decay.
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class DigitsCNN(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(),
+        )
+        self.head = nn.Linear(32 * 4 * 4, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def make_dataset():
+    X, y = load_digits(return_X_y=True)
+    X = torch.tensor(X, dtype=torch.float32).view(-1, 1, 8, 8)
+    X = (X - X.mean()) / X.std()
+    return TensorDataset(X, torch.tensor(y))
+
+
+def dldoctor_spec(lr=3e-3, weight_decay=1.0, batch_size=64):
+    return {
+        "model": DigitsCNN,
+        "train_loader": DataLoader(make_dataset(), batch_size=batch_size, shuffle=True,
+                                   generator=torch.Generator().manual_seed(0)),
+        "loss_fn": nn.CrossEntropyLoss(),
+        "optimizer": lambda params: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
+    }
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    spec = dldoctor_spec()
+    model = spec["model"]()
+    optimizer = spec["optimizer"](model.parameters())
+    for epoch in range(10):
+        for images, labels in spec["train_loader"]:
+            optimizer.zero_grad()
+            loss = spec["loss_fn"](model(images), labels)
+            loss.backward()
+            optimizer.step()
+        print(f"epoch {epoch}: loss {loss.item():.4f}")
