@@ -78,6 +78,7 @@ class GradientDynamicsCheck(Check):
                            "Lower the learning rate.",
                            "Add normalisation (LayerNorm/BatchNorm) or residual connections; check the init scale."],
                     metrics={"growth": growth, "initial_norm": norms[0], "max_norm": max(norms)},
+                    location="model",
                 ))
         dead = {m: f for m, f in curve.dead_units.items() if f > float(cfg["dead_frac"])}
         if dead:
