@@ -36,8 +36,8 @@ class OverfitBatchCheck(Check):
     stage = Stage.OVERFIT
     order = 10
     requires = ("forward_pass",)
-    emits = ("lr-too-high", "lr-too-low", "loss-sign-flipped", "over-regularization", "model-too-small",
-             "numerical-instability", "exploding-gradients", *STAGE1_ROOTS)
+    emits = tuple(dict.fromkeys(("lr-too-high", "lr-too-low", "loss-sign-flipped", "over-regularization",
+                                 "model-too-small", "numerical-instability", "exploding-gradients", *STAGE1_ROOTS)))
 
     def run(self, ctx):
         base = experiments.baseline(ctx)
