@@ -192,7 +192,7 @@ class Context:
         if loader is None:
             return []
         taken: list[Any] = []
-        with isolated_rng(self.seed), _restored_generators(loader):
+        with isolated_rng(self.seed), restored_generators(loader):
             try:
                 for batch in loader:
                     taken.append(to_device(batch, self.device))
@@ -295,7 +295,7 @@ class Context:
 
 
 @contextlib.contextmanager
-def _restored_generators(loader: Any) -> Iterator[None]:
+def restored_generators(loader: Any) -> Iterator[None]:
     """Put back the state of the loader's own random generators after iterating it.
 
     A ``DataLoader(shuffle=True, generator=g)`` advances ``g`` on every pass: without

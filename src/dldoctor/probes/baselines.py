@@ -12,7 +12,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from dldoctor.core.context import unpack_batch
+from dldoctor.core.context import restored_generators, unpack_batch
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import iter_tensors, to_device
 
@@ -32,9 +32,7 @@ def _collect(ctx, loader, max_samples: int) -> tuple[torch.Tensor | None, torch.
     n = 0
     if loader is None:
         return None, None
-    from dldoctor.core.context import _restored_generators
-
-    with isolated_rng(ctx.seed), _restored_generators(loader):
+    with isolated_rng(ctx.seed), restored_generators(loader):
         for batch in loader:
             batch = to_device(batch, ctx.device)
             inputs, targets = unpack_batch(batch)

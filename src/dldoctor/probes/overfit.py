@@ -137,17 +137,22 @@ def _replace_except(batch: Any, keep: Any, fn) -> Any:
     return batch
 
 
+def slice_range(batch: Any, start: int, stop: int) -> Any:
+    """Samples ``start:stop`` of every tensor in a nested batch (scalars left alone)."""
+    if isinstance(batch, torch.Tensor):
+        return batch[start:stop] if batch.dim() > 0 else batch
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(slice_range(v, start, stop) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(slice_range(v, start, stop) for v in batch)
+    if isinstance(batch, dict):
+        return {k: slice_range(v, start, stop) for k, v in batch.items()}
+    return batch
+
+
 def slice_batch(batch: Any, n: int) -> Any:
     """The first ``n`` samples of every tensor in a batch."""
-    if isinstance(batch, torch.Tensor):
-        return batch[:n] if batch.dim() > 0 else batch
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(slice_batch(v, n) for v in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(slice_batch(v, n) for v in batch)
-    if isinstance(batch, dict):
-        return {k: slice_batch(v, n) for k, v in batch.items()}
-    return batch
+    return slice_range(batch, 0, n)
 
 
 def _module_of(name: str) -> str:
@@ -177,7 +182,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
     if setup.samples:
         batches = [slice_batch(b, setup.samples) for b in batches]
     if setup.zero_inputs:
-        batches = [_zeroed(b, ctx) for b in batches]
+        batches = [zero_inputs(b, ctx) for b in batches]
     task = ctx.task
     loss_fn = ctx.spec.loss_fn
     start = time.perf_counter()
@@ -328,7 +333,7 @@ def _permute(targets: Any, perm: torch.Tensor) -> Any:
     return _replace_except(targets, None, shuffle)
 
 
-def _zeroed(batch: Any, ctx) -> Any:
+def zero_inputs(batch: Any, ctx) -> Any:
     """The batch with every input tensor zeroed; the targets are left alone.
 
     With a custom ``forward`` the targets are found by identity: the forward returns

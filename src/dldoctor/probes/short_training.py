@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from dldoctor.probes.overfit import _replace_except
+from dldoctor.core.context import restored_generators, unpack_batch
+from dldoctor.probes.overfit import zero_inputs
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import iter_tensors, to_device
 
@@ -78,6 +79,14 @@ class TrainingRun:
     @property
     def last(self) -> EpochRecord | None:
         return self.epochs[-1] if self.epochs else None
+
+    def val_errors(self) -> list[float]:
+        return [e.val.error for e in self.epochs if e.val is not None and e.val.error is not None]
+
+    def still_improving(self, step: float) -> bool:
+        """Validation error fell by more than ``step`` in the last epoch: the budget cut a run in progress."""
+        errors = self.val_errors()
+        return len(errors) >= 2 and errors[-2] - errors[-1] > step
 
 
 def _rss_bytes() -> int:
@@ -146,9 +155,9 @@ def target_variance(ctx, loader, max_batches: int) -> float | None:
     for batch in _batches(loader, max_batches):
         batch = to_device(batch, ctx.device)
         with torch.no_grad():
-            _, targets = ctx.forward_fn(_Identity(), batch) if ctx.spec.forward is None else (None, None)
-        if targets is None:
-            return None
+            if ctx.spec.forward is not None:
+                return None
+            _, targets = unpack_batch(batch)
         values.append(next(iter_tensors(targets)).float().reshape(-1))
     if not values:
         return None
@@ -156,30 +165,14 @@ def target_variance(ctx, loader, max_batches: int) -> float | None:
     return float(v.var()) if v.numel() > 1 else None
 
 
-class _Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
 def zero_inputs_transform(ctx) -> Callable[[Any], Any]:
-    """Zero every input tensor of a batch (default forward: the first element)."""
-    from dldoctor.core.context import unpack_batch
-
-    def transform(batch):
-        if ctx.spec.forward is None:
-            inputs, targets = unpack_batch(batch)
-            return (_replace_except(inputs, None, torch.zeros_like), targets)
-        from dldoctor.probes.overfit import _find_targets
-        return _replace_except(batch, _find_targets(batch, ctx), torch.zeros_like)
-
-    return transform
+    """Zero every input tensor of a batch, leaving the targets (see ``probes.overfit.zero_inputs``)."""
+    return lambda batch: zero_inputs(batch, ctx)
 
 
 def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[Any], Any] | None = None,
                    label: str = "short training") -> TrainingRun:
     """Train a fresh model on the training loader within ``budget``; evaluate each epoch."""
-    from dldoctor.core.context import _restored_generators
-
     task = ctx.task
     train_loader = ctx.loader("train")
     val_loader = ctx.loader("val")
@@ -197,7 +190,7 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
     stopped_by = "epochs"
     seen = 0
     start = time.perf_counter()
-    with isolated_rng(ctx.seed), _restored_generators(train_loader):
+    with isolated_rng(ctx.seed), restored_generators(train_loader):
         model = ctx.fresh_model()
         optimizer = ctx.make_optimizer(model)
         scheduler = ctx.spec.scheduler(optimizer) if ctx.spec.scheduler else None

@@ -64,8 +64,7 @@ class BaselinesCheck(Check):
         n_val = last.val.samples
         noise = 2 * math.sqrt(max(model, 1e-3) * max(1 - model, 1e-3) * 2 / n_val) if run.error_name == "1 - accuracy" \
             and n_val else 0.0
-        errors = [e.val.error for e in run.epochs if e.val and e.val.error is not None]
-        still_improving = len(errors) >= 2 and errors[-2] - errors[-1] > margin / 4
+        still_improving = run.still_improving(margin / 4)
         if scores.linear is not None and model > scores.linear + max(margin, noise):
             return [self.finding(
                 "worse-than-baseline", Severity.INFO if still_improving else Severity.WARNING,

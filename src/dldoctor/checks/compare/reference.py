@@ -59,8 +59,8 @@ class ReferenceCheck(Check):
             gap = (value - measured) if higher_better else (measured - value)
             if gap <= tolerance:
                 continue
-            errors = [e.val.error for e in run.epochs if e.val and e.val.error is not None]
-            improving = len(errors) >= 2 and errors[-2] - errors[-1] > tolerance / 4
+            errors = run.val_errors()
+            improving = run.still_improving(tolerance / 4)
             source = f" ({ref['source']})" if ref.get("source") else ""
             progress = (f"after {run.last.epoch} epoch(s), {run.last.steps} steps ({run.last.seconds:.0f} s): the "
                         f"short budget, not the full training")

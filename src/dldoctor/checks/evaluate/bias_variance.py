@@ -54,7 +54,7 @@ class BiasVarianceCheck(Check):
             extra.append(curve_text)
         findings, report = decomposition_findings(errors, config, context, check=self.name, extra_evidence=extra)
         ctx.measurements["report:bias_variance"] = report
-        improving = len(vals) >= 2 and vals[-2] - vals[-1] > float(config["bias_variance"]["min_component"]) / 4
+        improving = run.still_improving(float(config["bias_variance"]["min_component"]) / 4)
         out = []
         for f in findings:
             if f.id == "underfitting" and improving:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from dldoctor.checks.overfit.curve_shape import CurveReading, convergence_target, read_curve
-from dldoctor.probes.overfit import Curve, Setup, overfit
+from dldoctor.probes.overfit import Curve, Setup, overfit, slice_range
 from dldoctor.probes.tensors import iter_tensors
 
 
@@ -53,17 +53,6 @@ def _concat(batches: list[Any]) -> Any:
     return first
 
 
-def _slice_range(batch: Any, start: int, stop: int) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch[start:stop] if batch.dim() > 0 else batch
-    if isinstance(batch, (list, tuple)):
-        parts = [_slice_range(v, start, stop) for v in batch]
-        return type(batch)(*parts) if hasattr(batch, "_fields") else type(batch)(parts)
-    if isinstance(batch, dict):
-        return {k: _slice_range(v, start, stop) for k, v in batch.items()}
-    return batch
-
-
 def _size(batch: Any) -> int:
     first = next(iter_tensors(batch), None)
     return int(first.shape[0]) if first is not None and first.dim() > 0 else 0
@@ -77,7 +66,7 @@ def overfit_batches(ctx, count: int = 1) -> list[Any]:
     per_loader_batch = max(1, _size(ctx.first_batch("train")))
     needed = -(-size * count // per_loader_batch)
     whole = _concat(ctx.batches("train", needed))
-    parts = [_slice_range(whole, i * size, (i + 1) * size) for i in range(count)]
+    parts = [slice_range(whole, i * size, (i + 1) * size) for i in range(count)]
     return [p for p in parts if _size(p) > 0]
 
 
