@@ -8,7 +8,7 @@ and the torch import, which do not grow with the model). The ratio is the cost i
 step-equivalents; the issue's target is at most 30. The per-check split shows where
 the time goes. Also reported: the full ``dldoctor probe`` command wall time.
 
-    python benchmarks/probe_cost.py [TARGET ...] [--repeats 3]
+    python benchmarks/probe_cost.py [TARGET ...] [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", default=DEFAULT_TARGETS)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the step and the probe alike (default 1: on a shared 2-core "
+                             "machine, a second busy process makes multi-threaded small steps erratic)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     print("| target | step ms | probe s (in-process) | step-equivalents | `dldoctor probe` command s | slowest checks |")
     print("|---|---|---|---|---|---|")
     for target in args.targets:
