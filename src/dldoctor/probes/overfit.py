@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from dldoctor.core.context import unpack_batch
+from dldoctor.probes.resource_holders import roots_of
+from dldoctor.probes.resource_monitor import ResourceRecord, StepMonitor
 from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.probes.tensors import batch_size_of, iter_tensors
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
 
@@ -65,7 +67,11 @@ class Curve:
     """The record of one overfit run.
 
     Attributes:
-        losses: the user's loss at each step (before the step's update).
+        losses: the user's loss at each step (before the step's update). In the
+            negated-loss experiment, its magnitude: whether the sign error is in the loss
+            (a negated NLL, a -MSE score) or in the optimiser (``maximize=True``), once
+            corrected the true, non-negative loss is driven to zero, so the user's loss
+            approaches zero from either side.
         metric: the task metric on the trained samples at each step (accuracy for
             classification, MSE for regression), measured independently of the
             user's loss; empty when it cannot be computed.
@@ -100,10 +106,18 @@ class Curve:
     heldout_metric: float | None = None
     heldout_chance: float | None = None
     label: str = ""
+    resources: ResourceRecord = ResourceRecord()
+    """Per-step memory and step time, and what the model and loss hold (resource checks)."""
 
     @property
     def steps(self) -> int:
         return len(self.losses)
+
+    @property
+    def gradient_overflow(self) -> bool:
+        """The run stopped because the gradients turned NaN/Inf while the loss was finite."""
+        return (self.first_nonfinite is not None and len(self.grad_norms) == len(self.losses)
+                and math.isfinite(self.losses[-1]) and not math.isfinite(self.grad_norms[-1]))
 
 
 def _metric(outputs: Any, targets: Any, task: str) -> tuple[str, float] | None:
@@ -170,6 +184,22 @@ def _disable_regularization(model: nn.Module, optimizer: torch.optim.Optimizer) 
             group["weight_decay"] = 0.0
 
 
+#: Steps between two measurements of the update-to-weight ratios.
+RATIO_EVERY = 5
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[float]:
+    """L2 norms of many tensors with one host synchronisation."""
+    if not tensors:
+        return []
+    tensors = [t.detach().float() for t in tensors]
+    try:
+        norms = torch._foreach_norm(tensors)  # one fused kernel launch per device and dtype
+    except (AttributeError, RuntimeError):
+        norms = [t.norm() for t in tensors]
+    return torch.stack(list(norms)).tolist()
+
+
 def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], heldout: Any = None,
             label: str = "") -> Curve:
     """Train a fresh model on ``batches`` (cycled) for up to ``steps`` steps.
@@ -199,6 +229,9 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
         order = tuple(dict.fromkeys(_module_of(n) for n, _ in names))
         grad_hist: dict[str, list[float]] = {m: [] for m in order}
         ratio_hist: dict[str, list[float]] = {m: [] for m in order}
+        # losses, metric, grad norms, and two lists per module: the records this loop grows per step
+        monitor = StepMonitor(ctx.device, lambda: roots_of(model, loss_fn, ctx.spec.forward, optimizer),
+                              own_records=3 + 2 * len(order))
         weight_norm: dict[str, float] = {}
         dead: dict[str, float] = {}
         act_modules = {m: path for path, m in model.named_modules() if isinstance(m, ACTIVATIONS[:6])}
@@ -210,7 +243,6 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                     per_unit = output.detach().transpose(0, 1).reshape(output.shape[1], -1).amax(dim=1)
                     last_acts[act_modules[module]] = (int((per_unit <= 0).sum()), per_unit.numel())
 
-        handles = [m.register_forward_hook(act_hook) for m in act_modules]
         perms = [torch.randperm(len(next(iter_tensors(b)))) for b in batches] if setup.permute_labels else None
         losses: list[float] = []
         metric: list[float] = []
@@ -220,17 +252,24 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
         stopped = False
         target = None
         lr0 = float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else 0.0
+        handles: list = []
+        modules = [_module_of(n) for n, _ in names]
+        params = [p for _, p in names]
+        model.train()
         try:
             for step in range(steps):
                 index = step % len(batches)
                 batch = batches[index]
-                model.train()
+                step_start = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
                 outputs, targets = ctx.forward_fn(model, batch)
                 if perms is not None:
                     targets = _permute(targets, perms[index])
                 loss = loss_fn(outputs, targets)
                 value = float(loss.detach())
+                if setup.negate_loss:
+                    loss = -loss
+                    value = abs(value)
                 losses.append(value)
                 m = _metric(outputs, targets, task)
                 if m is not None:
@@ -239,39 +278,40 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                 if not math.isfinite(value):
                     first_nonfinite = step
                     break
-                (-loss if setup.negate_loss else loss).backward()
-                sq = 0.0
-                finite = True
-                before = {}
+                loss.backward()
+                with_grad = [i for i, p in enumerate(params) if p.grad is not None]
+                grad_norms = _norms([params[i].grad for i in with_grad])
                 module_sq: dict[str, float] = {}
-                for n, p in names:
-                    if p.grad is not None:
-                        g = float(p.grad.detach().float().norm())
-                        finite = finite and math.isfinite(g)
-                        sq += g * g
-                        module_sq[_module_of(n)] = module_sq.get(_module_of(n), 0.0) + g * g
-                    before[n] = p.detach().clone()
+                for i, g in zip(with_grad, grad_norms):
+                    module_sq[modules[i]] = module_sq.get(modules[i], 0.0) + g * g
                 for path, squares in module_sq.items():
                     grad_hist[path].append(math.sqrt(squares))
-                gnorms.append(math.sqrt(sq) if finite else float("nan"))
+                finite = all(math.isfinite(g) for g in grad_norms)
+                gnorms.append(math.sqrt(sum(g * g for g in grad_norms)) if finite else float("nan"))
                 if not finite:
                     first_nonfinite = step
                     break
+                # Update-to-weight ratios are medians over the run: every few steps is
+                # enough, and spares a copy of every weight at every step.
+                before = [p.detach().clone() for p in params] if step % RATIO_EVERY == 0 else None
                 if clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                upd_sq: dict[str, float] = {}
-                w_sq: dict[str, float] = {}
-                for n, p in names:
-                    path = _module_of(n)
-                    w_sq[path] = w_sq.get(path, 0.0) + float(before[n].float().norm()) ** 2
-                    upd_sq[path] = upd_sq.get(path, 0.0) + float((p.detach() - before[n]).float().norm()) ** 2
-                for path, w2 in w_sq.items():
-                    weight_norm[path] = math.sqrt(w2)
-                    if w2 > 0:
-                        ratio_hist[path].append(math.sqrt(upd_sq[path] / w2))
+                if before is not None:
+                    w_norms = _norms(before)
+                    u_norms = _norms([p.detach() - b for p, b in zip(params, before)])
+                    upd_sq: dict[str, float] = {}
+                    w_sq: dict[str, float] = {}
+                    for path, w, u in zip(modules, w_norms, u_norms):
+                        w_sq[path] = w_sq.get(path, 0.0) + w * w
+                        upd_sq[path] = upd_sq.get(path, 0.0) + u * u
+                    for path, w2 in w_sq.items():
+                        weight_norm[path] = math.sqrt(w2)
+                        if w2 > 0:
+                            ratio_hist[path].append(math.sqrt(upd_sq[path] / w2))
+                monitor.step(0.0, time.perf_counter() - step_start, batch_size_of(targets) or 0)
                 if target is None:
                     target = target_loss_fn(losses[0])
                 if len(batches) == 1 and value <= target:
@@ -281,8 +321,6 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                     ctx.report_progress(label or setup.label, step, value)
                 if ctx.time_left() < 1.0:
                     break
-            for path, (n_dead, n_units) in last_acts.items():
-                dead[path] = n_dead / max(1, n_units)
             heldout_metric = heldout_chance = None
             if heldout is not None and first_nonfinite is None:
                 model.eval()
@@ -293,6 +331,16 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                         heldout_metric = hm[1]
                         _, tgt_train = ctx.forward_fn(model, batches[0])
                         heldout_chance = _chance(tgt_h, tgt_train, hm[0])
+            if act_modules and first_nonfinite is None:
+                # Units that never fire on the batch, read once after the last update (in
+                # training mode, as during the fit; after the held-out evaluation, whose
+                # batch-norm statistics this forward would otherwise move).
+                model.train()
+                handles.extend(m.register_forward_hook(act_hook) for m in act_modules)
+                with torch.no_grad():
+                    ctx.forward_fn(model, batches[0])
+            for path, (n_dead, n_units) in last_acts.items():
+                dead[path] = n_dead / max(1, n_units)
         finally:
             for h in handles:
                 h.remove()
@@ -304,6 +352,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
         layer_weight=dict(weight_norm), layer_order=order, dead_units=dead, first_nonfinite=first_nonfinite, lr=lr0,
         seconds=time.perf_counter() - start, stopped_early=stopped, metric_name=metric_name,
         heldout_metric=heldout_metric, heldout_chance=heldout_chance, label=label or setup.label,
+        resources=monitor.finish(),
     )
 
 

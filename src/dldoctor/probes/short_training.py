@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from typing import Any, Callable, Iterable
 
@@ -18,8 +17,10 @@ from torch import nn
 
 from dldoctor.core.context import restored_generators, unpack_batch
 from dldoctor.probes.overfit import zero_inputs
+from dldoctor.probes.resource_holders import roots_of
+from dldoctor.probes.resource_monitor import ResourceRecord, StepMonitor
 from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import iter_tensors, to_device
+from dldoctor.probes.tensors import batch_size_of, iter_tensors, to_device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,15 +56,19 @@ class TrainingRun:
 
     Attributes:
         epochs: per-epoch evaluation (the last one may be partial).
-        stopped_by: "epochs" when the planned epochs ran, else "steps", "seconds" or "nan".
+        stopped_by: "epochs" when the planned epochs ran, else "steps", "seconds", "nan" or
+            "caller" (``on_epoch`` asked to stop).
         error_name: what ``error`` means: "1 - accuracy" or "relative MSE" (MSE over the
             variance of the training targets: 1.0 is the mean predictor).
         step_wait_s / step_compute_s: per step, time waiting for the loader and time in
             forward, backward and the optimiser step.
-        memory_bytes: per step, memory in use after the step (CUDA allocated bytes on
-            GPU, else the process's resident set).
+        memory_bytes: memory in use after the steps ``resources.memory_steps`` (CUDA
+            allocated bytes on GPU, else malloc's in-use bytes or the resident set:
+            ``resources.memory_source``).
         samples_seen: training samples consumed.
         parameters: trainable parameter count of the model.
+        resources: the per-step resource record (copy time, host memory, snapshots of
+            what the model, loss and dataset hold) for the resource checks.
     """
 
     epochs: tuple[EpochRecord, ...]
@@ -75,6 +80,7 @@ class TrainingRun:
     samples_seen: int
     parameters: int
     budget: Budget
+    resources: ResourceRecord = ResourceRecord()
 
     @property
     def last(self) -> EpochRecord | None:
@@ -88,19 +94,15 @@ class TrainingRun:
         errors = self.val_errors()
         return len(errors) >= 2 and errors[-2] - errors[-1] > step
 
+    def may_close(self, gap: float, step: float) -> bool:
+        """Still improving fast enough that a gap of ``gap`` may be a matter of budget.
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def memory_in_use(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.memory_allocated(device))
-    return _rss_bytes()
+        Extrapolates the last epoch's fall in validation error over another run as long
+        as this one. Learning curves flatten, so this is generous to the model: a gap it
+        cannot close even so is not explained by the short budget.
+        """
+        errors = self.val_errors()
+        return self.still_improving(step) and (errors[-2] - errors[-1]) * len(errors) >= gap
 
 
 def _batches(loader: Iterable, limit: int | None = None):
@@ -171,8 +173,13 @@ def zero_inputs_transform(ctx) -> Callable[[Any], Any]:
 
 
 def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[Any], Any] | None = None,
-                   label: str = "short training") -> TrainingRun:
-    """Train a fresh model on the training loader within ``budget``; evaluate each epoch."""
+                   label: str = "short training",
+                   on_epoch: Callable[[EpochRecord], bool] | None = None) -> TrainingRun:
+    """Train a fresh model on the training loader within ``budget``; evaluate each epoch.
+
+    ``on_epoch``, when given, sees each epoch's record and may stop the run by
+    returning True (``stopped_by`` is then "caller"): the tuner's pruning uses it.
+    """
     task = ctx.task
     train_loader = ctx.loader("train")
     val_loader = ctx.loader("val")
@@ -184,9 +191,6 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
     limit = None if per_epoch is None else max(1, int(math.ceil(per_epoch * budget.data_fraction)))
     var = target_variance(ctx, train_loader, eval_batches) if task == "regression" else None
     records: list[EpochRecord] = []
-    waits: list[float] = []
-    computes: list[float] = []
-    memory: list[int] = []
     stopped_by = "epochs"
     seen = 0
     start = time.perf_counter()
@@ -195,6 +199,8 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
         optimizer = ctx.make_optimizer(model)
         scheduler = ctx.spec.scheduler(optimizer) if ctx.spec.scheduler else None
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        monitor = StepMonitor(ctx.device, lambda: roots_of(model, ctx.spec.loss_fn, ctx.spec.forward, optimizer,
+                                                           getattr(train_loader, "dataset", None)))
         steps = 0
         for epoch in range(1, budget.epochs + 1):
             model.train()
@@ -205,6 +211,7 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
                     batch = next(iterator)
                 except StopIteration:
                     break
+                fetched = time.perf_counter()
                 batch = to_device(batch, ctx.device)
                 if transform is not None:
                     batch = transform(batch)
@@ -224,10 +231,9 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
                 if ctx.device.type == "cuda":
                     torch.cuda.synchronize(ctx.device)
                 t2 = time.perf_counter()
-                waits.append(t1 - t0)
-                computes.append(t2 - t1)
-                memory.append(memory_in_use(ctx.device))
-                seen += len(next(iter_tensors(targets))) if next(iter_tensors(targets), None) is not None else 0
+                size = batch_size_of(targets) or 0
+                monitor.step(t1 - t0, t2 - t1, size, copy_s=t1 - fetched)
+                seen += size
                 steps += 1
                 if steps % 20 == 0:
                     ctx.report_progress(f"{label}, epoch {epoch}", steps, float(loss.detach()))
@@ -246,6 +252,10 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
                 ))
             if stopped_by != "epochs":
                 break
+            if on_epoch is not None and on_epoch(records[-1]):
+                stopped_by = "caller"
+                break
     error_name = "1 - accuracy" if task == "classification" else "relative MSE" if var else "loss"
-    return TrainingRun(tuple(records), stopped_by, error_name, tuple(waits), tuple(computes), tuple(memory), seen,
-                       params, budget)
+    res = monitor.finish()
+    return TrainingRun(tuple(records), stopped_by, error_name, res.wait_s, res.compute_s, res.memory, seen,
+                       params, budget, res)

@@ -1,0 +1,111 @@
+"""The input pipeline: does the training step wait on its loader? And the throughput report."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from dldoctor.checks.evaluate import training_run
+from dldoctor.checks.resources import pipeline_words as words
+from dldoctor.checks.resources.pipeline_split import StepSplit, split_steps
+from dldoctor.core.check import Check
+from dldoctor.core.context import restored_generators
+from dldoctor.core.severity import Severity
+from dldoctor.core.stage import Stage
+from dldoctor.probes.resource_loader import bare_loader_seconds, time_items
+from dldoctor.probes.resource_throughput import batch_scaling, preloaded_step
+from dldoctor.probes.rng import isolated_rng
+
+
+class InputPipelineCheck(Check):
+    """The training step waits on data loading for most of its time; reports throughput either way.
+
+    From the short training run's per-step times: the time waiting for the next batch
+    (loading and copying it) versus the step itself, and samples per second. The
+    loader's wait is compared with a DataLoader over the same samples held in memory
+    (the indexing and collation no pipeline avoids): when the pipeline's own work takes
+    most of the step, it is a bottleneck, and ``__getitem__`` is timed per item (wall
+    and CPU time) to say whether it is the slow part and whether it computes or waits
+    on I/O. A few steps on batches preloaded in memory give the throughput without the
+    loader; on CUDA, steps at 2x and 4x the batch say whether the device is saturated.
+    """
+
+    name = "input-pipeline"
+    stage = Stage.EVALUATE
+    order = 85
+    requires = ("forward_pass",)
+    emits = ("input-pipeline-bottleneck",)
+
+    def run(self, ctx):
+        cfg = ctx.config.section("input_pipeline")
+        run = training_run.main_run(ctx)
+        split = split_steps(run, int(cfg["min_steps"]))
+        if split is None:
+            return []
+        bare = ctx.measure("input_pipeline:bare_loader", lambda: bare_loader_seconds(ctx.first_batch("train")))
+        preloaded = ctx.measure("input_pipeline:preloaded", lambda: preloaded_step(
+            ctx, ctx.batches("train"), steps=int(cfg["preloaded_steps"])))
+        scaling = ()
+        if ctx.device.type == "cuda" and bool(cfg["batch_scaling"]):
+            scaling = ctx.measure("input_pipeline:batch_scaling",
+                                  lambda: batch_scaling(ctx, ctx.first_batch("train")))
+        excess = max(0.0, split.wait_s - (bare or 0.0))
+        report = words.report(split, bare, preloaded, scaling, ctx.device.type)
+        ctx.measurements["report:throughput"] = report
+        scaling_line = words.scaling_text(scaling, float(cfg["unsaturated_growth"]))
+        if excess / split.step_s < float(cfg["bottleneck_fraction"]):
+            return [self._info(ctx, split, bare, preloaded, scaling_line, report)]
+        return [self._bottleneck(ctx, cfg, split, bare, excess, preloaded, scaling_line, report)]
+
+    def _info(self, ctx, split: StepSplit, bare, preloaded, scaling_line: str, report: dict):
+        evidence = [words.split_text(split, bare, ctx.device.type), words.rates_text(split, preloaded)]
+        if split.wait_fraction >= 0.5:
+            evidence.append(words.machinery_text(split))
+        if scaling_line:
+            evidence.append(scaling_line)
+        return self.finding(
+            "input-pipeline-bottleneck", Severity.INFO, 0.9, title=words.throughput_title(split, preloaded),
+            evidence=evidence, fixes=[], metrics=words.metrics(report), location="train_loader")
+
+    def _bottleneck(self, ctx, cfg, split: StepSplit, bare, excess: float, preloaded, scaling_line: str,
+                    report: dict):
+        loader = ctx.loader("train")
+        batch_size = getattr(loader, "batch_size", None) or max(1, round(split.samples))
+        items = ctx.measure("input_pipeline:items", lambda: _time_items(ctx, loader, cfg, batch_size))
+        share = float(cfg["attribution_fraction"])
+        cause = words.Cause.classify(split, items, batch_size, share, float(cfg["io_bound_cpu_fraction"]),
+                                     ctx.device.type)
+        workers = getattr(loader, "num_workers", None)
+        needed = max(1, math.ceil(split.wait_s / max(split.compute_s, 1e-9)))
+        fixes = words.fixes(cause, items, batch_size, workers, needed, os.cpu_count() or 1,
+                            bool(getattr(loader, "pin_memory", False)), ctx.device.type, split.compute_s)
+        if workers and not getattr(loader, "persistent_workers", False) and split.epoch_start_extra_s > split.wait_s:
+            fixes.append(f"Set DataLoader(persistent_workers=True): starting the {workers} workers again costs "
+                         f"{words.duration(split.epoch_start_extra_s)} at every epoch.")
+        evidence = [words.split_text(split, bare, ctx.device.type), words.rates_text(split, preloaded)]
+        if items is not None:
+            evidence.append(words.items_text(items, batch_size))
+        if split.epoch_start_extra_s > split.wait_s and workers:
+            evidence.append(f"starting each epoch's iterator costs {split.epoch_start_extra_s * 1e3:.0f} ms more than "
+                            f"a step's wait (worker start-up)")
+        if scaling_line:
+            evidence.append(scaling_line)
+        metrics = words.metrics(report)
+        metrics.update(excess_fraction=excess / split.step_s, num_workers=workers, workers_to_keep_up=needed,
+                       cause=cause.kind)
+        if items is not None:
+            metrics.update(item_wall_s=items.wall_s, item_cpu_s=items.cpu_s, collate_s=items.collate_s,
+                           item_read_bytes=items.read_bytes, loader_batch_s=items.batch_s)
+        confidence = min(0.95, 0.6 + 0.5 * (excess / split.step_s - float(cfg["bottleneck_fraction"])) +
+                         (0.1 if split.steps >= 20 else 0.0))
+        return self.finding(
+            "input-pipeline-bottleneck", Severity.WARNING, round(confidence, 3),
+            title=words.bottleneck_title(split, cause, items, batch_size), evidence=evidence, fixes=fixes,
+            metrics=metrics, location=cause.location(items, loader))
+
+
+def _time_items(ctx, loader, cfg, batch_size: int):
+    """One batch worth of items (at most ``item_samples``), so that the items and the
+    loader's batches timed alongside them meet the same interruptions."""
+    with isolated_rng(ctx.seed), restored_generators(loader):
+        return time_items(loader, min(batch_size, int(cfg["item_samples"])), float(cfg["item_budget_s"]))
