@@ -96,3 +96,95 @@ def test_labels_that_do_not_depend_on_inputs(make_project):
     finding = top(diagnose_file(target, select=STAGE2))
     assert finding.id == "labels-corrupted"
     assert finding.metrics["loss_real_labels"] >= 0.9 * finding.metrics["loss_permuted_labels"]
+
+
+WIDTH_KNOB = """
+g = torch.Generator().manual_seed(0)
+X = torch.randn(256, 8, generator=g)
+y = (X @ torch.randn(8, 6, generator=g)).argmax(1)   # 6 classes: linear, but not through 2 units
+
+def dldoctor_spec(lr=1e-2, hidden=2, batch_size=64):
+    return {
+        "model": lambda: nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 6)),
+        "train_loader": DataLoader(TensorDataset(X, y), batch_size=batch_size),
+        "loss_fn": nn.CrossEntropyLoss(),
+        "optimizer": lambda p: torch.optim.Adam(p, lr=lr),
+    }
+"""
+
+
+def test_model_too_small_is_confirmed_by_a_larger_model_from_the_specs_own_argument(make_project):
+    finding = top(diagnose_file(make_project(WIDTH_KNOB), select=("overfit-batch",)))
+    assert finding.id == "model-too-small"
+    # the knob is found by measurement: batch_size also grows nothing but the batch, so it is not used
+    assert finding.metrics["knob"] == "hidden" and finding.metrics["scaled"] == 8
+    assert finding.metrics["larger_parameters"] > 2 * finding.metrics["parameters"]
+    assert any("larger model, hidden=8" in e for e in finding.evidence)
+
+
+def test_larger_variant_ignores_arguments_that_change_the_batch_or_nothing(make_project):
+    import torch
+
+    from dldoctor.core.config import load_config
+    from dldoctor.core.context import Context
+    from dldoctor.loading.entrypoint import load_target
+    from dldoctor.probes.capacity import larger_variant
+
+    body = WIDTH_KNOB.replace("hidden=2, batch_size=64", "batch_size=64, epochs=3").replace("hidden", "2")
+    ctx = Context(load_target(str(make_project(body))), load_config(), torch.device("cpu"))
+    assert larger_variant(ctx, 4, 64.0) is None
+    ctx = Context(load_target(str(make_project(WIDTH_KNOB, name="knob.py"))), load_config(), torch.device("cpu"))
+    variant = larger_variant(ctx, 4, 64.0)
+    assert (variant.name, variant.value, variant.scaled) == ("hidden", 2, 8)
+
+
+NEGATIVE_LOSS = BASE.replace("y = (X @ W).argmax(1)", "y = X @ W[:, 0]").replace(
+    "nn.Linear(32, 3)", "nn.Linear(32, 1)").replace("return self.body(x)", "return self.body(x).squeeze(-1)")
+
+
+def test_a_negative_loss_that_is_maximised_reads_as_a_sign_flip(make_project):
+    # The user's loss is -MSE: it starts below zero and runs away to -inf. The negated-loss
+    # experiment must be judged on the loss it minimises (MSE), not on the user's sign.
+    path = make_project(NEGATIVE_LOSS.format(optimizer="torch.optim.SGD(p, lr=0.01, momentum=0.9)",
+                                             loss="lambda out, y: -nn.functional.mse_loss(out, y)", extra_layers=""))
+    finding = top(diagnose_file(path, select=STAGE2))
+    assert finding.id == "loss-sign-flipped"
+    assert finding.metrics["negated_final"] > 0
+
+
+def test_a_loss_with_a_floor_is_fitted_when_every_sample_is_right(make_project):
+    # Label smoothing leaves cross-entropy far above 5% of its start, yet the batch is fitted.
+    path = project(make_project, "torch.optim.Adam(p, lr=1e-2)", loss="nn.CrossEntropyLoss(label_smoothing=0.3)")
+    assert top(diagnose_file(path, select=STAGE2)) is None
+
+
+def test_curve_helpers_read_gradient_overflow_and_metric_fit():
+    from dldoctor.checks.overfit.curve_shape import CurveReading
+    from dldoctor.checks.overfit.experiments import fitted_by_metric
+    from dldoctor.probes.overfit import Curve, Setup
+
+    def curve(losses, grads, metric=(), first=None):
+        return Curve(Setup(), tuple(losses), tuple(metric), tuple(grads), {}, {}, {}, {}, (), {}, first, 0.1, 0.0,
+                     False, metric_name="accuracy" if metric else "")
+
+    nan = float("nan")
+    assert curve([1.0, 2.0, 5.0], [1.0, 3.0, nan], first=2).gradient_overflow
+    assert not curve([1.0, 2.0, nan], [1.0, 3.0], first=2).gradient_overflow  # the loss went first
+    assert not curve([1.0, 0.5], [1.0, 0.5]).gradient_overflow
+    plateau = CurveReading("plateau", 2.3, 0.9, 0.9, 200)
+    assert fitted_by_metric(curve([2.3, 0.9], [1, 1], metric=(0.9, 1.0, 1.0, 1.0)), plateau)
+    assert not fitted_by_metric(curve([2.3, 0.9], [1, 1], metric=(1.0, 1.0, 0.98)), plateau)
+    assert not fitted_by_metric(curve([2.3, 9.0], [1, 1], metric=(1.0, 1.0, 1.0)),
+                                CurveReading("goes-up", 2.3, 9.0, 2.3, 200))
+
+
+def test_a_loss_that_dips_then_stalls_is_tried_at_a_smaller_lr_last():
+    # A deep ReLU regressor under plain SGD at lr=0.1: the loss dips, then stalls above its
+    # best as units die; no larger lr, regularisation or capacity change helps, x0.1 does.
+    from tests.conftest import REPO
+
+    finding = top(diagnose_file(REPO / "examples" / "bugs" / "fit_dead_mlp_sgd_regression.py",
+                                select=("overfit-batch",)))
+    assert finding.id == "lr-too-high"
+    assert "with lr x0.1" in finding.evidence[-1]
+    assert finding.metrics["experiment_final"] * 2 <= finding.metrics["baseline_final"]

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from dldoctor.checks.overfit.curve_shape import CurveReading, convergence_target, read_curve
+from dldoctor.probes.capacity import Variant, larger_variant
 from dldoctor.probes.overfit import Curve, Setup, overfit, slice_range
 from dldoctor.probes.tensors import iter_tensors
 
@@ -104,6 +105,25 @@ def run(ctx, setup: Setup, steps: int | None = None, heldout: bool = False) -> C
     return ctx.measure(key, measure)
 
 
+def larger_model(ctx) -> tuple[Variant, Curve] | None:
+    """The user's setup with a larger model (see ``probes.capacity``), on the same batch
+    and at the same learning rate; None when the spec has no capacity argument."""
+    cfg = _config(ctx)
+
+    def measure():
+        variant = larger_variant(ctx, int(cfg["capacity_factor"]), float(cfg["capacity_max_growth"]))
+        if variant is None:
+            return None
+        child = variant.context
+        child.deadline, child.progress = ctx.deadline, ctx.progress
+        full = Setup(lr_scale=lr_base_scale(ctx))
+        curve = overfit(child, full, int(cfg["experiment_steps"]), lambda initial: convergence_target(initial, cfg),
+                        overfit_batches(ctx, 1), label=f"larger model ({variant.name}={variant.scaled})")
+        return variant, curve
+
+    return ctx.measure("overfit:larger_model", measure)
+
+
 def baseline(ctx) -> Curve:
     """The user's own setup on one batch, with a held-out evaluation at the end."""
     return run(ctx, Setup(), heldout=True)
@@ -113,6 +133,17 @@ def reading(ctx, curve: Curve) -> CurveReading:
     return read_curve(curve.losses, _config(ctx), curve.first_nonfinite)
 
 
+def fitted_by_metric(curve: Curve, r: CurveReading) -> bool:
+    """Every sample of the batch is classified right at the end of a run that did not fail.
+
+    A loss with a floor (label smoothing, a penalty on the outputs) can stop short of
+    the convergence target while the model fits the batch; the task metric, measured
+    independently of the user's loss, says whether the batch is fitted.
+    """
+    return (r.shape in ("plateau", "decreasing") and curve.metric_name == "accuracy"
+            and len(curve.metric) >= 3 and min(curve.metric[-3:]) >= 1.0)
+
+
 def fixes_curve(ctx, experiment: CurveReading, base: CurveReading) -> bool:
     """Did the experiment fix what was wrong with the baseline curve?"""
     if experiment.shape == "converged":
@@ -120,6 +151,15 @@ def fixes_curve(ctx, experiment: CurveReading, base: CurveReading) -> bool:
     if experiment.shape in ("explodes", "goes-up", "oscillates", "falls-below-zero"):
         return False
     factor = float(_config(ctx)["fix_factor"])
+    if base.initial <= 0 and experiment.initial <= 0:
+        # A loss that starts at or below zero gives no scale for "lower": a run that only
+        # falls more slowly towards -inf must not count as a fix.
+        return False
+    if experiment.initial * base.initial < 0:
+        # A negated objective: the two curves' values cannot be compared, so the
+        # experiment must fix its own curve, removing at least 1 - 1/factor of it.
+        drop = experiment.initial - experiment.final
+        return drop >= (1 - 1 / factor) * abs(experiment.initial)
     base_final = base.final if base.shape not in ("explodes",) else base.initial
     return experiment.final * factor <= base_final and experiment.final < experiment.initial
 

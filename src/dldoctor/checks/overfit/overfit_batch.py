@@ -29,7 +29,8 @@ class OverfitBatchCheck(Check):
     For a curve that fails, it runs the few experiments that separate the causes, each
     from the same weights, and stops at the first that fixes the curve: the learning
     rate scaled down (x0.1, x0.01) or up (x10, x100, x1000), the loss negated, weight decay and
-    dropout off, fewer samples. A cause found in stage 1 explains the curve instead.
+    dropout off, a larger model (from the spec function's own integer arguments), fewer
+    samples. A cause found in stage 1 explains the curve instead.
     """
 
     name = "overfit-batch"
@@ -49,6 +50,8 @@ class OverfitBatchCheck(Check):
         explained = self._explained_by_earlier(ctx, curve_text)
         if explained:
             return explained
+        if experiments.fitted_by_metric(base, reading):
+            return []  # the loss has a floor, but every sample of the batch is right
         if reading.shape in ("goes-up", "explodes", "oscillates"):
             return self._too_high_or_flipped(ctx, base, reading, curve_text)
         if reading.shape == "falls-below-zero":
@@ -76,7 +79,26 @@ class OverfitBatchCheck(Check):
 
     def _too_high_or_flipped(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
         tried = []
-        order = [Setup(negate_loss=True), Setup(lr_scale=0.1), Setup(lr_scale=0.01)] if reading.shape == "goes-up" \
+        reg = experiments.regularization(ctx)
+        if reading.shape == "oscillates" and reg["dropout"] > 0:
+            # Dropout re-samples its mask every step, so the loss of one batch jitters by
+            # design; if the batch fits without it, the jitter is dropout's, not the step size's.
+            setup = Setup(no_regularization=True)
+            curve, r, fixed = self._try(ctx, setup, reading)
+            tried.append(self._result(curve, r, setup))
+            if fixed:
+                return [self.finding(
+                    "over-regularization", Severity.INFO, 0.4,
+                    title=f"dropout {reg['dropout']:g} makes the single-batch loss jitter; without it the batch fits",
+                    evidence=[curve_text, tried[-1]],
+                    fixes=["Nothing to fix if validation error is fine; lower the dropout rate if the model "
+                           "under-fits."],
+                    metrics={**reg, "experiment_final": r.final}, location="model",
+                )]
+        # A rising loss, or one that starts below zero and runs away downwards, points to
+        # the sign first; an exploding or oscillating one to the step size.
+        sign_first = reading.shape == "goes-up" or reading.initial < 0
+        order = [Setup(negate_loss=True), Setup(lr_scale=0.1), Setup(lr_scale=0.01)] if sign_first \
             else [Setup(lr_scale=0.1), Setup(lr_scale=0.01), Setup(negate_loss=True)]
         for setup in order:
             curve, r, fixed = self._try(ctx, setup, reading)
@@ -84,7 +106,7 @@ class OverfitBatchCheck(Check):
             if not fixed:
                 continue
             if setup.negate_loss:
-                return [self._sign_finding(curve_text, tried[-1], base, curve, r)]
+                return [self._sign_finding(curve_text, tried, base, curve, r)]
             severity = Severity.WARNING if reading.shape == "oscillates" else Severity.ERROR
             return [self.finding(
                 "lr-too-high", severity, 0.9 if r.shape == "converged" else 0.7,
@@ -100,8 +122,8 @@ class OverfitBatchCheck(Check):
             )]
         grads = [g for g in base.grad_norms if math.isfinite(g)]
         if reading.shape == "explodes":
-            diagnosis = "exploding-gradients" if len(grads) > 2 and grads[-1] > 100 * grads[0] else \
-                "numerical-instability"
+            grew = len(grads) > 2 and grads[-1] > 100 * grads[0]
+            diagnosis = "exploding-gradients" if grew or base.gradient_overflow else "numerical-instability"
             return [self.finding(diagnosis, Severity.WARNING, 0.4,
                                  title="the single-batch loss explodes and no experiment fixed it",
                                  evidence=[curve_text, *tried],
@@ -111,11 +133,11 @@ class OverfitBatchCheck(Check):
                                    "and a negated loss did not fix it",
                              evidence=[curve_text, *tried], location="optimizer")]
 
-    def _sign_finding(self, curve_text, tried_text, base: Curve, curve: Curve, r: CurveReading):
+    def _sign_finding(self, curve_text, tried: list[str], base: Curve, curve: Curve, r: CurveReading):
         return self.finding(
             "loss-sign-flipped", Severity.ERROR, 0.9,
             title="the optimiser maximises the loss: minimising the negated loss fits the batch",
-            evidence=[curve_text, tried_text],
+            evidence=[curve_text, *tried],
             fixes=["Check the sign of the loss: return the negative log-likelihood (loss = -log_prob.mean()), "
                    "not the log-likelihood.",
                    "Check the optimiser for maximize=True, or a gradient that is negated before step().",
@@ -140,12 +162,22 @@ class OverfitBatchCheck(Check):
         if improved:
             evidence_metric = f"with the loss negated, batch {curve.metric_name} went {curve.metric[0]:.3g} -> " \
                               f"{curve.metric[-1]:.3g}"
-            f = self._sign_finding(curve_text, evidence_metric, base, curve, r)
+            f = self._sign_finding(curve_text, [evidence_metric], base, curve, r)
             return [self.finding(f.id, f.severity, f.confidence, title="the loss falls below zero while the "
                                  "predictions get worse: its sign is flipped", evidence=[curve_text, metric_note,
                                                                                          evidence_metric],
                                  fixes=f.fixes, metrics=f.metrics, location=f.location)]
         return None
+
+    def _too_small(self, reading: CurveReading, r: CurveReading, evidence: list[str], title: str,
+                   metrics: dict, first_fix: str | None):
+        fixes = ["Make the model bigger: more units per layer first (e.g. 4x wider), then more layers.",
+                 "Check that the architecture suits the input (convolutions for images, ...)."]
+        return self.finding(
+            "model-too-small", Severity.WARNING, 0.8 if r.shape == "converged" else 0.6, title=title,
+            evidence=evidence, fixes=[first_fix, *fixes] if first_fix else fixes,
+            metrics={**metrics, "baseline_final": reading.final, "experiment_final": r.final}, location="model",
+        )
 
     def _stuck(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
         tried = []
@@ -185,21 +217,49 @@ class OverfitBatchCheck(Check):
                              "experiment_final": r.final},
                     location="optimizer",
                 )]
+        larger = experiments.larger_model(ctx)
+        if larger is not None:
+            variant, curve = larger
+            r = experiments.reading(ctx, curve)
+            tried.append(f"with a larger model, {variant.describe} ({_lr_text(curve)}): {r.describe()} "
+                         f"{experiments.sparkline(curve.losses)}")
+            if experiments.fixes_curve(ctx, r, reading):
+                return [self._too_small(reading, r, [curve_text, *tried],
+                                        f"a larger model ({variant.name}={variant.scaled}) fits the batch "
+                                        f"{'' if r.shape == 'converged' else 'much better '}at the same learning "
+                                        f"rate; {variant.name}={variant.value} cannot",
+                                        {"knob": variant.name, "value": variant.value, "scaled": variant.scaled,
+                                         "parameters": variant.base_parameters,
+                                         "larger_parameters": variant.parameters},
+                                        f"Raise {variant.name} from {variant.value} (e.g. to {variant.scaled}): "
+                                        f"the larger model {'fits' if r.shape == 'converged' else 'fits much better'}.")]
         samples = int(ctx.config.get("overfit.capacity_samples"))
         setup = Setup(samples=samples)
         curve, r, fixed = self._try(ctx, setup, reading)
         tried.append(self._result(curve, r, setup))
         if fixed:
-            return [self.finding(
-                "model-too-small", Severity.WARNING, 0.8 if r.shape == "converged" else 0.6,
-                title=f"the model fits {samples} samples but not a batch of "
-                      f"{experiments._size(experiments.overfit_batches(ctx, 1)[0])}: it lacks capacity",
-                evidence=[curve_text, *tried],
-                fixes=["Make the model bigger: more units per layer first (e.g. 4x wider), then more layers.",
-                       "Check that the architecture suits the input (convolutions for images, ...)."],
-                metrics={"samples_fitted": samples, "baseline_final": reading.final},
-                location="model",
-            )]
+            return [self._too_small(reading, r, [curve_text, *tried],
+                                    f"the model fits {samples} samples but not a batch of "
+                                    f"{experiments._size(experiments.overfit_batches(ctx, 1)[0])}: it lacks capacity",
+                                    {"samples_fitted": samples}, None)]
+        if reading.shape == "plateau" and reading.best < reading.final:
+            # It dipped, then stalled above its best: a step too large to settle into the
+            # valley looks like a plateau too. Tried last, after every cheaper explanation.
+            setup = Setup(lr_scale=0.1)
+            curve, r, fixed = self._try(ctx, setup, reading)
+            tried.append(self._result(curve, r, setup))
+            if fixed:
+                return [self.finding(
+                    "lr-too-high", Severity.WARNING, 0.7 if r.shape == "converged" else 0.5,
+                    title=f"the loss stalls above its best at lr={base.lr:.3g}; at {curve.lr:.3g} it "
+                          f"{'converges' if r.shape == 'converged' else 'falls much further'}",
+                    evidence=[curve_text, *tried],
+                    fixes=[f"Lower the learning rate to about {curve.lr:.3g} (x0.1), or decay it (a schedule).",
+                           "Run `dldoctor tune --lr-finder` for a measured learning-rate range."],
+                    metrics={"lr": base.lr, "fixed_lr": curve.lr, "baseline_final": reading.final,
+                             "experiment_final": r.final},
+                    location="optimizer",
+                )]
         if reading.shape == "plateau":
             return [self.finding(
                 "lr-too-low", Severity.WARNING, 0.3,

@@ -1,5 +1,7 @@
-# EXPECT: over-regularization
+# EXPECT: healthy
 # An LSTM that classifies noisy synthetic sine waves by frequency, with a logit-norm penalty in the loss.
+# The penalty gives the loss a floor (it stops near 0.91, far from zero) while every sample of the
+# batch is classified right: the batch is fitted, and no failed fit may be reported.
 import torch
 import torch.nn.functional as F
 from torch import nn
