@@ -64,8 +64,8 @@ class BaselinesCheck(Check):
         n_val = last.val.samples
         noise = 2 * math.sqrt(max(model, 1e-3) * max(1 - model, 1e-3) * 2 / n_val) if run.error_name == "1 - accuracy" \
             and n_val else 0.0
-        still_improving = run.still_improving(margin / 4)
         if scores.linear is not None and model > scores.linear + max(margin, noise):
+            still_improving = run.may_close(model - scores.linear, margin / 4)
             return [self.finding(
                 "worse-than-baseline", Severity.INFO if still_improving else Severity.WARNING,
                 0.35 if still_improving else 0.6,
@@ -73,8 +73,8 @@ class BaselinesCheck(Check):
                       f"after the short run",
                 evidence=evidence + [f"budget: {run.budget.epochs} epochs, {run.budget.steps} steps, "
                                      f"{run.budget.seconds:g} s (stopped by {run.stopped_by})"
-                                     + ("; validation error was still falling when the budget ended"
-                                        if still_improving else "")],
+                                     + ("; validation error was still falling fast enough to close the gap "
+                                        "in a longer run" if still_improving else "")],
                 metrics=metrics, location="model",
                 fixes=["Train longer or tune the learning rate: a deep model should at least match a linear one.",
                        "Check the input pre-processing (normalisation) and the architecture's fit to the data."],

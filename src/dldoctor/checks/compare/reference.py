@@ -60,14 +60,18 @@ class ReferenceCheck(Check):
             if gap <= tolerance:
                 continue
             errors = run.val_errors()
-            improving = run.still_improving(tolerance / 4)
+            # For accuracy/error references the gap is in the units of the validation error
+            # curve, so the last epoch's pace says whether a longer run could close it.
+            improving = run.may_close(gap, tolerance / 4) if key.endswith(("_acc", "_error")) \
+                else run.still_improving(tolerance / 4)
             source = f" ({ref['source']})" if ref.get("source") else ""
             progress = (f"after {run.last.epoch} epoch(s), {run.last.steps} steps ({run.last.seconds:.0f} s): the "
                         f"short budget, not the full training")
             findings.append(self.finding(
                 "below-reference", Severity.INFO if improving else Severity.WARNING, 0.4 if improving else 0.7,
                 title=f"{ref['metric']} {measured:.3f} vs the reference {value:.3f}{source}: "
-                      + ("behind, still improving" if improving else "behind, and the curve has flattened"),
+                      + ("behind for now, but improving fast enough to close the gap in a longer run" if improving
+                         else "behind: at its last epoch's pace a run twice as long would not close the gap"),
                 evidence=[progress, f"validation error per epoch: {', '.join(f'{e:.3f}' for e in errors)}"],
                 metrics={"metric": key, "measured": measured, "reference": value, "gap": gap, "improving": improving},
                 location="model",

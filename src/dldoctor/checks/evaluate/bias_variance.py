@@ -54,14 +54,15 @@ class BiasVarianceCheck(Check):
             extra.append(curve_text)
         findings, report = decomposition_findings(errors, config, context, check=self.name, extra_evidence=extra)
         ctx.measurements["report:bias_variance"] = report
-        improving = run.still_improving(float(config["bias_variance"]["min_component"]) / 4)
+        step = float(config["bias_variance"]["min_component"]) / 4
         out = []
         for f in findings:
-            if f.id == "underfitting" and improving:
+            if f.id == "underfitting" and run.may_close(float(f.metrics.get("value", 0.0)), step):
                 f = dataclasses.replace(
                     f, severity=Severity.INFO, confidence=0.35,
                     title=f.title + " -- but the run is not finished: validation error still falls "
-                                    f"({vals[-2]:.3f} -> {vals[-1]:.3f} in the last epoch)")
+                                    f"({vals[-2]:.3f} -> {vals[-1]:.3f} in the last epoch), fast enough to close "
+                                    "the gap in a longer run")
             out.append(f)
         return out
 

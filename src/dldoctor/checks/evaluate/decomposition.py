@@ -203,7 +203,7 @@ def judge(decomposition: Decomposition, cfg: Mapping[str, float],
             "title": f"{name} is {'the largest' if is_largest else 'a'} part of the error: {value:.3f}"
                      + (f" of the {'test' if e.test is not None else 'validation'} {e.unit} "
                         f"{e.test if e.test is not None else e.val:.3f}" if is_largest else f" {e.unit}"),
-            "evidence": [f"{e.unit}s: {numbers}", f"components: {table}"],
+            "evidence": [f"{e.unit}: {numbers}", f"components: {table}"],
             "fixes": remedies(name, context),
             "metrics": {"component": name, "value": value, "standard_error": ses.get(name),
                         **{k: v for k, v in decomposition.components()}},
