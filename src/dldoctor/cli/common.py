@@ -100,6 +100,13 @@ class LiveView:
             self.status.update(f"[bold]overfit[/] · {label} · step {step} · loss {loss:.4g} "
                                f"{sparkline(self._losses)}")
 
+    def reading(self, label: str, done: int, total: int) -> None:
+        if self.status is not None:
+            width = 24
+            filled = int(width * done / total) if total > 0 else 0
+            bar = "━" * filled + "[dim]" + "━" * (width - filled) + "[/dim]"
+            self.status.update(f"[bold]data[/] · {label} {bar} {done}/{total} samples")
+
     def check_finished(self, result) -> None:
         if self.verbose:
             self.console.print(f"  {result.stage:<9} {result.name:<24} {result.status.value:<8} "

@@ -112,6 +112,7 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
 
 def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Events | None) -> Diagnosis:
     ctx.progress = getattr(events, "progress", None)
+    ctx.reading = getattr(events, "reading", None)
     registered, failures = discover()
     selection = Selection(frozenset(options.select), frozenset(options.ignore),
                           frozenset(options.stages) if options.stages else None)
