@@ -67,3 +67,18 @@ def test_plugin_runs_in_the_real_cli(plugin_path, make_project):
     assert names["plugin-always-info"] == "passed" and names["plugin:broken"] == "errored"
     listing = run_cli("checks", env={"PYTHONPATH": str(plugin_path)})
     assert "plugin-always-info" in listing.stdout
+
+
+
+def test_a_check_that_requires_a_config_switch_is_skipped_until_it_is_on(make_project):
+    from dldoctor.core.runner import RunOptions, diagnose
+    from tests.conftest import HEALTHY_BODY
+
+    path = str(make_project(HEALTHY_BODY))
+    off = diagnose(RunOptions(target=path, device="cpu", select=("lr-range",)))
+    on = diagnose(RunOptions(target=path, device="cpu", select=("lr-range",),
+                             overrides=(("lr_finder.enabled", True),)))
+    [off_result] = [c for c in off.checks if c.name == "lr-range"]
+    [on_result] = [c for c in on.checks if c.name == "lr-range"]
+    assert off_result.status.value == "skipped" and "lr_finder.enabled is off" in off_result.reason
+    assert on_result.status.value == "passed"

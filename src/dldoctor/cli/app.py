@@ -7,11 +7,13 @@ import typer
 from dldoctor import __version__
 from dldoctor.cli.bias_variance import bias_variance
 from dldoctor.cli.checks_cmd import checks
+from dldoctor.cli.data import data
 from dldoctor.cli.evaluate import evaluate
 from dldoctor.cli.explain import explain
 from dldoctor.cli.overfit_batch import overfit_batch
 from dldoctor.cli.probe import probe
 from dldoctor.cli.run import run
+from dldoctor.cli.tune import tune
 
 app = typer.Typer(
     name="dldoctor",
@@ -40,6 +42,8 @@ app.command("run")(run)
 app.command("probe")(probe)
 app.command("overfit-batch")(overfit_batch)
 app.command("evaluate")(evaluate)
+app.command("tune")(tune)
+app.command("data")(data)
 app.command("bias-variance")(bias_variance)
 app.command("checks")(checks)
 app.command("explain")(explain)

@@ -53,12 +53,16 @@ def diagnose_and_report(
         fail(exc)
     code = diagnosis.exit_code(fail_on)
     if code is ExitCode.USAGE:
-        # dldoctor could not run: the message goes to stderr; machine formats still
-        # get their report (one fatal entrypoint-error) where they asked for it.
-        if fmt is not OutputFormat.RICH or output is not None:
-            write_output(render(diagnosis, fmt), output)
-        fatal = diagnosis.diagnoses[0]
-        fail(DldoctorError(fatal.title, hint=fatal.fixes[0] if fatal.fixes else "",
-                           user_traceback="\n".join(e for e in fatal.evidence[1:])))
+        fail_fatal(diagnosis, fmt, output)
     write_output(render(diagnosis, fmt), output)
     exit_with(code)
+
+
+def fail_fatal(diagnosis, fmt: OutputFormat, output: Optional[Path]) -> None:
+    """dldoctor could not run: the message goes to stderr; machine formats still get
+    their report (one fatal entrypoint-error) where they asked for it."""
+    if fmt is not OutputFormat.RICH or output is not None:
+        write_output(render(diagnosis, fmt), output)
+    fatal = diagnosis.diagnoses[0]
+    fail(DldoctorError(fatal.title, hint=fatal.fixes[0] if fatal.fixes else "",
+                       user_traceback="\n".join(e for e in fatal.evidence[1:])))

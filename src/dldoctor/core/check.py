@@ -23,6 +23,10 @@ KNOWN_REQUIREMENTS = frozenset(
     {"forward_pass", "val_loader", "test_loader", "classification", "regression", "cuda", "reference"}
 )
 
+#: A requirement ``"config:<section>.<key>"`` is met when that config value is true
+#: (e.g. a costly check that only a profile switches on).
+CONFIG_REQUIREMENT = "config:"
+
 
 class Check:
     """Base class of a check. Subclass it, set the class attributes, write ``run``.
@@ -31,8 +35,9 @@ class Check:
         name: kebab-case name, unique among checks (``--select``/``--ignore`` use it).
         stage: the stage it belongs to.
         emits: the diagnosis IDs it may report.
-        requires: context requirements (see ``KNOWN_REQUIREMENTS``); when one is
-            not met the check is skipped with the reason.
+        requires: context requirements (see ``KNOWN_REQUIREMENTS``, and
+            ``"config:<key>"`` for a boolean setting); when one is not met the check
+            is skipped with the reason.
         order: position within its stage (lower runs first).
 
     The first line of the docstring is the user-facing summary (``dldoctor checks``).
@@ -55,7 +60,7 @@ class Check:
         if unknown:
             raise TypeError(f"{cls.__qualname__}: emits unknown diagnosis IDs {unknown}")
         cls.emits = tuple(str(i) for i in cls.emits)
-        bad = [r for r in cls.requires if r not in KNOWN_REQUIREMENTS]
+        bad = [r for r in cls.requires if r not in KNOWN_REQUIREMENTS and not r.startswith(CONFIG_REQUIREMENT)]
         if bad:
             raise TypeError(f"{cls.__qualname__}: unknown requirements {bad}")
 

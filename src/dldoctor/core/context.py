@@ -108,11 +108,17 @@ class Context:
         self._batches: dict[str, list[Any]] = {}
         self.forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]] = self.spec.forward or default_forward
         self.progress: Callable[[str, int, float], None] | None = None
+        self.reading: Callable[[str, int, int], None] | None = None
 
     def report_progress(self, label: str, step: int, loss: float) -> None:
         """Tell a live view how a training experiment is going (no-op without one)."""
         if self.progress is not None:
             self.progress(label, step, loss)
+
+    def report_reading(self, label: str, done: int, total: int) -> None:
+        """Tell a live view how far a pass over a data set has got (no-op without one)."""
+        if self.reading is not None:
+            self.reading(label, done, total)
 
     # -- the user's objects, copied -------------------------------------------------
     def _user_error(self, what: str, exc: BaseException, hint: str = "") -> EntrypointError:
@@ -247,6 +253,9 @@ class Context:
             return None if self.spec.reference else "the spec gives no reference result"
         if requirement == "cuda":
             return None if self.device.type == "cuda" else "the run is not on a CUDA device"
+        if requirement.startswith("config:"):
+            key = requirement[len("config:"):]
+            return None if self.config.get(key) else f"{key} is off in this configuration (a profile such as thorough, or --config, turns it on)"
         return f"unknown requirement {requirement!r}"
 
     # -- what the task is -------------------------------------------------------------

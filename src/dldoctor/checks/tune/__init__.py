@@ -1,0 +1,1 @@
+"""Stage 5 checks: hyper-parameters."""
