@@ -10,6 +10,7 @@ from tests.conftest import REPO, diagnose_file
 ZOO = sorted((REPO / "examples" / "bugs").glob("*.py"))
 HEADER = re.compile(r"^#\s*EXPECT:\s*([\w-]+)", re.M)
 ALSO = re.compile(r"^#\s*ALSO:\s*(.+)$", re.M)
+STAGES = re.compile(r"^#\s*STAGES:\s*(.+)$", re.M)
 
 
 def expectation(path: Path) -> tuple[str, set[str]]:
@@ -17,6 +18,15 @@ def expectation(path: Path) -> tuple[str, set[str]]:
     expect = HEADER.search(head).group(1)
     also = ALSO.search(head)
     return expect, {expect, *(a.strip() for a in also.group(1).split(","))} if also else {expect}
+
+
+def declared_stages(path: Path):
+    """Stages named by a ``# STAGES: run, overfit, data`` header (e.g. a healthy
+    control for a later stage), or None."""
+    from dldoctor.core.stage import Stage
+
+    found = STAGES.search("\n".join(path.read_text().splitlines()[:5]))
+    return tuple(Stage.parse(s) for s in found.group(1).split(",")) if found else None
 
 
 def stages_for(expect: str):
@@ -42,7 +52,7 @@ def test_zoo_case(path):
     expect, accepted = expectation(path)
     if expect == "device-mismatch" and torch.cuda.is_available():
         pytest.skip("hard-coded CUDA is only a bug on a machine without it")
-    diagnosis = diagnose_file(path, stages=stages_for(expect))
+    diagnosis = diagnose_file(path, stages=declared_stages(path) or stages_for(expect))
     alarms = [f for f in diagnosis.diagnoses if f.severity.value in ("error", "warning")]
     if expect == "healthy":
         assert alarms == [], [f"{f.id}: {f.title}" for f in alarms]

@@ -685,6 +685,7 @@ ENTRIES: tuple[Entry, ...] = (
             "For sequences, use nn.LSTM / nn.GRU or attention rather than a plain nn.RNN.",
         ),
         explains=(
+            D.MODEL_TOO_SMALL,
             D.LR_TOO_LOW,
             D.UNDERFITTING,
         ),
@@ -774,6 +775,7 @@ ENTRIES: tuple[Entry, ...] = (
         ),
         explains=(
             D.UNDERFITTING,
+            D.WORSE_THAN_BASELINE,
             D.BELOW_REFERENCE,
         ),
     ),
@@ -919,6 +921,7 @@ ENTRIES: tuple[Entry, ...] = (
             "unlabelled target data.",
         ),
         explains=(
+            D.WORSE_THAN_BASELINE,
             D.OVERFITTING,
             D.VAL_OVERFITTING,
             D.BELOW_REFERENCE,
@@ -972,7 +975,7 @@ ENTRIES: tuple[Entry, ...] = (
             "Then: error analysis, a different architecture, hyper-parameter tuning, early "
             "stopping on the validation loss, fewer input features, a smaller model.",
         ),
-        explains=(D.BELOW_REFERENCE,),
+        explains=(D.WORSE_THAN_BASELINE, D.BELOW_REFERENCE),
     ),
     Entry(
         id=D.VAL_OVERFITTING,
