@@ -145,7 +145,7 @@ class Logged(torch.utils.data.Dataset):
     def __len__(self):
         return len(X)
     def __getitem__(self, i):
-        self.seen.append(X[i].clone())  # every item it ever served
+        self.seen.append(X[i].repeat(16))  # every item it ever served (0.5 kB each, a small image's worth)
         return X[i], y[i]
 """
 
@@ -220,7 +220,7 @@ def test_host_memory_growth_on_an_accelerator_is_judged_too():
 
 
 def test_the_runs_own_records_raise_the_floor():
-    memory = [10**8 + 1_500 * i for i in range(100)]
+    memory = [10**8 + 3_500 * i for i in range(100)]  # just above the 3 kB floor
     assert leak_verdict.judge(record(memory), CFG, None, None) is not None
     assert leak_verdict.judge(record(memory, own=600.0), CFG, None, None) is None
 
@@ -326,7 +326,7 @@ def test_batch_scaling_says_whether_the_device_is_saturated():
 
 
 def test_a_coarse_resident_set_needs_a_larger_climb():
-    creeping = [10**8 + 4_096 * (i // 2) for i in range(100)]  # a page every other step
+    creeping = [10**8 + 8_192 * (i // 2) for i in range(100)]  # two pages every other step
     exact = record(creeping)
     coarse = dataclasses.replace(exact, memory_coarse=True)
     assert leak_verdict.judge(exact, CFG, None, None) is not None
