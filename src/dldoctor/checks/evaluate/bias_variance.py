@@ -55,14 +55,22 @@ class BiasVarianceCheck(Check):
         findings, report = decomposition_findings(errors, config, context, check=self.name, extra_evidence=extra)
         ctx.measurements["report:bias_variance"] = report
         step = float(config["bias_variance"]["min_component"]) / 4
+        # Without the spec's irreducible error, bias is measured from zero: an upper bound
+        # (noisy regression targets can leave half the variance unexplainable), so any
+        # run still improving gets the benefit of the doubt. With it, only a run whose
+        # pace could close the gap does.
+        floor_known = ctx.spec.irreducible_error is not None
         out = []
         for f in findings:
-            if f.id == "underfitting" and run.may_close(float(f.metrics.get("value", 0.0)), step):
+            value = float(f.metrics.get("value", 0.0))
+            unfinished = run.may_close(value, step) if floor_known else run.still_improving(step)
+            if f.id == "underfitting" and unfinished:
                 f = dataclasses.replace(
                     f, severity=Severity.INFO, confidence=0.35,
                     title=f.title + " -- but the run is not finished: validation error still falls "
-                                    f"({vals[-2]:.3f} -> {vals[-1]:.3f} in the last epoch), fast enough to close "
-                                    "the gap in a longer run")
+                                    f"({vals[-2]:.3f} -> {vals[-1]:.3f} in the last epoch)"
+                                    + (", fast enough to close the gap in a longer run" if floor_known else
+                                       "; give the spec's irreducible_error for a firmer verdict"))
             out.append(f)
         return out
 
