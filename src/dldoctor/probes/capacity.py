@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any
-
 from dldoctor.core.context import Context
 from dldoctor.loading.entrypoint import LoadedTarget, call_spec_function
 from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.probes.tensors import batch_size_of, trainable_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,18 +46,12 @@ def _int_arguments(fn) -> dict[str, int]:
             if isinstance(p.default, int) and not isinstance(p.default, bool) and p.default > 0}
 
 
-def trainable(model) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _batch_size(batch: Any) -> int | None:
-    first = next(iter_tensors(batch), None)
-    return int(first.shape[0]) if first is not None and first.dim() > 0 else None
-
-
-def _lr(ctx: Context) -> float | None:
-    optimizer = ctx.make_optimizer(ctx.fresh_model())
-    return float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else None
+def spec_lr(ctx: Context) -> float | None:
+    """The learning rate of the spec's optimiser (first parameter group), measured once."""
+    def measure():
+        optimizer = ctx.make_optimizer(ctx.fresh_model())
+        return float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else None
+    return ctx.measure("spec_lr", measure)
 
 
 def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | None:
@@ -70,9 +62,9 @@ def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | No
     the spec function raises for every variant.
     """
     loaded = ctx.loaded
-    base_params = trainable(ctx.template_model())
-    base_batch = _batch_size(ctx.first_batch("train"))
-    base_lr = _lr(ctx)
+    base_params = trainable_count(ctx.template_model())
+    base_batch = batch_size_of(ctx.first_batch("train"))
+    base_lr = spec_lr(ctx)
     best: Variant | None = None
     for name, value in sorted(_int_arguments(loaded.spec_fn).items()):
         if name in loaded.hparams:
@@ -85,16 +77,13 @@ def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | No
                 spec = call_spec_function(loaded.spec_fn, loaded.target, loaded.user_roots, hparams)
             child = Context(LoadedTarget(spec=spec, target=loaded.target, spec_fn=loaded.spec_fn, hparams=hparams,
                                          user_roots=loaded.user_roots), ctx.config, ctx.device, ctx.seed)
-            params = trainable(child.template_model())
+            params = trainable_count(child.template_model())
             if not 2 * base_params <= params <= max_growth * base_params:
                 continue
-            if _batch_size(child.first_batch("train")) != base_batch or _lr(child) != base_lr:
+            if batch_size_of(child.first_batch("train")) != base_batch or spec_lr(child) != base_lr:
                 continue
         except Exception:  # noqa: BLE001 - a variant the user's code cannot build is no knob
             continue
         if best is None or params > best.parameters:
             best = Variant(name, value, value * factor, params, base_params, child)
-    if best is not None:
-        best.context.deadline = ctx.deadline
-        best.context.progress = ctx.progress
-    return best
+    return best  # the caller gives its context the current deadline and progress view

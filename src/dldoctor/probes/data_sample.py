@@ -29,7 +29,7 @@ from dldoctor.core.errors import EntrypointError
 from dldoctor.loading.user_traceback import format_user_traceback
 from dldoctor.probes.data_features import FeatureLayout, Featurizer, OddBatchError, row_hashes
 from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import iter_tensors, to_device
+from dldoctor.probes.tensors import batch_size_of, iter_tensors, to_device
 
 #: Items fetched and collated per read when reading by index.
 _CHUNK = 512
@@ -171,18 +171,11 @@ def fetch_rows(loader: DataLoader, rows: np.ndarray, chunk_size: int = _CHUNK) -
 def _fetch_stream(loader: Any, cap: int) -> Iterator[tuple[np.ndarray, Any]]:
     position = 0
     for batch in loader:
-        size = _batch_size(batch)
+        size = batch_size_of(batch) or 0
         yield np.arange(position, position + size, dtype=np.int64), batch
         position += size
         if position >= cap:
             return
-
-
-def _batch_size(batch: Any) -> int:
-    for t in iter_tensors(batch):
-        if t.dim() > 0:
-            return int(t.shape[0])
-    return 0
 
 
 # -- what each row holds ----------------------------------------------------------------
@@ -234,12 +227,12 @@ def _inputs_and_targets(ctx, batch: Any, how: _Split) -> tuple[list[torch.Tensor
             inputs, targets = unpack_batch(batch)
         except BatchFormatError as exc:
             raise EntrypointError(str(exc), hint=FORWARD_HINT) from None
-        size = _batch_size(batch)
+        size = batch_size_of(batch) or 0
         leaves = [t for t in iter_tensors(inputs) if t.dim() > 0 and int(t.shape[0]) == size]
         return leaves, next(iter_tensors(targets), None)
     if not how.found:
         how.target_path, how.found = _find_target_path(ctx, batch), True
-    size = _batch_size(batch)
+    size = batch_size_of(batch) or 0
     inputs, target = [], None
     for path, t in _leaves(batch):
         if path == how.target_path:

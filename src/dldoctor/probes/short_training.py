@@ -20,7 +20,7 @@ from dldoctor.probes.overfit import zero_inputs
 from dldoctor.probes.resource_holders import roots_of
 from dldoctor.probes.resource_monitor import ResourceRecord, StepMonitor
 from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import batch_size_of, iter_tensors, to_device
+from dldoctor.probes.tensors import batch_size_of, iter_tensors, to_device, trainable_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +198,7 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
         model = ctx.fresh_model()
         optimizer = ctx.make_optimizer(model)
         scheduler = ctx.spec.scheduler(optimizer) if ctx.spec.scheduler else None
-        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        params = trainable_count(model)
         monitor = StepMonitor(ctx.device, lambda: roots_of(model, ctx.spec.loss_fn, ctx.spec.forward, optimizer,
                                                            getattr(train_loader, "dataset", None)))
         steps = 0

@@ -70,3 +70,8 @@ def batch_size_of(batch: Any) -> int | None:
         if t.dim() > 0:
             return int(t.shape[0])
     return None
+
+
+def trainable_count(model) -> int:
+    """Number of trainable parameters (elements of tensors that require grad)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

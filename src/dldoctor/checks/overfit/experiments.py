@@ -12,21 +12,13 @@ from typing import Any
 import torch
 
 from dldoctor.checks.overfit.curve_shape import CurveReading, convergence_target, read_curve
-from dldoctor.probes.capacity import Variant, larger_variant
+from dldoctor.probes.capacity import Variant, larger_variant, spec_lr
 from dldoctor.probes.overfit import Curve, Setup, overfit, slice_range
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.probes.tensors import batch_size_of
 
 
 def _config(ctx) -> dict:
     return dict(ctx.config.section("overfit"))
-
-
-def spec_lr(ctx) -> float | None:
-    """The learning rate of the spec's optimiser (first parameter group)."""
-    def measure():
-        optimizer = ctx.make_optimizer(ctx.fresh_model())
-        return float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else None
-    return ctx.measure("overfit:spec_lr", measure)
 
 
 def regularization(ctx) -> dict[str, float]:
@@ -54,21 +46,16 @@ def _concat(batches: list[Any]) -> Any:
     return first
 
 
-def _size(batch: Any) -> int:
-    first = next(iter_tensors(batch), None)
-    return int(first.shape[0]) if first is not None and first.dim() > 0 else 0
-
-
 def overfit_batches(ctx, count: int = 1) -> list[Any]:
     """Up to ``count`` training batches of ``overfit.batch_size`` samples (0: the loader's batches)."""
     size = int(_config(ctx)["batch_size"])
     if size <= 0:
         return ctx.batches("train", count)
-    per_loader_batch = max(1, _size(ctx.first_batch("train")))
+    per_loader_batch = max(1, batch_size_of(ctx.first_batch("train")) or 0)
     needed = -(-size * count // per_loader_batch)
     whole = _concat(ctx.batches("train", needed))
     parts = [slice_range(whole, i * size, (i + 1) * size) for i in range(count)]
-    return [p for p in parts if _size(p) > 0]
+    return [p for p in parts if batch_size_of(p)]
 
 
 def heldout_batch(ctx) -> Any | None:

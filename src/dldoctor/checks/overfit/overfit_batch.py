@@ -10,6 +10,7 @@ from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.overfit import Curve, Setup
+from dldoctor.probes.tensors import batch_size_of
 
 #: Stage-1 root causes that, found at error severity, explain a failed fit.
 STAGE1_ROOTS = ("loss-input-probabilities", "loss-broadcast", "batch-mixing", "no-gradient-flow",
@@ -240,7 +241,7 @@ class OverfitBatchCheck(Check):
         if fixed:
             return [self._too_small(reading, r, [curve_text, *tried],
                                     f"the model fits {samples} samples but not a batch of "
-                                    f"{experiments._size(experiments.overfit_batches(ctx, 1)[0])}: it lacks capacity",
+                                    f"{batch_size_of(experiments.overfit_batches(ctx, 1)[0])}: it lacks capacity",
                                     {"samples_fitted": samples}, None)]
         if reading.shape == "plateau" and reading.best < reading.final:
             # It dipped, then stalled above its best: a step too large to settle into the
