@@ -237,6 +237,19 @@ class Context:
 
         return self.measure("forward_trace", run)
 
+    def grad_flow(self, index: int):
+        """Forward, loss and backward of training batch ``index`` on a fresh model, watched
+        (memoised): gradient-flow reads where gradients stop, numerics whether the loss
+        and gradients are finite, from the same pass."""
+        from dldoctor.probes.gradients import measure_grad_flow
+
+        def run():
+            with isolated_rng(self.seed):
+                return measure_grad_flow(self.fresh_model(), self.batches("train", index + 1)[index],
+                                         self.forward_fn, self.spec.loss_fn)
+
+        return self.measure(f"grad_flow:{index}", run)
+
     # -- requirements ----------------------------------------------------------------
     def unmet(self, requirement: str) -> str | None:
         """Why ``requirement`` is not met, or None when it is."""

@@ -10,6 +10,7 @@ say what it expected and what it got. All hooks are removed in ``finally``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from dldoctor.loading.user_traceback import format_user_traceback, innermost_user_frame
-from dldoctor.probes.tensors import TensorInfo, describe, describe_all, iter_tensors
+from dldoctor.probes.tensors import TensorInfo, all_finite, describe, describe_all, iter_tensors
 
 #: Module attributes that say what input a layer expects.
 SETTING_ATTRS = (
@@ -41,48 +42,42 @@ def display_path(path: str) -> str:
 class ActStats:
     """Summary numbers of one floating-point tensor (a module's first output).
 
-    ``dead_unit_frac`` counts units (index 1 of the shape: features or channels) that
-    are <= 0 for every sample and position of the batch: a ReLU unit that never fires.
+    ``min``, ``max`` and ``frac_zero`` are over its finite values (NaN when it has none).
     """
 
     numel: int
-    mean: float
-    std: float
-    abs_max: float
     min: float
     max: float
     frac_zero: float
     frac_nonfinite: float
-    frac_abs_gt_099: float
-    frac_outside_001_099: float
-    dead_unit_frac: float
 
 
 def act_stats(t: torch.Tensor) -> ActStats | None:
-    """Summary statistics of a floating tensor; None for other tensors."""
+    """Summary statistics of a floating tensor; None for other tensors.
+
+    Hooks call this on every module output, so it takes only what checks read, in
+    two reductions (min/max, which also show whether every value is finite, and a
+    count of non-zeros); only a tensor holding NaN/Inf pays for masking them out.
+    (Measured on a 65k-element activation on one CPU thread: a comparison that
+    makes a bool tensor costs ~50 us, ``isfinite().all()`` ~165 us, ``std_mean``
+    ~450 us, ``aminmax`` ~18 us and ``count_nonzero`` ~38 us.)
+    """
     if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.numel() == 0:
         return None
     with torch.no_grad():
-        x = t.detach().float()
-        finite = torch.isfinite(x)
-        n = x.numel()
-        frac_nonfinite = 1.0 - float(finite.float().mean())
-        xf = x[finite] if frac_nonfinite > 0 else x.reshape(-1)
-        if xf.numel() == 0:
-            nan = float("nan")
-            return ActStats(n, nan, nan, nan, nan, nan, 0.0, frac_nonfinite, 0.0, 0.0, 0.0)
-        dead = 0.0
-        if x.dim() >= 2 and x.shape[0] > 1:
-            per_unit = x.transpose(0, 1).reshape(x.shape[1], -1).amax(dim=1)
-            dead = float((per_unit <= 0).float().mean())
-        return ActStats(
-            numel=n, mean=float(xf.mean()), std=float(xf.std()) if xf.numel() > 1 else 0.0,
-            abs_max=float(xf.abs().max()), min=float(xf.min()), max=float(xf.max()),
-            frac_zero=float((xf == 0).float().mean()), frac_nonfinite=frac_nonfinite,
-            frac_abs_gt_099=float((xf.abs() > 0.99).float().mean()),
-            frac_outside_001_099=float(((xf < 0.01) | (xf > 0.99)).float().mean()),
-            dead_unit_frac=dead,
-        )
+        x = t.detach()
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        flat = x.reshape(-1)
+        n = flat.numel()
+        lo, hi = (float(v) for v in torch.stack(torch.aminmax(flat)).tolist())
+        if math.isfinite(lo) and math.isfinite(hi):
+            return ActStats(n, lo, hi, 1.0 - int(torch.count_nonzero(flat)) / n, 0.0)
+        finite = flat[torch.isfinite(flat)]
+        if finite.numel() == 0:
+            return ActStats(n, math.nan, math.nan, 0.0, 1.0)
+        return ActStats(n, float(finite.min()), float(finite.max()),
+                        1.0 - int(torch.count_nonzero(finite)) / finite.numel(), 1.0 - finite.numel() / n)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +254,9 @@ class _Recorder:
             self.paths.setdefault(module, name)
         self.stack: list[tuple[nn.Module, tuple[Any, ...], dict[str, Any]]] = []
         self.calls: list[ModuleCall] = []
+        # id -> (output tensor, all finite?) of the outputs summarised so far: the next
+        # module's input is usually one of them (the tensor is kept so an id is not reused).
+        self.finite: dict[int, tuple[torch.Tensor, bool]] = {}
         self.handles = []
         for module in self.paths:
             self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
@@ -272,16 +270,23 @@ class _Recorder:
             self.stack.pop()
         first = next(iter_tensors(output), None)
         first_in = next(iter_tensors((args, kwargs)), None)
-        input_nonfinite = bool(
-            first_in is not None and first_in.is_floating_point() and not torch.isfinite(first_in).all()
-        )
+        input_nonfinite = False
+        if first_in is not None and first_in.is_floating_point():
+            known = self.finite.get(id(first_in))
+            if known is not None and known[0] is first_in:  # an earlier module's output, already summarised
+                input_nonfinite = not known[1]
+            else:
+                input_nonfinite = not all_finite(first_in)
+        stats = act_stats(first) if first is not None else None
+        if stats is not None:
+            self.finite[id(first)] = (first, stats.frac_nonfinite == 0.0)
         self.calls.append(ModuleCall(
             path=self.paths.get(module, "?"),
             type_name=type(module).__name__,
             inputs=describe_all((args, kwargs)),
             outputs=describe_all(output),
             is_leaf=not any(True for _ in module.children()),
-            stats=act_stats(first) if first is not None else None,
+            stats=stats,
             input_nonfinite=input_nonfinite,
         ))
 
@@ -302,6 +307,7 @@ class _Recorder:
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
+        self.finite.clear()
 
 
 def _crash(phase: str, exc: BaseException, module: ModuleSnapshot | None, roots: tuple[Path, ...]) -> CrashInfo:
@@ -374,7 +380,7 @@ def _param_grads(model: nn.Module) -> tuple[ParamGrad, ...]:
         for name, p in model.named_parameters():
             g = p.grad
             has = g is not None
-            finite = bool(torch.isfinite(g).all()) if has else True
+            finite = all_finite(g) if has else True
             out.append(ParamGrad(
                 name=name, module_path=name.rpartition(".")[0], shape=tuple(p.shape), requires_grad=p.requires_grad,
                 has_grad=has, grad_norm=float(g.float().norm()) if has and finite else (0.0 if not has else float("nan")),

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.probes.tensors import all_finite, iter_tensors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +75,10 @@ class GradFlow:
     module_types: tuple[tuple[str, str], ...]
     unregistered: tuple[UnregisteredLeaf, ...]
     error: str = ""
+    loss_value: float | None = None
+    """The loss of this batch (None when forward or the loss raised, or it is not one number)."""
+    crashed: bool = False
+    """Whether forward, the loss or backward raised (``error`` then says what)."""
 
     def called(self) -> frozenset[str]:
         return frozenset(m.path for m in self.modules)
@@ -101,8 +105,8 @@ def _grad_state(p: torch.Tensor) -> tuple[bool, bool, bool]:
     if g is None:
         return False, False, False
     values = g.coalesce().values() if g.is_sparse else g
-    finite = bool(torch.isfinite(values).all())
-    zero = finite and not bool(values.any())
+    finite = all_finite(values)
+    zero = finite and int(torch.count_nonzero(values)) == 0
     return True, zero, not finite
 
 
@@ -196,9 +200,13 @@ def measure_grad_flow(
     watcher = _Watcher(model)
     unregistered: list[UnregisteredLeaf] = []
     error = ""
+    loss_value = None
+    crashed = False
     try:
         outputs, targets = forward(model, batch)
         loss = loss_fn(outputs, targets)
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            loss_value = float(loss.detach().float().item())
         if isinstance(loss, torch.Tensor) and loss.requires_grad and loss.numel() == 1:
             params = {id(p) for p in model.parameters()}
             inputs = {id(t) for t in iter_tensors(batch)}
@@ -212,6 +220,7 @@ def measure_grad_flow(
             error = "the loss is not a scalar that requires grad"
     except Exception as exc:  # a later batch may fail where the first did not; report, do not raise
         error = f"{type(exc).__name__}: {exc}"
+        crashed = True
     finally:
         watcher.remove()
     flows = []
@@ -223,7 +232,7 @@ def measure_grad_flow(
         ModuleFlow(path, r["type_name"], r["calls"], r["no_grad"], r["requires"], r["got"], r["zero"])
         for path, r in watcher.info.items()
     )
-    return GradFlow(tuple(flows), modules, module_types, tuple(unregistered), error)
+    return GradFlow(tuple(flows), modules, module_types, tuple(unregistered), error, loss_value, crashed)
 
 
 def optimizer_coverage(model: nn.Module, optimizer: torch.optim.Optimizer,

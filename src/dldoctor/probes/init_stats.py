@@ -175,9 +175,9 @@ class _Acc:
         return x.movedim(axis, 0).reshape(x.shape[axis], -1)
 
     def add(self, x: torch.Tensor, axis: int, inp: torch.Tensor | None, in_axis: int | None) -> None:
+        # Every element-wise square is taken once, per unit; totals are sums of those.
         x = x.detach().double()
         self.shape = tuple(x.shape)
-        self.sq += float(x.pow(2).sum())
         self.n += x.numel()
         per = self._per_unit(x, axis)
         units = per.shape[0]
@@ -185,14 +185,16 @@ class _Acc:
             self.unit_sum = torch.zeros(units, dtype=torch.float64)
             self.unit_sq = torch.zeros(units, dtype=torch.float64)
             self.unit_max = torch.full((units,), -math.inf, dtype=torch.float64)
+        unit_sq = (per * per).sum(1)
+        self.sq += float(unit_sq.sum())
         self.unit_sum += per.sum(1)
-        self.unit_sq += per.pow(2).sum(1)
+        self.unit_sq += unit_sq
         self.unit_n += per.shape[1]
         # The average over units at each sample/position: its variance is the part of
         # the signal that all units share (diversity^2 = signal^2 - that variance).
         avg = per.mean(0)
         self.avg_sum += float(avg.sum())
-        self.avg_sq += float(avg.pow(2).sum())
+        self.avg_sq += float(torch.dot(avg, avg))
         self.unit_max = torch.maximum(self.unit_max, per.amax(1))
         if self.role in ("tanh", "rnn"):
             self.sat += int((x.abs() > 0.99).sum())
@@ -200,14 +202,15 @@ class _Acc:
             self.sat += int(((x < 0.01) | (x > 0.99)).sum())
         if inp is not None and in_axis is not None:
             xi = inp.detach().double()
-            self.in_sq += float(xi.pow(2).sum())
             self.in_n += xi.numel()
             pi = self._per_unit(xi, in_axis)
             if self.in_unit_sum is None:
                 self.in_unit_sum = torch.zeros(pi.shape[0], dtype=torch.float64)
                 self.in_unit_sq = torch.zeros(pi.shape[0], dtype=torch.float64)
+            in_unit_sq = (pi * pi).sum(1)
+            self.in_sq += float(in_unit_sq.sum())
             self.in_unit_sum += pi.sum(1)
-            self.in_unit_sq += pi.pow(2).sum(1)
+            self.in_unit_sq += in_unit_sq
             self.in_unit_n += pi.shape[1]
 
     @staticmethod

@@ -3,8 +3,8 @@
 Three measurements, cheapest first:
 
 - ``scan_batch`` counts non-finite values in a batch's floating tensors (no model).
-- ``step_symptoms`` runs forward, loss and backward and says whether the loss or any
-  gradient is non-finite (the symptom).
+- ``symptoms_of`` reads a forward, loss and backward (the gradient probe's) for a
+  non-finite loss or gradient (the symptom).
 - ``localise`` re-runs a step that showed the symptom with everything watched: a
   ``TorchFunctionMode`` sees every torch operation (inside modules, in the spec's
   forward, in the loss) and keeps the first one that turns finite inputs into
@@ -34,7 +34,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.probes.gradients import GradFlow
+from dldoctor.probes.tensors import all_finite, iter_tensors
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[^\n]+)\n\s*(?P<code>[^\n]*)')
@@ -127,7 +128,7 @@ def _floats(obj: Any) -> list[torch.Tensor]:
 
 
 def _finite(ts: Iterable[torch.Tensor]) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in ts)
+    return all(all_finite(t) for t in ts)
 
 
 def _has_nan(ts: Iterable[torch.Tensor]) -> bool:
@@ -243,23 +244,17 @@ def _nonfinite_grads(model: nn.Module) -> tuple[str, ...]:
             if g is None:
                 continue
             values = g.coalesce().values() if g.is_sparse else g
-            if not bool(torch.isfinite(values).all()):
+            if not all_finite(values):
                 out.append(name)
     return tuple(out)
 
 
-def step_symptoms(model: nn.Module, batch: Any, forward: Callable, loss_fn: Callable) -> StepSymptoms:
-    """Forward, loss and backward without hooks: is the loss or a gradient non-finite?"""
-    model.train()
-    try:
-        outputs, targets = forward(model, batch)
-        loss = loss_fn(outputs, targets)
-        value = float(loss.detach().float().item())
-        if loss.requires_grad:
-            loss.backward()
-    except Exception as exc:  # another check reports crashes; a later batch failing is not ours
-        return StepSymptoms(None, (), f"{type(exc).__name__}: {exc}")
-    return StepSymptoms(value, _nonfinite_grads(model))
+def symptoms_of(flow: GradFlow) -> StepSymptoms:
+    """Whether a watched forward/loss/backward (:func:`measure_grad_flow`, shared with
+    the gradient-flow check) gave a non-finite loss or gradient."""
+    if flow.loss_value is None or flow.crashed:
+        return StepSymptoms(None, (), flow.error or "the loss is not one number")
+    return StepSymptoms(flow.loss_value, tuple(p.name for p in flow.params if p.grad_nonfinite))
 
 
 class _State:

@@ -13,8 +13,7 @@ from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.gradients import GradFlow, OptimizerCoverage, measure_grad_flow, optimizer_coverage
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.probes.gradients import GradFlow, OptimizerCoverage, optimizer_coverage
 
 ID = "no-gradient-flow"
 
@@ -495,16 +494,10 @@ class GradientFlowCheck(Check):
     def run(self, ctx):
         trace = ctx.forward_trace()
         n = max(1, int(ctx.config.get("gradient_flow.batches")))
-        batches = ctx.batches("train", n)[1:n]
-
-        def flow_of(batch):
-            with isolated_rng(ctx.seed):
-                return measure_grad_flow(ctx.fresh_model(), batch, ctx.forward_fn, ctx.spec.loss_fn)
-
-        flows = [ctx.measure(f"grad_flow:{i + 1}", lambda b=b: flow_of(b)) for i, b in enumerate(batches)]
+        available = len(ctx.batches("train", n))
+        flows = [ctx.grad_flow(i) for i in range(1, min(n, available))]
         if not flows:  # one batch only: the structure still shows on it again
-            flows = [ctx.measure("grad_flow:0", lambda: flow_of(ctx.first_batch()))]
-            flows = [dataclasses.replace(f, params=()) for f in flows]
+            flows = [dataclasses.replace(ctx.grad_flow(0), params=())]
 
         def coverage():
             model = ctx.fresh_model()

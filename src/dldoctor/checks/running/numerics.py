@@ -12,7 +12,7 @@ from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import display_path
 from dldoctor.probes.nonfinite import (
-    DataNonFinite, Localisation, Origin, StepSymptoms, localise, scan_batch, step_symptoms, step_then_forward,
+    DataNonFinite, Localisation, Origin, StepSymptoms, localise, scan_batch, step_then_forward, symptoms_of,
     step_then_localise,
 )
 from dldoctor.probes.rng import isolated_rng
@@ -235,13 +235,8 @@ class NumericsCheck(Check):
         data = [ctx.measure(f"nonfinite:data:{i}", lambda b=b: scan_batch(b, split)) for i, b in enumerate(batches)]
         roots = ctx.loaded.user_roots
 
-        def fresh_step(b):
-            with isolated_rng(ctx.seed):
-                return step_symptoms(ctx.fresh_model(), b, ctx.forward_fn, ctx.spec.loss_fn)
-
         symptoms = [StepSymptoms(trace.loss_value, tuple(g.name for g in trace.grads if g.grad_nonfinite))]
-        symptoms += [ctx.measure(f"nonfinite:step:{i}", lambda b=b: fresh_step(b))
-                     for i, b in enumerate(batches[1:], start=1)]
+        symptoms += [symptoms_of(ctx.grad_flow(i)) for i in range(1, len(batches))]
         findings = []
 
         dirty = [(i, d) for i, d in enumerate(data) if d]
