@@ -10,7 +10,10 @@ For each example of ``examples/tuning`` with a ``search_space``:
    pruning off (every trial counts the same) and the training seed fixed, so only
    the sampling differs. Trials-to-target is the first trial whose validation
    accuracy reaches the target; a run that never does counts as ``trials + 1``
-   (censored, and reported).
+   (censored, and reported). The cap is ``dldoctor tune``'s own budget by default
+   (``tune.trials``, 24), the same for every method: coarse-to-fine's rounds are then
+   the size the tool uses (a larger cap makes its round 0 longer), and cutting
+   random search's long tail at the cap can only flatter random search.
 
 Methods: ``coarse-to-fine`` is dldoctor's default as ``dldoctor tune`` runs it
 (the defaults and the range test's learning rate first, and round 0 focused on the
@@ -21,7 +24,7 @@ without openings, as a user would run them by hand. The range test's cost is
 reported in training steps and in trial-equivalents. Results are ratios; nothing
 is asserted. Usage:
 
-    python benchmarks/tuning_efficiency.py [-k NAME] [--seeds 10] [--trials 60] [--dense 10] [--json OUT]
+    python benchmarks/tuning_efficiency.py [-k NAME] [--seeds 10] [--trials 24] [--dense 10] [--json OUT]
 """
 
 from __future__ import annotations
@@ -150,12 +153,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-k", default="", help="only examples whose file name contains this")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials per search, every method alike (default: the tune.trials of dldoctor's "
+                             "configuration, so coarse-to-fine's rounds are the size `dldoctor tune` uses)")
     parser.add_argument("--dense", type=int, default=10, help="values per range parameter in the dense grid")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
+    from dldoctor.core.config import default_config
     from dldoctor.loading.entrypoint import load_target
 
+    args.trials = args.trials or int(default_config()["tune"]["trials"])
     results = []
     for path in sorted((REPO / "examples" / "tuning").glob("*.py")):
         if args.k not in path.name:

@@ -7,6 +7,8 @@ import pytest
 
 from dldoctor.core.config import default_config
 from dldoctor.tuning.lr_suggest import CLEAR, NONE, WEAK, LrReading, moving_median, read_sweep, verdict
+from dldoctor.tuning.search import lr_focus
+from dldoctor.tuning.space import Param
 
 CFG = default_config()["lr_finder"]
 
@@ -49,6 +51,24 @@ def test_a_curve_that_falls_and_stays_flat_to_the_top_has_no_minimum_in_range():
     assert reading.status == NONE and reading.suggestion is None
     assert "does not rise again" in reading.reasons[0]
     assert reading.descent_low is not None  # where it falls is still reported
+    # ... and where it reaches its floor: 90% of the drop, at log10 lr = -3 + 0.9 * 2 = -1.2
+    assert 10 ** -1.5 < reading.floor_low < 10 ** -0.9
+
+
+def test_the_range_test_focuses_round_zero_on_its_descent_or_on_its_floor():
+    lr = Param("lr", "float", 1e-4, 1.0, log=True)
+    width = Param("width", "int", 8, 128, log=True)
+    lrs, losses = sweep(valley)
+    clear = read_sweep(lrs, losses, "end", CFG)
+    low, high = lr_focus((lr, width), "lr", clear, 3.0)["lr"]
+    assert low == pytest.approx(clear.descent_low / 3) and high == pytest.approx(min(1.0, clear.descent_high * 3))
+    lrs, losses = sweep(lambda x: valley(x, rise_at=99))
+    flat = read_sweep(lrs, losses, "end", CFG)
+    # No minimum: no rate above the floor limits training, so the focus runs from it to the top.
+    assert lr_focus((lr, width), "lr", flat, 3.0) == {"lr": (pytest.approx(flat.floor_low / 3), 1.0)}
+    lrs, losses = sweep(lambda x: 0.05, noise=0.02)
+    assert lr_focus((lr, width), "lr", read_sweep(lrs, losses, "end", CFG), 3.0) == {}  # no descent, no focus
+    assert lr_focus((lr, width), "width", clear, 3.0) == {}  # not the learning rate's parameter
 
 
 def test_divergence_brackets_a_minimum_even_without_a_recorded_rise():

@@ -45,6 +45,8 @@ class LrReading:
         descent_low / descent_high: the rates where the loss starts falling and where
             it is lowest (None when there is no descent).
         lr_at_min: the rate of the smoothed minimum.
+        floor_low: the rate from which the (coarse) smoothed loss stays within a tenth
+            of its drop above the minimum: where the sweep has reached its floor.
         initial_loss / min_loss: smoothed start and lowest loss.
         drop_fraction: (initial - min) / |initial|.
         noise: robust standard deviation of the loss around its smoothed curve.
@@ -58,6 +60,7 @@ class LrReading:
     descent_low: float | None = None
     descent_high: float | None = None
     lr_at_min: float | None = None
+    floor_low: float | None = None
     initial_loss: float | None = None
     min_loss: float | None = None
     drop_fraction: float | None = None
@@ -127,7 +130,9 @@ def read_sweep(lrs: Sequence[float], losses: Sequence[float], stopped_by: str, c
             f"({rel:.0%} lower; a descent needs {float(cfg['min_drop']):.0%} and {float(cfg['noise_sds']):g} "
             f"noise SDs = {float(cfg['noise_sds']) * noise:.3g})",))
     start = _start_index(coarse, initial - float(cfg["start_fraction"]) * drop, i_min)
-    region = dict(descent_low=float(10 ** x[start]), descent_high=float(10 ** x[i_min]))
+    floor = _start_index(coarse, lowest + float(cfg["start_fraction"]) * drop, i_min)
+    region = dict(descent_low=float(10 ** x[start]), descent_high=float(10 ** x[i_min]),
+                  floor_low=float(10 ** x[floor]))
     rise = float(np.max(fine[i_min:]) - lowest)
     if not diverged and rise < float(cfg["min_rise"]) * drop:
         return LrReading(NONE, None, 0.0, **base, **region, reasons=(

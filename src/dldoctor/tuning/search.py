@@ -11,7 +11,8 @@ when the study holds that many trials, whoever ran them.
 The first trials are fixed: the spec's defaults (so the gain is measured within the
 search, on the same footing), then the defaults with the learning rate the range
 test suggests, when a spec argument is measured to drive the optimiser's rate. A
-clear range test also focuses most of coarse-to-fine's round 0 on its descent.
+clear range test also focuses most of coarse-to-fine's round 0 on its descent; one
+without a minimum, on the rates where its loss has reached its floor.
 """
 
 from __future__ import annotations
@@ -151,14 +152,24 @@ def first_trials(tuner: Tuner, lr_param: str | None, suggestion: float | None) -
 
 
 def lr_focus(params: tuple[Param, ...], lr_param: str | None, reading, widen: float) -> dict[str, tuple[float, float]]:
-    """Round 0's focus for the learning rate: the range test's descent, widened ``widen`` x each side.
+    """Round 0's focus for the learning rate, from the range test, widened ``widen`` x each side.
 
-    Only from a clear reading, and only for a range parameter (a list is searched whole).
+    A clear reading focuses on its descent. A curve that falls and then stays at its
+    floor to the top of the sweep (no minimum) says that no rate from where the floor
+    is reached upwards limits training; slower rates below it take longer to get
+    there, so the focus is that floor, up to the top of the range. Only for a range
+    parameter (a list is searched whole).
     """
     param = next((p for p in params if p.name == lr_param and p.kind == "float"), None)
-    if param is None or reading is None or reading.status != "clear" or not reading.descent_low:
+    if param is None or reading is None or not reading.descent_low:
         return {}
-    low, high = max(param.low, reading.descent_low / widen), min(param.high, reading.descent_high * widen)
+    if reading.status == "clear":
+        low, high = reading.descent_low / widen, reading.descent_high * widen
+    elif reading.status == "none" and reading.floor_low:  # a descent without a minimum
+        low, high = reading.floor_low / widen, param.high
+    else:
+        return {}
+    low, high = max(param.low, low), min(param.high, high)
     return {param.name: (low, high)} if low < high else {}
 
 
