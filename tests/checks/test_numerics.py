@@ -62,6 +62,11 @@ BUGS = {
         text=body(data="X[40] = 0.0",
                   forward="return self.fc2(torch.relu(self.fc1(x / x.abs().sum(1, keepdim=True))))"),
         location="model", words=["division by zero", "1 of 3", "1e-8"], line="x / x.abs().sum"),
+    # Batch 3 is checked by the step check's own first pass (its batch), not by a pass of its own.
+    "division-by-zero-sum-on-the-third-batch-only": dict(
+        text=body(data="X[70] = 0.0",
+                  forward="return self.fc2(torch.relu(self.fc1(x / x.abs().sum(1, keepdim=True))))"),
+        location="model", words=["division by zero", "1 of 3", "batch 3"], line="x / x.abs().sum"),
     "sqrt-of-zero-distance-in-backward": dict(
         text=body(out=4, loss="pair_loss",
                   extra="def pair_loss(e, t):\n    d = torch.sqrt(((e[:, None] - e[None]) ** 2).sum(-1))\n"

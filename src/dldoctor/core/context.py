@@ -10,7 +10,6 @@ Measurements are memoised by key: the first check that needs one pays for it.
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -21,6 +20,7 @@ from torch import nn
 from dldoctor.core.config import Config
 from dldoctor.core.errors import EntrypointError
 from dldoctor.core.finding import Finding
+from dldoctor.core.model_copy import copy_model
 from dldoctor.loading.entrypoint import LoadedTarget
 from dldoctor.loading.user_traceback import format_user_traceback
 from dldoctor.probes.rng import isolated_rng
@@ -145,7 +145,7 @@ class Context:
             model = self.spec.model
             with isolated_rng(self.seed):
                 try:
-                    built = copy.deepcopy(model) if isinstance(model, nn.Module) else model()
+                    built = copy_model(model) if isinstance(model, nn.Module) else model()
                 except Exception as exc:
                     raise self._user_error("building the model (spec 'model')", exc) from None
             if not isinstance(built, nn.Module):
@@ -156,7 +156,7 @@ class Context:
 
     def fresh_model(self) -> nn.Module:
         """A new copy of the model in its initial state, on the run's device, in train mode."""
-        model = copy.deepcopy(self.template_model())
+        model = copy_model(self.template_model())
         model.train()
         return model
 

@@ -359,27 +359,33 @@ def measure_determinism(model_factory: Callable[[], nn.Module], template: nn.Mod
                           if is_mode_dependent(m) and not m.training and not frozen(name))
     common = dict(template_training=bool(template.training), template_eval_mode=template_eval,
                   mode_dependent_count=len(mode_modules), overrides_train=overrides)
-    try:
+    def eval_runs(keep_tensors: bool):
         runs = []
         for run_seed in (seed, seed + 1):
             model = model_factory()
             model.eval()
-            with isolated_rng(run_seed), torch.no_grad(), CallRecorder(model, keep_tensors=True) as rec:
+            with isolated_rng(run_seed), torch.no_grad(), CallRecorder(model, keep_tensors=keep_tensors) as rec:
                 outputs, _ = forward(model, batch)
             runs.append((rec, _model_output(outputs)))
+        return runs
+
+    try:
+        (rec_a, out_a), (rec_b, out_b) = eval_runs(keep_tensors=False)
         model = model_factory()
         model.train()
         with isolated_rng(seed), torch.no_grad(), CallRecorder(model) as train_rec:
             forward(model, batch)
         left_eval = not model.training
+        change = relative_change(out_a, out_b)
+        same = [(c.path, c.type_name) for c in rec_a.calls] == [(c.path, c.type_name) for c in rec_b.calls]
+        source, after, before, input_first = (None, "", "", False)
+        if change > tolerance or not same:
+            # Localising needs every call's input and output: run both again, keeping them
+            # (the same seeds give the same runs; a healthy model never pays for the copies).
+            (rec_a, _), (rec_b, _) = eval_runs(keep_tensors=True)
+            source, after, before, input_first = _localise(rec_a.calls, rec_b.calls, tolerance)
     except Exception as exc:  # the user's forward raising in eval mode is not this probe's verdict
         return Determinism(status="crashed", reason=f"{type(exc).__name__}: {exc}", **common)
-    (rec_a, out_a), (rec_b, out_b) = runs
-    change = relative_change(out_a, out_b)
-    same = [(c.path, c.type_name) for c in rec_a.calls] == [(c.path, c.type_name) for c in rec_b.calls]
-    source, after, before, input_first = (None, "", "", False)
-    if change > tolerance or not same:
-        source, after, before, input_first = _localise(rec_a.calls, rec_b.calls, tolerance)
     return Determinism(
         status="measured", eval_output_change=change if math.isfinite(change) else float("inf"), source=source,
         source_after=after, source_before=before, input_changed_first=input_first, same_structure=same,

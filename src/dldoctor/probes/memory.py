@@ -254,7 +254,8 @@ class LiveBytes(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         inputs: set[int] | None = None
-        for t in tree_leaves(out):
+        # Most operations return one tensor: skip the pytree walk for them.
+        for t in ((out,) if isinstance(out, torch.Tensor) else tree_leaves(out)):
             if not isinstance(t, torch.Tensor) or t.device.type == "meta":
                 continue
             st = _storage(t)

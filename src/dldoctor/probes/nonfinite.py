@@ -440,6 +440,8 @@ class StepOutcome:
     params_nonfinite: int
     update_ratio: float = 0.0
     error: str = ""
+    first: StepSymptoms | None = None
+    """The stepped batch's own loss and gradients, at the initial weights (before clipping)."""
 
     @property
     def sick(self) -> bool:
@@ -448,7 +450,8 @@ class StepOutcome:
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, forward: Callable, loss_fn: Callable,
-          clip: float | None, lr_scale: float) -> None:
+          clip: float | None, lr_scale: float, seen: list[StepSymptoms] | None = None) -> None:
+    """One optimiser step on ``batch``; the first pass's symptoms are appended to ``seen``."""
     model.train()
     for group in optimizer.param_groups:
         if "lr" in group:
@@ -459,6 +462,8 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, forwar
         outputs, targets = forward(model, batch)
         loss = loss_fn(outputs, targets)
         loss.backward()
+        if seen is not None and not seen:  # an optimiser may call the closure again (LBFGS)
+            seen.append(StepSymptoms(float(loss.detach().float().item()), _nonfinite_grads(model)))
         if clip:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         return loss
@@ -469,21 +474,27 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, forwar
 
 def step_then_forward(model: nn.Module, optimizer: torch.optim.Optimizer, first: Any, second: Any,
                       forward: Callable, loss_fn: Callable, clip: float | None, lr_scale: float) -> StepOutcome:
-    """One step on ``first`` (learning rate scaled by ``lr_scale``), then forward and loss on ``second``."""
+    """One step on ``first`` (learning rate scaled by ``lr_scale``), then forward and loss on ``second``.
+
+    The step's first forward/backward is also ``first``'s symptom check at the
+    initial weights (``StepOutcome.first``), so a caller need not run it again.
+    """
+    seen: list[StepSymptoms] = []
     try:
-        before = [p.detach().clone() for p in model.parameters()]
-        _step(model, optimizer, first, forward, loss_fn, clip, lr_scale)
-        bad = sum(1 for p in model.parameters() if not bool(torch.isfinite(p.detach()).all()))
+        params = [p for p in model.parameters()]
+        before = [p.detach().clone() for p in params]
+        _step(model, optimizer, first, forward, loss_fn, clip, lr_scale, seen)
+        bad = sum(1 for p in params if not all_finite(p.detach()))
         with torch.no_grad():
-            moved = sum(float((p.detach().float() - b.float()).pow(2).sum())
-                        for p, b in zip(model.parameters(), before))
-            size = sum(float(b.float().pow(2).sum()) for b in before)
+            moved = sum(float(n) ** 2 for n in torch._foreach_norm(
+                torch._foreach_sub([p.detach().float() for p in params], [b.float() for b in before]))) if params else 0.0
+            size = sum(float(n) ** 2 for n in torch._foreach_norm([b.float() for b in before])) if params else 0.0
             ratio = math.sqrt(moved / size) if size > 0 else (math.inf if moved > 0 else 0.0)
             outputs, targets = forward(model, second)
             after = float(loss_fn(outputs, targets).detach().float().item())
     except Exception as exc:
-        return StepOutcome(lr_scale, None, 0, 0.0, f"{type(exc).__name__}: {exc}")
-    return StepOutcome(lr_scale, after, bad, ratio if math.isfinite(ratio) else math.inf)
+        return StepOutcome(lr_scale, None, 0, 0.0, f"{type(exc).__name__}: {exc}", seen[0] if seen else None)
+    return StepOutcome(lr_scale, after, bad, ratio if math.isfinite(ratio) else math.inf, first=seen[0] if seen else None)
 
 
 def step_then_localise(model: nn.Module, optimizer: torch.optim.Optimizer, first: Any, second: Any,

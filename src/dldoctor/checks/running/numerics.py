@@ -206,6 +206,14 @@ def data_lines(found: Sequence[tuple[int, Sequence[DataNonFinite]]], n_batches: 
     return lines
 
 
+def _step_pair(checked: int) -> tuple[int, int]:
+    """(batch stepped on, batch run after the step) among ``checked`` batches: the last
+    one when no other check shares it (from the third on), then the first."""
+    if checked >= 3:
+        return checked - 1, 0
+    return 0, min(1, checked - 1)
+
+
 class NumericsCheck(Check):
     """No NaN or Inf in the data, forward pass, loss or gradients; if any, says where they start.
 
@@ -216,9 +224,10 @@ class NumericsCheck(Check):
     it and the line of code, or, for backward, the autograd node and the forward
     line that created it. When all batches are clean, one optimiser step and the
     next forward are checked too (a NaN that goes away with a 1000x smaller step is
-    the learning rate's, not reported here). Cost: one forward/backward per extra
-    batch (two by default), two for the step check, plus one watched step when
-    something is found.
+    the learning rate's, not reported here). Cost: the first batch is the forward
+    trace's and the second the gradient-flow check's; the step check (forward and
+    backward, the step, one forward) checks the third on its way, so by default the
+    check's own work is that step; plus one watched step when something is found.
     """
 
     name = "numerics"
@@ -235,8 +244,17 @@ class NumericsCheck(Check):
         data = [ctx.measure(f"nonfinite:data:{i}", lambda b=b: scan_batch(b, split)) for i, b in enumerate(batches)]
         roots = ctx.loaded.user_roots
 
+        step_check = bool(ctx.config.get("numerics.step_check"))
+        stepped, _ = _step_pair(len(batches))
+        # The first batch is the forward trace's and the second the gradient-flow check's;
+        # with the step check on, a later batch is the one stepped on, and the step's own
+        # first forward/backward is that batch's check (no pass of its own).
+        own = stepped if step_check and stepped > 0 else len(batches)
         symptoms = [StepSymptoms(trace.loss_value, tuple(g.name for g in trace.grads if g.grad_nonfinite))]
-        symptoms += [symptoms_of(ctx.grad_flow(i)) for i in range(1, len(batches))]
+        symptoms += [symptoms_of(ctx.grad_flow(i)) for i in range(1, own)]
+        if own < len(batches):
+            full = self._stepped(ctx, batches, 1.0)
+            symptoms.append(full.first if full.first is not None else StepSymptoms(None, (), full.error or "?"))
         findings = []
 
         dirty = [(i, d) for i, d in enumerate(data) if d]
@@ -279,7 +297,7 @@ class NumericsCheck(Check):
                 ID, Severity.ERROR, 0.95 if loc.origin is not None else 0.85, title=title, evidence=lines,
                 fixes=tuple(dict.fromkeys(origin_fixes(loc.origin) + list(catalogue.get(ID).fixes[:2]))),
                 metrics=self._metrics(loc, len(sick), len(batches)), location=location_of(loc)))
-        elif not any(s.sick for s in symptoms) and bool(ctx.config.get("numerics.step_check")):
+        elif not any(s.sick for s in symptoms) and step_check:
             findings += self._after_step(ctx, batches, roots)
         return findings
 
@@ -293,24 +311,31 @@ class NumericsCheck(Check):
                 "user_line": origin.user_line if origin else "",
                 "params_nonfinite_grad": len(loc.nonfinite_grads)}
 
-    def _after_step(self, ctx, batches, roots):
-        scale = float(ctx.config.get("numerics.step_lr_scale"))
-        first, second = batches[0], batches[1] if len(batches) > 1 else batches[0]
-        clip = ctx.spec.grad_clip_norm
+    @staticmethod
+    def _stepped(ctx, batches, lr_scale: float):
+        """One optimiser step on a fresh model, then the next forward (memoised per scale)."""
+        i, j = _step_pair(len(batches))
 
-        def stepped(lr_scale):
+        def run():
             with isolated_rng(ctx.seed):
                 model = ctx.fresh_model()
-                return step_then_forward(model, ctx.make_optimizer(model), first, second, ctx.forward_fn,
-                                         ctx.spec.loss_fn, clip, lr_scale)
+                return step_then_forward(model, ctx.make_optimizer(model), batches[i], batches[j], ctx.forward_fn,
+                                         ctx.spec.loss_fn, ctx.spec.grad_clip_norm, lr_scale)
 
-        full = ctx.measure("nonfinite:after_step", lambda: stepped(1.0))
+        return ctx.measure("nonfinite:after_step" if lr_scale == 1.0 else "nonfinite:after_small_step", run)
+
+    def _after_step(self, ctx, batches, roots):
+        scale = float(ctx.config.get("numerics.step_lr_scale"))
+        i, j = _step_pair(len(batches))
+        first, second = batches[i], batches[j]
+        clip = ctx.spec.grad_clip_norm
+        full = self._stepped(ctx, batches, 1.0)
         if not full.sick or full.params_nonfinite or not math.isfinite(full.update_ratio):
             return []  # finite gradients stepped into non-finite weights: the step size overflowed (lr-too-high)
         # A step `scale` times the size of the first one relative to the weights (never larger
         # than `scale` times the learning rate): if even that breaks the loss, any update does.
         scale = scale * min(1.0, 1.0 / full.update_ratio) if full.update_ratio > 0 else scale
-        small = ctx.measure("nonfinite:after_small_step", lambda: stepped(scale))
+        small = self._stepped(ctx, batches, scale)
         if not small.sick:
             return []  # a smaller step avoids it: the learning rate's business, not a numerical bug
 
