@@ -6,8 +6,8 @@ from dldoctor.probes.short_training import Budget, EpochRecord, SplitScore, Trai
 def run_with(val_errors):
     epochs = tuple(EpochRecord(i + 1, 10 * (i + 1), 1.0, SplitScore(1.0, e, 100), SplitScore(1.0, e, 100), None)
                    for i, e in enumerate(val_errors))
-    return TrainingRun(epochs=epochs, stopped_by="epochs", error_name="1 - accuracy", step_wait_s=(),
-                       step_compute_s=(), memory_bytes=(), samples_seen=0, parameters=10, budget=Budget(5, 800, 30.0))
+    return TrainingRun(epochs=epochs, stopped_by="epochs", error_name="1 - accuracy", parameters=10,
+                       budget=Budget(5, 800, 30.0))
 
 
 def test_a_run_still_falling_fast_may_close_a_gap_its_pace_covers():

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
+from dldoctor.core.check import CONFIG_REQUIREMENT
 from dldoctor.core.config import Config
 from dldoctor.core.errors import EntrypointError
 from dldoctor.core.finding import Finding
@@ -83,6 +84,11 @@ def dldoctor_spec():
     }"""
 
 
+#: Hints for a loader that raises while it is read, and for one that yields nothing.
+LOADER_HINT = "Check the Dataset's __getitem__ and the collate function."
+EMPTY_LOADER_HINT = "Check that the dataset is not empty and that drop_last does not drop every batch."
+
+
 class Context:
     """What checks share during one run.
 
@@ -121,7 +127,7 @@ class Context:
             self.reading(label, done, total)
 
     # -- the user's objects, copied -------------------------------------------------
-    def _user_error(self, what: str, exc: BaseException, hint: str = "") -> EntrypointError:
+    def user_error(self, what: str, exc: BaseException, hint: str = "") -> EntrypointError:
         return EntrypointError(f"{what} raised {type(exc).__name__}: {exc}", hint=hint,
                                user_traceback=format_user_traceback(exc, self.loaded.user_roots))
 
@@ -147,7 +153,7 @@ class Context:
                 try:
                     built = copy_model(model) if isinstance(model, nn.Module) else model()
                 except Exception as exc:
-                    raise self._user_error("building the model (spec 'model')", exc) from None
+                    raise self.user_error("building the model (spec 'model')", exc) from None
             if not isinstance(built, nn.Module):
                 raise EntrypointError(f"spec 'model' returned {type(built).__name__}, not an nn.Module",
                                       hint='"model": MyModel,   # or lambda: MyModel(width=64)')
@@ -164,7 +170,7 @@ class Context:
         try:
             optimizer = self.spec.optimizer(model.parameters())
         except Exception as exc:
-            raise self._user_error("the spec's optimizer factory", exc) from None
+            raise self.user_error("the spec's optimizer factory", exc) from None
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise EntrypointError(f"spec 'optimizer' returned {type(optimizer).__name__}, not a torch optimizer")
         return optimizer
@@ -178,7 +184,7 @@ class Context:
             try:
                 value = value()
             except Exception as exc:
-                raise self._user_error(f"the spec's {split}_loader factory", exc) from None
+                raise self.user_error(f"the spec's {split}_loader factory", exc) from None
         return value
 
     def has_split(self, split: str) -> bool:
@@ -207,11 +213,9 @@ class Context:
                 else:
                     self.measurements[f"exhausted:{split}"] = True
             except Exception as exc:
-                raise self._user_error(f"iterating the {split}_loader", exc,
-                                       hint="Check the Dataset's __getitem__ and the collate function.") from None
+                raise self.user_error(f"iterating the {split}_loader", exc, hint=LOADER_HINT) from None
         if not taken:
-            raise EntrypointError(f"the {split}_loader yielded no batches",
-                                  hint="Check that the dataset is not empty and that drop_last does not drop every batch.")
+            raise EntrypointError(f"the {split}_loader yielded no batches", hint=EMPTY_LOADER_HINT)
         self._batches[split] = taken
         return taken[:want]
 
@@ -266,8 +270,8 @@ class Context:
             return None if self.spec.reference else "the spec gives no reference result"
         if requirement == "cuda":
             return None if self.device.type == "cuda" else "the run is not on a CUDA device"
-        if requirement.startswith("config:"):
-            key = requirement[len("config:"):]
+        if requirement.startswith(CONFIG_REQUIREMENT):
+            key = requirement.removeprefix(CONFIG_REQUIREMENT)
             return None if self.config.get(key) else f"{key} is off in this configuration (a profile such as thorough, or --config, turns it on)"
         return f"unknown requirement {requirement!r}"
 

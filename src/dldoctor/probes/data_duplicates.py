@@ -55,7 +55,6 @@ class Overlap:
     near_checked: int
     near: np.ndarray
     near_partner: np.ndarray
-    near_distance: np.ndarray
     near_excess: float  # estimated share of searched rows that are copies (see the module docstring)
     same_label: float | None  # fraction of copied rows whose label equals their twin's
 
@@ -127,7 +126,7 @@ def find_duplicates(train: SplitSample, held_out: list[SplitSample], max_distanc
     groups = _groups(train.hashes)
     internal = sum(len(g) for g in groups) / max(1, train.n)
     conflicts: list[tuple[int, ...]] = []
-    if train.labels is not None and train.label_kind == "class":
+    if train.has_classes:
         labelled = train.labelled
         for g in groups:
             g = g[labelled[g]]
@@ -156,14 +155,14 @@ def find_duplicates(train: SplitSample, held_out: list[SplitSample], max_distanc
         control = close & (ratio >= max_ratio) & (ratio < 2 * max_ratio)
         excess = max(0.0, (copy.sum() - control.sum()) / max(1, len(rest)))
         same = None
-        if split.labels is not None and train.labels is not None and split.label_kind == train.label_kind == "class":
+        if split.has_classes and train.has_classes:
             twins = np.r_[partner[exact], nn[copy]]
             mine = np.r_[exact, rest[copy]]
             if len(mine):
                 same = float(np.mean(split.labels[mine] == train.labels[twins]))
         order = np.argsort(ratio[copy], kind="stable")
         overlaps.append(Overlap(split.split, split.n, exact, partner[exact], len(rest), rest[copy][order],
-                                nn[copy][order], rms[copy][order], excess, same))
+                                nn[copy][order], excess, same))
     return Duplicates(max_distance, max_ratio, tuple(overlaps), internal,
                       _is_discrete(train.features, discrete_features, discrete_values), tuple(conflicts))
 

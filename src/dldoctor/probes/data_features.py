@@ -59,24 +59,6 @@ class FeatureLayout:
     plans: tuple[LeafPlan, ...]
     channel_of: tuple[int, ...]  # per feature column: the image channel it belongs to, or -1
 
-    @property
-    def width(self) -> int:
-        return sum(p.width for p in self.plans)
-
-    def describe(self) -> str:
-        parts = []
-        for p in self.plans:
-            shape = "x".join(map(str, p.sample_shape)) or "scalar"
-            if p.kind == "flat":
-                parts.append(f"{shape} {p.dtype} inputs, flattened")
-            elif p.kind == "pooled":
-                parts.append(f"{shape} {p.dtype} inputs, average-pooled to {'x'.join(map(str, p.out_shape))}")
-            elif p.kind == "projected":
-                parts.append(f"{shape} {p.dtype} inputs, randomly projected to {p.width} dimensions")
-            else:
-                parts.append(f"{shape} {p.dtype} token ids, as counts in {p.width} buckets")
-        return "; ".join(parts)
-
     def name(self, column: int) -> str:
         """A readable name for a feature column: ``feature 12``, ``pixel (c0, 3, 4)``, ``token bucket 7``."""
         offset = 0

@@ -67,7 +67,7 @@ def measure_label_noise(train: SplitSample, classes: int, max_rows: int, dims: i
     ``extra`` adds other predictors' out-of-sample probabilities on ``noise_rows``
     (the user's model in the thorough profile); the best by log-loss is kept.
     """
-    if train.labels is None or train.label_kind != "class":
+    if not train.has_classes:
         return None
     rows = noise_rows(train, max_rows, seed)
     if len(rows) < 2:

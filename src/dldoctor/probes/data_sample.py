@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, Subset, TensorDataset, default_collate
 
-from dldoctor.core.context import FORWARD_HINT, BatchFormatError, restored_generators, unpack_batch
+from dldoctor.core.context import (EMPTY_LOADER_HINT, FORWARD_HINT, LOADER_HINT, BatchFormatError, restored_generators,
+                                   unpack_batch)
 from dldoctor.core.errors import EntrypointError
-from dldoctor.loading.user_traceback import format_user_traceback
 from dldoctor.probes.data_features import FeatureLayout, Featurizer, OddBatchError, row_hashes
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import batch_size_of, iter_tensors, to_device
@@ -49,12 +49,10 @@ class SplitSample:
         features: per row, the fixed-length feature vector [n, d] (float32).
         labels: per row, the class index (``label_kind == "class"``) or target value
             (``"value"``); None when the targets are not one value per sample.
-        label_note: why labels are None.
         population: rows one epoch of the loader yields (-1 when unknown).
         by_index: rows were fetched by dataset index (uniform sample) rather than
             read in the loader's order.
         layout: what the feature columns are.
-        seconds: time spent reading.
     """
 
     split: str
@@ -64,11 +62,9 @@ class SplitSample:
     features: np.ndarray
     labels: np.ndarray | None
     label_kind: str
-    label_note: str
     population: int
     by_index: bool
     layout: FeatureLayout
-    seconds: float
 
     @property
     def n(self) -> int:
@@ -84,9 +80,14 @@ class SplitSample:
         return "dataset index" if self.by_index else "position in the loader's output"
 
     @property
+    def has_classes(self) -> bool:
+        """Whether the labels are class indices (not regression targets, not missing)."""
+        return self.labels is not None and self.label_kind == "class"
+
+    @property
     def labelled(self) -> np.ndarray:
         """Rows with a class label: negative targets (-1, -100: "unlabelled", ignore_index) are left out."""
-        if self.labels is None or self.label_kind != "class":
+        if not self.has_classes:
             return np.zeros(self.n, dtype=bool)
         return self.labels >= 0
 
@@ -100,11 +101,6 @@ class SplitSample:
 
 class DataReadError(Exception):
     """A split cannot be turned into samples (no tensors, unusable targets)."""
-
-
-def _user_error(ctx, what: str, exc: BaseException, hint: str = "") -> EntrypointError:
-    return EntrypointError(f"{what} raised {type(exc).__name__}: {exc}", hint=hint,
-                           user_traceback=format_user_traceback(exc, ctx.loaded.user_roots))
 
 
 # -- which rows -------------------------------------------------------------------------
@@ -242,24 +238,24 @@ def _inputs_and_targets(ctx, batch: Any, how: _Split) -> tuple[list[torch.Tensor
     return inputs, target
 
 
-def _labels(targets: list[torch.Tensor], task: str) -> tuple[np.ndarray | None, str, str]:
-    """One label per row: class indices, values, or None with the reason."""
+def _labels(targets: list[torch.Tensor], task: str) -> tuple[np.ndarray | None, str]:
+    """One label per row and its kind ("class" or "value"), or (None, "") when the
+    targets are not one label per sample (multi-label, several values, none found)."""
     if not targets:
-        return None, "", "the targets could not be told apart from the inputs"
+        return None, ""
     t = torch.cat([x.detach().cpu().reshape(x.shape[0], -1) if x.dim() > 0 else x.reshape(1, 1) for x in targets])
     if t.shape[1] == 1:
         flat = t[:, 0]
         if not flat.is_floating_point():
-            return flat.long().numpy(), "class", ""
+            return flat.long().numpy(), "class"
         if task == "classification" and bool((flat == flat.round()).all()) and bool((flat >= 0).all()):
-            return flat.long().numpy(), "class", ""
-        return flat.double().numpy(), "value", ""
+            return flat.long().numpy(), "class"
+        return flat.double().numpy(), "value"
     if task == "classification" and t.is_floating_point() and bool((t >= 0).all()):
         sums = t.sum(1)
         if bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
-            return t.argmax(1).numpy(), "class", ""  # one-hot or soft labels
-        return None, "", "the targets are multi-label (several classes per sample)"
-    return None, "", f"the targets hold {t.shape[1]} values per sample (not one label)"
+            return t.argmax(1).numpy(), "class"  # one-hot or soft labels
+    return None, ""
 
 
 def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
@@ -325,20 +321,14 @@ def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
                                   hint="Make every batch hold the same inputs, with the same per-sample shape "
                                        "(pad variable-length inputs in the collate function).") from None
         except Exception as exc:
-            raise _user_error(ctx, f"reading the {split}_loader", exc,
-                              hint="Check the Dataset's __getitem__ and the collate function.") from None
+            raise ctx.user_error(f"reading the {split}_loader", exc, hint=LOADER_HINT) from None
     if not rows:
-        raise EntrypointError(f"the {split}_loader yielded no samples",
-                              hint="Check that the dataset is not empty and that drop_last does not drop every batch.")
+        raise EntrypointError(f"the {split}_loader yielded no samples", hint=EMPTY_LOADER_HINT)
     task = ctx.task
-    if len(targets) == len(rows):
-        labels, kind, note = _labels(targets, task)
-    else:
-        labels, kind, note = None, "", "the targets could not be found in the batches"
+    labels, kind = _labels(targets, task) if len(targets) == len(rows) else (None, "")
     return SplitSample(split=split, rows=np.concatenate(rows), draws=np.concatenate(draws),
                        hashes=np.concatenate(hashes), features=np.concatenate(features), labels=labels,
-                       label_kind=kind, label_note=note, population=population, by_index=by_index,
-                       layout=featurize.layout(), seconds=time.perf_counter() - start)
+                       label_kind=kind, population=population, by_index=by_index, layout=featurize.layout())
 
 
 def split_sample(ctx, split: str) -> SplitSample | None:

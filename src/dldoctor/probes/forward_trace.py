@@ -70,7 +70,7 @@ def act_stats(t: torch.Tensor) -> ActStats | None:
             x = x.float()
         flat = x.reshape(-1)
         n = flat.numel()
-        lo, hi = (float(v) for v in torch.stack(torch.aminmax(flat)).tolist())
+        lo, hi = torch.stack(torch.aminmax(flat)).tolist()
         if math.isfinite(lo) and math.isfinite(hi):
             return ActStats(n, lo, hi, 1.0 - int(torch.count_nonzero(flat)) / n, 0.0)
         finite = flat[torch.isfinite(flat)]
@@ -254,9 +254,6 @@ class _Recorder:
             self.paths.setdefault(module, name)
         self.stack: list[tuple[nn.Module, tuple[Any, ...], dict[str, Any]]] = []
         self.calls: list[ModuleCall] = []
-        # id -> (output tensor, all finite?) of the outputs summarised so far: the next
-        # module's input is usually one of them (the tensor is kept so an id is not reused).
-        self.finite: dict[int, tuple[torch.Tensor, bool]] = {}
         self.handles = []
         for module in self.paths:
             self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
@@ -270,23 +267,14 @@ class _Recorder:
             self.stack.pop()
         first = next(iter_tensors(output), None)
         first_in = next(iter_tensors((args, kwargs)), None)
-        input_nonfinite = False
-        if first_in is not None and first_in.is_floating_point():
-            known = self.finite.get(id(first_in))
-            if known is not None and known[0] is first_in:  # an earlier module's output, already summarised
-                input_nonfinite = not known[1]
-            else:
-                input_nonfinite = not all_finite(first_in)
-        stats = act_stats(first) if first is not None else None
-        if stats is not None:
-            self.finite[id(first)] = (first, stats.frac_nonfinite == 0.0)
+        input_nonfinite = first_in is not None and not all_finite(first_in)
         self.calls.append(ModuleCall(
             path=self.paths.get(module, "?"),
             type_name=type(module).__name__,
             inputs=describe_all((args, kwargs)),
             outputs=describe_all(output),
             is_leaf=not any(True for _ in module.children()),
-            stats=stats,
+            stats=act_stats(first) if first is not None else None,
             input_nonfinite=input_nonfinite,
         ))
 
@@ -307,7 +295,6 @@ class _Recorder:
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
-        self.finite.clear()
 
 
 def _crash(phase: str, exc: BaseException, module: ModuleSnapshot | None, roots: tuple[Path, ...]) -> CrashInfo:

@@ -35,7 +35,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from dldoctor.probes.gradients import GradFlow
-from dldoctor.probes.tensors import all_finite, iter_tensors
+from dldoctor.probes.tensors import all_finite, iter_tensors, l2_norms
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[^\n]+)\n\s*(?P<code>[^\n]*)')
@@ -481,14 +481,13 @@ def step_then_forward(model: nn.Module, optimizer: torch.optim.Optimizer, first:
     """
     seen: list[StepSymptoms] = []
     try:
-        params = [p for p in model.parameters()]
+        params = list(model.parameters())
         before = [p.detach().clone() for p in params]
         _step(model, optimizer, first, forward, loss_fn, clip, lr_scale, seen)
         bad = sum(1 for p in params if not all_finite(p.detach()))
         with torch.no_grad():
-            moved = sum(float(n) ** 2 for n in torch._foreach_norm(
-                torch._foreach_sub([p.detach().float() for p in params], [b.float() for b in before]))) if params else 0.0
-            size = sum(float(n) ** 2 for n in torch._foreach_norm([b.float() for b in before])) if params else 0.0
+            moved = sum(n ** 2 for n in l2_norms([p.detach().float() - b.float() for p, b in zip(params, before)]))
+            size = sum(n ** 2 for n in l2_norms(before))
             ratio = math.sqrt(moved / size) if size > 0 else (math.inf if moved > 0 else 0.0)
             outputs, targets = forward(model, second)
             after = float(loss_fn(outputs, targets).detach().float().item())

@@ -21,7 +21,7 @@ from dldoctor.core.context import unpack_batch
 from dldoctor.probes.resource_holders import roots_of
 from dldoctor.probes.resource_monitor import ResourceRecord, StepMonitor
 from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import batch_size_of, iter_tensors
+from dldoctor.probes.tensors import batch_size_of, iter_tensors, l2_norms
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus)
 
@@ -188,18 +188,6 @@ def _disable_regularization(model: nn.Module, optimizer: torch.optim.Optimizer) 
 RATIO_EVERY = 5
 
 
-def _norms(tensors: list[torch.Tensor]) -> list[float]:
-    """L2 norms of many tensors with one host synchronisation."""
-    if not tensors:
-        return []
-    tensors = [t.detach().float() for t in tensors]
-    try:
-        norms = torch._foreach_norm(tensors)  # one fused kernel launch per device and dtype
-    except (AttributeError, RuntimeError):
-        norms = [t.norm() for t in tensors]
-    return torch.stack(list(norms)).tolist()
-
-
 def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], heldout: Any = None,
             label: str = "") -> Curve:
     """Train a fresh model on ``batches`` (cycled) for up to ``steps`` steps.
@@ -280,7 +268,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                     break
                 loss.backward()
                 with_grad = [i for i, p in enumerate(params) if p.grad is not None]
-                grad_norms = _norms([params[i].grad for i in with_grad])
+                grad_norms = l2_norms([params[i].grad for i in with_grad])
                 module_sq: dict[str, float] = {}
                 for i, g in zip(with_grad, grad_norms):
                     module_sq[modules[i]] = module_sq.get(modules[i], 0.0) + g * g
@@ -300,8 +288,8 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                 if scheduler is not None:
                     scheduler.step()
                 if before is not None:
-                    w_norms = _norms(before)
-                    u_norms = _norms([p.detach() - b for p, b in zip(params, before)])
+                    w_norms = l2_norms(before)
+                    u_norms = l2_norms([p.detach() - b for p, b in zip(params, before)])
                     upd_sq: dict[str, float] = {}
                     w_sq: dict[str, float] = {}
                     for path, w, u in zip(modules, w_norms, u_norms):

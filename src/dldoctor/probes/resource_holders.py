@@ -214,7 +214,7 @@ def roots_of(model: nn.Module, loss_fn: Any = None, forward: Any = None, optimiz
              dataset: Any = None) -> dict[str, Any]:
     """The objects a snapshot walks, by the name a user knows them by."""
     roots: dict[str, Any] = {"model": model}
-    if isinstance(loss_fn, nn.Module) or (loss_fn is not None and not isinstance(loss_fn, types.FunctionType)):
+    if loss_fn is not None and not isinstance(loss_fn, types.FunctionType):  # a module or other callable object
         roots["loss_fn"] = loss_fn
     elif loss_fn is not None:
         roots.update(_function_roots("loss_fn", loss_fn))

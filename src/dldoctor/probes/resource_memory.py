@@ -89,7 +89,6 @@ class MemoryReader:
     """
 
     def __init__(self, device: torch.device):
-        self.device = device
         self._host, host_source = host_reader()
         if device.type == "cuda":
             self.source = f"CUDA memory_allocated on {device}"
@@ -101,10 +100,3 @@ class MemoryReader:
         self.read: Callable[[], int] = (functools.partial(torch.cuda.memory_allocated, device)
                                         if device.type == "cuda" else self._host)
         self.read_host: Callable[[], int] | None = self._host if device.type == "cuda" else None
-
-
-def available_bytes(device: torch.device) -> tuple[int, str] | None:
-    """Memory the run can still take (device free memory, or available RAM), with its source."""
-    from dldoctor.probes.memory import auto_budget
-
-    return auto_budget(device)

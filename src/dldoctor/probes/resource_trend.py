@@ -46,7 +46,6 @@ class Trend:
         whole: the fit over every point after warm-up.
         tail: the fit over the second half of those points.
         first_level / last_level: median of the first and last tenth of the points.
-        noise: median absolute deviation of the residuals from the whole fit.
     """
 
     start: int
@@ -56,7 +55,6 @@ class Trend:
     tail: SlopeFit
     first_level: float
     last_level: float
-    noise: float
 
     @property
     def growth(self) -> float:
@@ -127,9 +125,5 @@ def trend(series: Sequence[float], warmup_fraction: float = 0.2, warmup_min: int
     half = len(kept) // 2
     tail = theil_sen(steps[half:], kept[half:], confidence, max_points)
     tenth = max(1, len(kept) // 10)
-    intercept = float(np.median(kept - whole.slope * steps))
-    residuals = kept - (intercept + whole.slope * steps)
-    noise = float(np.median(np.abs(residuals - np.median(residuals))))
     return Trend(start=int(steps[0]), end=int(steps[-1]), points=len(kept), whole=whole, tail=tail,
-                 first_level=float(np.median(kept[:tenth])), last_level=float(np.median(kept[-tenth:])),
-                 noise=noise)
+                 first_level=float(np.median(kept[:tenth])), last_level=float(np.median(kept[-tenth:])))

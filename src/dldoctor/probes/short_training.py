@@ -60,24 +60,15 @@ class TrainingRun:
             "caller" (``on_epoch`` asked to stop).
         error_name: what ``error`` means: "1 - accuracy" or "relative MSE" (MSE over the
             variance of the training targets: 1.0 is the mean predictor).
-        step_wait_s / step_compute_s: per step, time waiting for the loader and time in
-            forward, backward and the optimiser step.
-        memory_bytes: memory in use after the steps ``resources.memory_steps`` (CUDA
-            allocated bytes on GPU, else malloc's in-use bytes or the resident set:
-            ``resources.memory_source``).
-        samples_seen: training samples consumed.
         parameters: trainable parameter count of the model.
-        resources: the per-step resource record (copy time, host memory, snapshots of
-            what the model, loss and dataset hold) for the resource checks.
+        resources: the per-step resource record (time waiting for the loader and in the
+            step, memory in use, snapshots of what the model, loss and dataset hold) for
+            the resource checks.
     """
 
     epochs: tuple[EpochRecord, ...]
     stopped_by: str
     error_name: str
-    step_wait_s: tuple[float, ...]
-    step_compute_s: tuple[float, ...]
-    memory_bytes: tuple[int, ...]
-    samples_seen: int
     parameters: int
     budget: Budget
     resources: ResourceRecord = ResourceRecord()
@@ -192,7 +183,6 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
     var = target_variance(ctx, train_loader, eval_batches) if task == "regression" else None
     records: list[EpochRecord] = []
     stopped_by = "epochs"
-    seen = 0
     start = time.perf_counter()
     with isolated_rng(ctx.seed), restored_generators(train_loader):
         model = ctx.fresh_model()
@@ -233,7 +223,6 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
                 t2 = time.perf_counter()
                 size = batch_size_of(targets) or 0
                 monitor.step(t1 - t0, t2 - t1, size, copy_s=t1 - fetched)
-                seen += size
                 steps += 1
                 if steps % 20 == 0:
                     ctx.report_progress(f"{label}, epoch {epoch}", steps, float(loss.detach()))
@@ -257,5 +246,4 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
                 break
     error_name = "1 - accuracy" if task == "classification" else "relative MSE" if var else "loss"
     res = monitor.finish()
-    return TrainingRun(tuple(records), stopped_by, error_name, res.wait_s, res.compute_s, res.memory, seen,
-                       params, budget, res)
+    return TrainingRun(tuple(records), stopped_by, error_name, params, budget, res)

@@ -66,6 +66,18 @@ def all_finite(t: torch.Tensor) -> bool:
     return math.isfinite(float(lo)) and math.isfinite(float(hi))
 
 
+def l2_norms(tensors: list[torch.Tensor]) -> list[float]:
+    """L2 norms of many tensors with one host synchronisation."""
+    if not tensors:
+        return []
+    tensors = [t.detach().float() for t in tensors]
+    try:
+        norms = torch._foreach_norm(tensors)  # one fused kernel launch per device and dtype
+    except (AttributeError, RuntimeError):
+        norms = [t.norm() for t in tensors]
+    return torch.stack(list(norms)).tolist()
+
+
 def describe_all(obj: Any) -> tuple[TensorInfo, ...]:
     return tuple(describe(t) for t in iter_tensors(obj))
 
@@ -91,5 +103,8 @@ def batch_size_of(batch: Any) -> int | None:
 
 
 def trainable_count(model) -> int:
-    """Number of trainable parameters (elements of tensors that require grad)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of trainable parameters (elements of tensors that require grad; a lazy
+    module's parameters count once a forward pass has materialised them)."""
+    from torch.nn.parameter import is_lazy
+
+    return sum(p.numel() for p in model.parameters() if p.requires_grad and not is_lazy(p))

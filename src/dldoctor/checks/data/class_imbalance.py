@@ -71,7 +71,7 @@ class ClassImbalanceCheck(Check):
 
     def run(self, ctx):
         train = m.train(ctx)
-        if train is None or train.labels is None or train.label_kind != "class":
+        if train is None or not train.has_classes:
             return []
         cfg = ctx.config.section("class_imbalance")
         k = m.classes(ctx, train)
@@ -113,7 +113,7 @@ class ClassImbalanceCheck(Check):
         if share > 0.5:
             held_share = []
             for held in m.held_out(ctx):
-                if held.labels is not None and held.label_kind == "class":
+                if held.has_classes:
                     hc = held.class_counts(k)
                     if hc.sum() > 0:
                         held_share.append(f"{hc[majority] / hc.sum():.2f} on {held.split}")

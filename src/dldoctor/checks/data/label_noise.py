@@ -45,7 +45,7 @@ class LabelNoiseCheck(Check):
 
     def run(self, ctx):
         train = m.train(ctx)
-        if train is None or train.labels is None or train.label_kind != "class":
+        if train is None or not train.has_classes:
             return []
         cfg = ctx.config.section("label_noise")
         evidence: list[str] = []

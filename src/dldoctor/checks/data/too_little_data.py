@@ -14,6 +14,7 @@ from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.rng import isolated_rng
+from dldoctor.probes.tensors import trainable_count
 
 
 def trainable_parameters(ctx) -> int:
@@ -26,7 +27,7 @@ def trainable_parameters(ctx) -> int:
                 ctx.forward_fn(model, ctx.first_batch("train"))
         except Exception:  # a crash is the forward-pass check's business
             pass
-    return sum(p.numel() for p in model.parameters() if p.requires_grad and not is_lazy(p))
+    return trainable_count(model)
 
 
 def accuracy_margin(n: int) -> float:

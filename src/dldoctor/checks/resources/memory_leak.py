@@ -8,14 +8,14 @@ from dldoctor.checks.overfit import experiments
 from dldoctor.checks.resources import leak_verdict
 from dldoctor.core.check import Check
 from dldoctor.core.stage import Stage
-from dldoctor.probes.resource_memory import available_bytes
+from dldoctor.probes.memory import auto_budget
 
 
 def leak_findings(check: Check, ctx, record, run_label: str) -> list:
     """The memory-leak finding of one run's record (shared by both memory-leak checks)."""
     cfg = ctx.config.section("memory_leak")
-    device = available_bytes(ctx.device)
-    host = available_bytes(torch.device("cpu")) if ctx.device.type == "cuda" else None
+    device = auto_budget(ctx.device)
+    host = auto_budget(torch.device("cpu")) if ctx.device.type == "cuda" else None
     leak = leak_verdict.judge(record, cfg, device, host)
     if leak is None:
         return []

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Sequence
 
 from dldoctor.checks.resources.pipeline_split import StepSplit
+from dldoctor.checks.running.memory_model import format_bytes
 from dldoctor.probes.resource_loader import ItemTiming
 from dldoctor.probes.resource_throughput import StepTiming
 
@@ -107,18 +108,12 @@ def items_text(items: ItemTiming, batch_size: int) -> str:
     text = (f"{items.where}: {duration(items.wall_s)} per item ({duration(items.cpu_s)} of it CPU time; "
             f"mean of {items.items}), {duration(items.wall_s * batch_size)} per batch of {batch_size}")
     if items.read_calls is not None and items.read_calls >= 1:
-        text += f"; each item reads {_size(items.read_bytes or 0)} in {items.read_calls:.0f} read calls"
+        text += f"; each item reads {format_bytes(items.read_bytes or 0)} in {items.read_calls:.0f} read calls"
     if items.collate_s is not None:
         text += f"; the collate function: {duration(items.collate_s)} per batch"
     if items.batch_s is not None:
         text += f"; timed alongside, one batch of the loader takes {duration(items.batch_s)}"
     return text
-
-
-def _size(n: float) -> str:
-    from dldoctor.checks.running.memory_model import format_bytes
-
-    return format_bytes(n)
 
 
 def machinery_text(split: StepSplit) -> str:
@@ -177,7 +172,7 @@ def fixes(cause: Cause, items: ItemTiming | None, batch_size: int, workers: int 
                    f"{batch_size}). Precompute the processed tensors in the Dataset's __init__ (or in a "
                    "preprocessing script that saves them) and keep only cheap random augmentation per item.")
     if cause.kind == "getitem-read" and items is not None:
-        out.append(f"Read the data once, not per item: {items.where} reads {_size(items.read_bytes or 0)} "
+        out.append(f"Read the data once, not per item: {items.where} reads {format_bytes(items.read_bytes or 0)} "
                    f"from files for every item ({duration(items.wall_s)}). Load the table or files into memory "
                    "in the Dataset's __init__, or convert them once to one array file (np.save / torch.save) "
                    "that is loaded once (np.load(..., mmap_mode='r') if it does not fit in memory).")

@@ -494,8 +494,7 @@ class GradientFlowCheck(Check):
     def run(self, ctx):
         trace = ctx.forward_trace()
         n = max(1, int(ctx.config.get("gradient_flow.batches")))
-        available = len(ctx.batches("train", n))
-        flows = [ctx.grad_flow(i) for i in range(1, min(n, available))]
+        flows = [ctx.grad_flow(i) for i in range(1, len(ctx.batches("train", n)))]
         if not flows:  # one batch only: the structure still shows on it again
             flows = [dataclasses.replace(ctx.grad_flow(0), params=())]
 
