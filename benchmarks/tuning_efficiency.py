@@ -123,7 +123,7 @@ def run_example(path: Path, seeds: int, trials: int, points: int) -> dict:
     grid_errors = [evaluations.error(values) for values in grid]
     best_grid = min(grid_errors)
     target = best_grid + 0.01
-    opening = first_trials(tuner, lr_param, reading.suggestion if reading.status != "none" else None)
+    opening = first_trials(tuner, lr_param, reading.suggestion)
     focus = lr_focus(params, lr_param, reading, float(config.get("tune.focus_widen")))
     out = {"example": path.name, "dense_grid_size": len(grid), "dense_grid_best_accuracy": 1 - best_grid,
            "target_accuracy": 1 - target, "range_test_steps": len(sweep.losses),

@@ -75,13 +75,15 @@ def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int,
 
 
 def diagnose(options: RunOptions, events: Events | None = None, config: Config | None = None,
-             measurements: dict | None = None) -> Diagnosis:
+             measurements: dict | None = None, loaded=None) -> Diagnosis:
     """Run dldoctor on a target and return the ranked diagnosis.
 
     Entrypoint problems (the file, the spec, the model factory, the training loader)
     do not raise: they come back as a diagnosis whose only finding is a fatal
     ``entrypoint-error`` (exit code 2). When ``measurements`` is a dict, it receives
     the context's measurements (plain data: curves, traces) for plots and tools.
+    ``loaded`` is the target when the caller has already loaded it (under the run's
+    seed), so the user's file is not imported twice.
     """
     started = time.perf_counter()
     config = config or resolve_config(options)
@@ -97,8 +99,9 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     # the import itself runs seeded, so module-level models are deterministic too.
     with isolated_rng(None):
         try:
-            with isolated_rng(seed):
-                loaded = load_target(options.target, options.spec)
+            if loaded is None:
+                with isolated_rng(seed):
+                    loaded = load_target(options.target, options.spec)
             ctx = Context(loaded, config, device, seed)
             ctx.prepare()
         except EntrypointError as exc:

@@ -182,6 +182,16 @@ def call_spec_function(
     return validate_spec(raw, origin=f"{where}: {fn.__name__}()")
 
 
+def with_hparams(base: LoadedTarget, hparams: Mapping[str, Any], seed: int) -> LoadedTarget:
+    """``base`` with its spec function called again on ``hparams`` under ``seed`` (a tuning
+    trial, a larger-model variant)."""
+    from dldoctor.probes.rng import isolated_rng  # numpy and torch: not on the CLI's start-up path
+
+    with isolated_rng(seed):
+        spec = call_spec_function(base.spec_fn, base.target, base.user_roots, hparams)
+    return dataclasses.replace(base, spec=spec, hparams=dict(hparams))
+
+
 def load_target(target: str | None, spec_ref: str | None = None,
                 hparams: Mapping[str, Any] | None = None) -> LoadedTarget:
     """Import the target, call its spec function and validate the spec."""

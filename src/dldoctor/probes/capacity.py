@@ -13,10 +13,9 @@ only linearly, and "more units per layer" is the first remedy for a small model.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dldoctor.core.context import Context
-from dldoctor.loading.entrypoint import LoadedTarget, call_spec_function
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.loading.entrypoint import LoadedTarget, with_hparams
+from dldoctor.loading.spec import spec_parameters
 from dldoctor.probes.tensors import batch_size_of, trainable_count
 
 
@@ -37,13 +36,18 @@ class Variant:
                 f"instead of {self.base_parameters:,})")
 
 
-def _int_arguments(fn) -> dict[str, int]:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {n: p.default for n, p in params.items()
-            if isinstance(p.default, int) and not isinstance(p.default, bool) and p.default > 0}
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _int_arguments(loaded: LoadedTarget) -> dict[str, int]:
+    """The spec function's arguments with a positive integer default, at the values it was called with."""
+    out = {}
+    for name, default in spec_parameters(loaded.spec_fn).items():
+        value = loaded.hparams.get(name, default)
+        if _positive_int(default) and _positive_int(value):
+            out[name] = value
+    return out
 
 
 def spec_lr(ctx: Context) -> float | None:
@@ -66,17 +70,10 @@ def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | No
     base_batch = batch_size_of(ctx.first_batch("train"))
     base_lr = spec_lr(ctx)
     best: Variant | None = None
-    for name, value in sorted(_int_arguments(loaded.spec_fn).items()):
-        if name in loaded.hparams:
-            value = loaded.hparams[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                continue
-        hparams = {**loaded.hparams, name: value * factor}
+    for name, value in sorted(_int_arguments(loaded).items()):
         try:
-            with isolated_rng(ctx.seed):
-                spec = call_spec_function(loaded.spec_fn, loaded.target, loaded.user_roots, hparams)
-            child = Context(LoadedTarget(spec=spec, target=loaded.target, spec_fn=loaded.spec_fn, hparams=hparams,
-                                         user_roots=loaded.user_roots), ctx.config, ctx.device, ctx.seed)
+            child = Context(with_hparams(loaded, {**loaded.hparams, name: value * factor}, ctx.seed), ctx.config,
+                            ctx.device, ctx.seed)
             params = trainable_count(child.template_model())
             if not 2 * base_params <= params <= max_growth * base_params:
                 continue

@@ -103,10 +103,6 @@ class TuneOutcome:
     notes: tuple[str, ...] = ()
 
     @property
-    def higher_is_better(self) -> bool:
-        return self.unit == ACCURACY
-
-    @property
     def metric(self) -> str:
         return metric_name(self.unit)
 

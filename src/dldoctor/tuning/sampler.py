@@ -45,8 +45,6 @@ def to_unit(dist: BaseDistribution, value: Any) -> float:
     """A parameter value on the axis the search shrinks along (log for log ranges, position for lists)."""
     if isinstance(dist, CategoricalDistribution):
         return float(dist.choices.index(value))
-    if isinstance(dist, IntDistribution):
-        return math.log(value) if dist.log else float(value)
     return math.log(value) if dist.log else float(value)
 
 
@@ -63,10 +61,9 @@ def from_unit(dist: BaseDistribution, u: float) -> Any:
     """The parameter value at axis position ``u`` (inverse of :func:`to_unit`, with rounding)."""
     if isinstance(dist, CategoricalDistribution):
         return dist.choices[min(len(dist.choices) - 1, max(0, int(math.floor(u))))]
-    if isinstance(dist, IntDistribution):
-        value = math.exp(u) if dist.log else u
-        return int(min(dist.high, max(dist.low, math.floor(value))))
     value = math.exp(u) if dist.log else u
+    if isinstance(dist, IntDistribution):
+        return int(min(dist.high, max(dist.low, math.floor(value))))
     return float(min(dist.high, max(dist.low, value)))
 
 

@@ -18,7 +18,7 @@ from dldoctor.core.stage import Stage
 from dldoctor.loading.entrypoint import LoadedTarget
 from dldoctor.loading.spec import spec_parameters
 from dldoctor.tuning import study as studies
-from dldoctor.tuning.lr_suggest import NONE, LrReading
+from dldoctor.tuning.lr_suggest import LrReading
 from dldoctor.tuning.outcome import TuneOutcome
 from dldoctor.tuning.search import (SearchSettings, Tuner, first_trials, grid_of, lr_focus, make_pruner,
                                     make_sampler, run_worker)
@@ -31,7 +31,7 @@ def plan(base: LoadedTarget, reading: LrReading | None, cfg: Mapping[str, Any],
          seed: int) -> tuple[tuple[Param, ...], str | None]:
     """The parameters to search and the name of the one that sets the learning rate (if known)."""
     params = parse_space(base.spec.search_space, base.spec_fn)
-    suggestion = reading.suggestion if reading is not None and reading.status != NONE else None
+    suggestion = reading.suggestion if reading is not None else None  # None when there is no clear minimum
     if params:
         ranges = [(p.name, p.low, p.high) for p in params if p.kind == "float" and p.low > 0]
         return params, optimizer_driver(base, ranges, seed)
@@ -47,7 +47,7 @@ def run_search(base: LoadedTarget, params: tuple[Param, ...], lr_param: str | No
     """Open (or join) the study, run this worker's trials, and summarise the whole study."""
     cfg = config.section("tune")
     tuner = Tuner(base, params, config, device, settings.seed, TrialBudget.from_config(cfg))
-    suggestion = reading.suggestion if reading is not None and reading.status != NONE else None
+    suggestion = reading.suggestion if reading is not None else None  # None when there is no clear minimum
     opening = first_trials(tuner, lr_param, suggestion)
     if settings.method == "grid":
         # A grid takes whole configurations only, and has an end.
@@ -70,7 +70,7 @@ def load_for_search(target: str | None, spec: str | None, seed: int) -> LoadedTa
     from dldoctor.probes.rng import isolated_rng
 
     studies.require_optuna()
-    with isolated_rng(None), isolated_rng(seed):
+    with isolated_rng(seed):  # seeds, and puts every generator back afterwards
         base = load_target(target, spec)
     parse_space(base.spec.search_space, base.spec_fn)
     if base.spec.val_loader is None:
@@ -114,7 +114,7 @@ def tune_target(options, request: TuneRequest, events=None, measurements: dict |
     seed = options.seed if options.seed is not None else int(config.get("run.seed"))
     base = None if request.lr_only else load_for_search(options.target, options.spec, seed)
     measurements = {} if measurements is None else measurements
-    diagnosis = diagnose(options, events=events, config=config, measurements=measurements)
+    diagnosis = diagnose(options, events=events, config=config, measurements=measurements, loaded=base)
     if base is None or diagnosis.exit_code(FailOn.NEVER) is ExitCode.USAGE:
         return diagnosis
     _require_range_test(diagnosis)

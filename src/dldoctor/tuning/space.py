@@ -7,8 +7,7 @@ tuner searches the optimiser's learning rate (and its weight decay where it is
 set) around their current values, through a spec argument when one is measured
 to drive them (:func:`optimizer_driver`), else set on the optimiser directly.
 
-No torch or Optuna at import time; each parameter makes its Optuna distribution
-on demand.
+No torch or Optuna at import time.
 """
 
 from __future__ import annotations
@@ -70,16 +69,6 @@ class Param:
         if self.kind == "int" and int(value) != value:
             return False
         return self.low <= value <= self.high
-
-    def distribution(self):
-        """The Optuna distribution (imports Optuna)."""
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-        if self.kind == "categorical":
-            return CategoricalDistribution(self.choices)
-        if self.kind == "int":
-            return IntDistribution(int(self.low), int(self.high), log=self.log)
-        return FloatDistribution(float(self.low), float(self.high), log=self.log)
 
     def grid(self, points: int) -> list[Any]:
         """``points`` evenly spaced values (in log space for log ranges); a list's choices as they are."""

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from dldoctor.core.context import Context
-from dldoctor.loading.entrypoint import LoadedTarget, call_spec_function
+from dldoctor.loading.entrypoint import LoadedTarget, with_hparams
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.short_training import Budget, EpochRecord, short_training
 
@@ -93,12 +93,11 @@ def with_optimizer_settings(factory: Callable[..., Any], settings: Mapping[str, 
 def load_config_spec(base: LoadedTarget, hparams: Mapping[str, Any], optimizer: Mapping[str, float],
                      seed: int) -> LoadedTarget:
     """The target with the spec function called on ``hparams`` (and optimiser settings applied)."""
-    with isolated_rng(seed):
-        spec = call_spec_function(base.spec_fn, base.target, base.user_roots, hparams)
-    if optimizer:
-        spec = dataclasses.replace(spec, optimizer=with_optimizer_settings(spec.optimizer, optimizer))
-    return LoadedTarget(spec=spec, target=base.target, spec_fn=base.spec_fn, hparams=dict(hparams),
-                        user_roots=base.user_roots)
+    loaded = with_hparams(base, hparams, seed)
+    if not optimizer:
+        return loaded
+    return dataclasses.replace(loaded, spec=dataclasses.replace(
+        loaded.spec, optimizer=with_optimizer_settings(loaded.spec.optimizer, optimizer)))
 
 
 def optimizer_driver(base: LoadedTarget, names: list[tuple[str, float, float]], seed: int) -> str | None:
