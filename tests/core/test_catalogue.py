@@ -56,6 +56,17 @@ FROZEN_IDS: tuple[str, ...] = (
     # resources
     "memory-leak",
     "input-pipeline-bottleneck",
+    # coverage
+    "check-incomplete",
+    # distributed training
+    "ddp-duplicate-data",
+    "ddp-same-order",
+    "ddp-replicas-diverged",
+    "ddp-gradients-not-averaged",
+    "ddp-unsynced-batchnorm",
+    "ddp-hang",
+    "ddp-straggler",
+    "ddp-scaling-mismatch",
 )
 
 CRASH_IDS = {
@@ -86,7 +97,7 @@ def _explains_graph() -> dict[str, set[str]]:
 
 
 def test_frozen_ids_match_the_enum() -> None:
-    assert len(FROZEN_IDS) == 36
+    assert len(FROZEN_IDS) == 45
     assert len(set(FROZEN_IDS)) == len(FROZEN_IDS)
     assert [member.value for member in DiagnosisId] == list(FROZEN_IDS)
 
@@ -149,6 +160,8 @@ def test_families_match_the_id_sections() -> None:
         Family.DATA: FROZEN_IDS[24:29],
         Family.EVALUATION: FROZEN_IDS[29:34],
         Family.RESOURCES: FROZEN_IDS[34:36],
+        Family.COVERAGE: FROZEN_IDS[36:37],
+        Family.DISTRIBUTED: FROZEN_IDS[37:45],
     }
     for family, ids in sections.items():
         for i in ids:

@@ -70,8 +70,11 @@ def test_a_crashing_check_is_a_result_and_the_run_goes_on(ctx):
     assert status["test-boom"].status.value == "errored"
     assert "kaboom" in status["test-boom"].reason
     assert status["test-warns"].status.value == "failed"
-    assert [f.id for f in findings] == ["lr-too-low"]
-    assert findings[0].stage == "overfit" and findings[0].check == "test-warns"
+    assert [f.id for f in findings] == ["check-incomplete", "lr-too-low"]
+    incomplete = findings[0]
+    assert incomplete.check == "test-boom" and "kaboom" in incomplete.title
+    assert "dldoctor's check raised" in incomplete.title  # not the user's code: no user frame
+    assert findings[1].stage == "overfit" and findings[1].check == "test-warns"
 
 
 def test_missing_requirement_skips_with_reason(ctx):
@@ -98,9 +101,10 @@ def test_a_check_past_its_budget_is_stopped(ctx):
     values = merge(default_config(), {"run": {"check_timeout_s": 0.3}}, "test")
     ctx.config = Config(values)
     start = time.perf_counter()
-    _, results = run_checks(ctx, [Slow])
+    found, results = run_checks(ctx, [Slow])
     assert time.perf_counter() - start < 5
-    assert results[0].status.value == "errored" and "budget" in results[0].reason
+    assert results[0].status.value == "errored" and "safety limit" in results[0].reason
+    assert [f.id for f in found] == ["check-incomplete"]
 
 
 def test_a_check_must_declare_what_it_emits():

@@ -1101,4 +1101,205 @@ ENTRIES: tuple[Entry, ...] = (
             "Store data in fewer, larger files (or in memory) on fast local storage.",
         ),
     ),
+    # ------------------------------------------------------------------ coverage
+    Entry(
+        id=D.CHECK_INCOMPLETE,
+        family=F.COVERAGE,
+        title="A check could not finish, so part of the diagnosis is missing",
+        explanation=(
+            "A check errored, waited on data that never came, or ran into its safety limit, "
+            "so dldoctor cannot say whether the problems it looks for are present. The run is "
+            "reported as incomplete, never as healthy: silence from a check that did not run "
+            "is not evidence of health. When the user's code caused it (a Dataset whose "
+            "__getitem__ blocks, a validation loader whose batches the model cannot take), the "
+            "finding names the line; otherwise it names the check and its reason."
+        ),
+        evidence=(
+            "the check, what it was doing, and the exception or the limit it hit",
+            "for a hang: the split, the sample index and the user's line the reader waited at",
+        ),
+        fixes=(
+            "Fix the user's line the finding names (a __getitem__ that blocks or raises, a "
+            "loader whose batches differ from training), then run dldoctor again.",
+            "If a safety limit stopped it on a slow model, raise run.check_timeout_s (or "
+            "training.max_seconds) in --config, or use --profile quick for fewer steps.",
+            "If dldoctor itself raised, run with -v and report the check's reason as a bug.",
+            "To let CI pass on a partial diagnosis on purpose, use --allow-incomplete.",
+        ),
+    ),
+    # ------------------------------------------------------- distributed training
+    Entry(
+        id=D.DDP_DUPLICATE_DATA,
+        family=F.DISTRIBUTED,
+        title="Every rank trains on the same samples",
+        explanation=(
+            "Each process of the job reads the whole data set in the same order, so the "
+            "ranks compute the same gradients and N processes do the work of one. The usual "
+            "cause is a DataLoader without a DistributedSampler, or one sampler per rank built "
+            "with the same seed and no rank split. Training looks healthy but is N times "
+            "slower per sample than it should be, and an epoch is N times the data set."
+        ),
+        evidence=(
+            "fingerprints of the batches each rank drew, compared across ranks",
+            "the sampler class of the training loader on each rank",
+        ),
+        fixes=(
+            "Give the training DataLoader sampler=DistributedSampler(dataset) (and shuffle="
+            "False on the loader: the sampler shuffles).",
+            "For an IterableDataset, split the stream by rank (torch.utils.data.get_worker_info "
+            "and the rank) so that no two ranks read the same items.",
+            "If each rank builds its own sampler, pass num_replicas=world_size and rank=rank so "
+            "that the ranks take disjoint shards.",
+        ),
+    ),
+    Entry(
+        id=D.DDP_SAME_ORDER,
+        family=F.DISTRIBUTED,
+        title="Every epoch repeats the same sample order",
+        explanation=(
+            "A DistributedSampler shuffles with a seed derived from its epoch counter, which "
+            "only moves when sampler.set_epoch(epoch) is called. Without it every epoch sees "
+            "the batches in the same order, which weakens the regularising effect of shuffling "
+            "and can leave a visible periodic pattern in the loss."
+        ),
+        evidence=(
+            "fingerprints of the first batches of successive epochs on the same rank",
+            "whether the training sampler's epoch counter moved between epochs",
+        ),
+        fixes=(
+            "Call train_sampler.set_epoch(epoch) at the start of every epoch, before iterating "
+            "the loader.",
+            "With several loaders (a sampler per task or data set), call set_epoch on each.",
+            "With a custom sampler, derive its shuffle seed from the epoch number.",
+        ),
+    ),
+    Entry(
+        id=D.DDP_REPLICAS_DIVERGED,
+        family=F.DISTRIBUTED,
+        title="The model replicas differ across ranks after training steps",
+        explanation=(
+            "Data-parallel training assumes every rank holds the same weights. They drift "
+            "apart when the model is not wrapped in DistributedDataParallel, when ranks seed "
+            "their initialisation differently and nothing broadcasts rank 0's weights, or "
+            "when a buffer (batch-norm running statistics, a custom buffer) is updated per rank "
+            "and never synchronised. Each rank then evaluates and saves a different model."
+        ),
+        evidence=(
+            "checksums of every parameter and buffer compared across ranks after steps",
+            "the first parameter or buffer that differs, and whether it differed before the first step",
+        ),
+        fixes=(
+            "Wrap the model: model = DistributedDataParallel(model, device_ids=[local_rank]) "
+            "(it broadcasts rank 0's weights at construction and averages gradients).",
+            "Seed every rank's initialisation identically, or broadcast the weights from rank 0.",
+            "Keep broadcast_buffers=True (the default) or synchronise custom buffers yourself.",
+        ),
+        explains=(D.DDP_GRADIENTS_NOT_AVERAGED,),
+    ),
+    Entry(
+        id=D.DDP_GRADIENTS_NOT_AVERAGED,
+        family=F.DISTRIBUTED,
+        title="Gradients are summed, or not reduced at all, across ranks",
+        explanation=(
+            "DistributedDataParallel averages gradients across ranks during backward. A manual "
+            "all_reduce without dividing by the world size sums them instead, multiplying the "
+            "effective learning rate by the number of ranks; no reduction at all lets each "
+            "rank follow its own gradient."
+        ),
+        evidence=(
+            "each rank's local gradient norm compared with the norm after the step's reduction",
+            "whether the model is wrapped in DistributedDataParallel",
+        ),
+        fixes=(
+            "Use DistributedDataParallel instead of a manual all_reduce.",
+            "If you reduce by hand, divide by dist.get_world_size() after the all_reduce (or use "
+            "ReduceOp.AVG where the backend supports it).",
+            "If summed gradients are intended, divide the learning rate by the world size.",
+        ),
+    ),
+    Entry(
+        id=D.DDP_UNSYNCED_BATCHNORM,
+        family=F.DISTRIBUTED,
+        title="Batch norm statistics come from small per-rank batches",
+        explanation=(
+            "Under data parallelism each rank's BatchNorm normalises with the statistics of its "
+            "own slice of the batch. With a few samples per rank these estimates are noisy, and "
+            "training and evaluation behave like small-batch training whatever the global "
+            "batch size is. SyncBatchNorm computes the statistics over all ranks."
+        ),
+        evidence=(
+            "the per-rank batch size at each batch-norm layer",
+            "the spread of the batch statistics across ranks at the same step",
+        ),
+        fixes=(
+            "Convert the model before wrapping it: model = nn.SyncBatchNorm.convert_sync_batchnorm(model).",
+            "Or raise the per-rank batch size (gradient accumulation does not help batch norm).",
+            "Or use a normalisation that does not depend on the batch (GroupNorm, LayerNorm).",
+        ),
+    ),
+    Entry(
+        id=D.DDP_HANG,
+        family=F.DISTRIBUTED,
+        title="Ranks wait at different collectives",
+        explanation=(
+            "A collective operation (all_reduce, broadcast, barrier, DDP's gradient "
+            "synchronisation) completes only when every rank calls it. When one rank takes "
+            "another code path (a condition on the rank, an uneven number of batches, an "
+            "exception on one rank) the others wait until the process group's timeout, 30 "
+            "minutes by default, with no message."
+        ),
+        evidence=(
+            "each rank's Python stack after the watchdog's timeout",
+            "the collective and the user's line each rank waits at",
+        ),
+        fixes=(
+            "Make every rank reach the same collectives in the same order: move rank-specific "
+            "work (logging, saving) outside collective calls, and guard only side effects by rank.",
+            "Give every rank the same number of batches (DistributedSampler(drop_last=True)) "
+            "or use DDP's join() context manager for uneven inputs.",
+            "Set TORCH_DISTRIBUTED_DEBUG=DETAIL to have torch check that collectives match.",
+        ),
+    ),
+    Entry(
+        id=D.DDP_STRAGGLER,
+        family=F.DISTRIBUTED,
+        title="One rank is much slower than the others and holds every step",
+        explanation=(
+            "Every synchronised step waits for the slowest rank, so one slow rank (an uneven "
+            "data shard, a slower data pipeline, a busy device, rank-0-only work such as "
+            "logging and checkpointing inside the loop) sets the pace of the whole job."
+        ),
+        evidence=(
+            "step time and data-wait time per rank over the watched steps",
+            "how much longer the slowest rank takes than the median rank",
+        ),
+        fixes=(
+            "Move rank-0-only work (logging, evaluation, checkpoints) out of the step, or do it "
+            "less often.",
+            "Balance the data pipeline: the same num_workers and the same shard sizes on every rank.",
+            "Check the slow rank's device and host for other load (another job, thermal limits).",
+        ),
+    ),
+    Entry(
+        id=D.DDP_SCALING_MISMATCH,
+        family=F.DISTRIBUTED,
+        title="The global batch grew with the world size, the learning rate did not",
+        explanation=(
+            "The global batch is the per-rank batch times the number of ranks. Moving a recipe "
+            "from one process to N multiplies it by N; keeping the learning rate then takes "
+            "N times fewer, equally long steps per epoch, which usually trains worse. The "
+            "linear scaling rule (Goyal et al., 2017) raises the learning rate with the batch, "
+            "with a warm-up; the alternative is to divide the per-rank batch by N."
+        ),
+        evidence=(
+            "the per-rank batch size and the world size (the global batch)",
+            "the optimizer's learning rate, compared with the single-process setting",
+        ),
+        fixes=(
+            "Scale the learning rate with the global batch size (lr x world_size) and add a "
+            "short warm-up.",
+            "Or keep the global batch constant: divide the per-rank batch size by the world size.",
+            "For Adam-type optimizers, scale by the square root of the batch growth instead.",
+        ),
+    ),
 )

@@ -19,7 +19,7 @@ from torch import nn
 
 from dldoctor.core.check import CONFIG_REQUIREMENT
 from dldoctor.core.config import Config
-from dldoctor.core.errors import EntrypointError
+from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.core.finding import Finding
 from dldoctor.core.model_copy import copy_model
 from dldoctor.loading.entrypoint import LoadedTarget
@@ -108,6 +108,7 @@ class Context:
         self.device = device
         self.seed = seed
         self.measurements: dict[str, Any] = {}
+        self._failed: dict[str, BaseException] = {}
         self.findings: list[Finding] = []
         self.deadline: float | None = None
         self._template: nn.Module | None = None
@@ -224,9 +225,21 @@ class Context:
 
     # -- measurement memo ------------------------------------------------------------
     def measure(self, key: str, fn: Callable[[], T]) -> T:
-        """Return the memoised measurement ``key``, computing it with ``fn`` the first time."""
+        """Return the memoised measurement ``key``, computing it with ``fn`` the first time.
+
+        A measurement that could not be taken (the user's code raised or hung, a safety
+        limit stopped it) is memoised too: every later check that asks for it gets the
+        same error at once, so one stuck loader costs one deadline per run, not one per check.
+        """
+        failed = self._failed.get(key)
+        if failed is not None:
+            raise failed
         if key not in self.measurements:
-            self.measurements[key] = fn()
+            try:
+                self.measurements[key] = fn()
+            except (CheckIncomplete, EntrypointError) as exc:
+                self._failed[key] = exc
+                raise
         return self.measurements[key]
 
     def forward_trace(self):

@@ -58,18 +58,47 @@ class Diagnosis:
     """Structured reports beside the findings (e.g. ``bias_variance``), plain data."""
 
     @property
+    def interrupted(self) -> bool:
+        """The run was stopped (Ctrl-C) before every check had run: a partial report."""
+        return bool(self.reports.get("interrupted"))
+
+    @property
+    def incomplete(self) -> bool:
+        """Some check could not finish (or the run was interrupted): part of the diagnosis is missing."""
+        return self.interrupted or any(f.id == "check-incomplete" for f in self.diagnoses)
+
+    @property
     def status(self) -> str:
-        worst = max((f.severity.rank for f in self.diagnoses), default=-1)
+        """``error`` > ``incomplete`` > ``warning`` > ``healthy``: a run that could not
+        check everything is never ``healthy``, whatever the other checks found."""
+        worst = max((f.severity.rank for f in self.diagnoses if f.id != "check-incomplete"), default=-1)
         if worst >= Severity.ERROR.rank:
             return "error"
+        if self.incomplete:
+            return "incomplete"
         if worst >= Severity.WARNING.rank:
             return "warning"
         return "healthy"
 
-    def exit_code(self, fail_on: FailOn) -> ExitCode:
-        if any(f.id == "entrypoint-error" and f.metrics.get("fatal") for f in self.diagnoses):
+    @property
+    def coverage(self) -> dict[str, Any]:
+        """What was checked: how many checks passed, failed, were skipped or errored, and which errored."""
+        counts = {s.value: 0 for s in CheckStatus}
+        for c in self.checks:
+            counts[c.status.value] += 1
+        return {"checks": len(self.checks), **counts,
+                "incomplete": sorted(c.name for c in self.checks if c.status is CheckStatus.ERRORED),
+                "interrupted": self.interrupted}
+
+    def exit_code(self, fail_on: FailOn, allow_incomplete: bool = False) -> ExitCode:
+        """2 when the user's entrypoint is broken (whichever factory, loader or batch shows it),
+        1 when a finding trips ``fail_on`` or part of the run could not be checked (unless
+        ``allow_incomplete``), else 0."""
+        if any(f.id == "entrypoint-error" or f.metrics.get("fatal") for f in self.diagnoses):
             return ExitCode.USAGE
-        if any(fail_on.trips(f.severity) for f in self.diagnoses):
+        if any(fail_on.trips(f.severity) for f in self.diagnoses if f.id != "check-incomplete"):
+            return ExitCode.FINDINGS
+        if self.incomplete and not allow_incomplete:
             return ExitCode.FINDINGS
         return ExitCode.OK
 
@@ -78,6 +107,7 @@ class Diagnosis:
             "dldoctor_version": self.dldoctor_version,
             "target": self.target,
             "status": self.status,
+            "coverage": self.coverage,
             "diagnoses": [f.to_dict() for f in self.diagnoses],
             "checks": [c.to_dict() for c in self.checks],
             "seed": self.seed,

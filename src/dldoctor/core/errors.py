@@ -44,3 +44,27 @@ class ConfigError(DldoctorError):
 
 class UsageError(DldoctorError):
     """A command-line usage problem (bad option value, unknown ID)."""
+
+
+class CheckIncomplete(Exception):
+    """A check (or the measurement it reads) could not finish.
+
+    Raised from inside a check or a probe when the data it reads hangs, or a safety
+    limit (wall clock) stops a measurement before its fixed step budget: the check's
+    verdict would then rest on less than it was designed to read. The pipeline turns
+    it into a ``check-incomplete`` finding, never into a verdict about the model.
+
+    Attributes:
+        reason: one line: what could not be finished and why.
+        location: the user's line that caused it (``file:line``), or "".
+        user_traceback: the user's frames where the cause lies (a stack sample), or "".
+        user_code: True when the user's own code (a loader, a factory) is the cause;
+            the run then exits 2, like any broken entrypoint.
+    """
+
+    def __init__(self, reason: str, location: str = "", user_traceback: str = "", user_code: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.location = location
+        self.user_traceback = user_traceback
+        self.user_code = user_code

@@ -18,6 +18,8 @@ class Family(str, enum.Enum):
     DATA = "data"
     EVALUATION = "evaluation"
     RESOURCES = "resources"
+    COVERAGE = "coverage"
+    DISTRIBUTED = "distributed training"
 
 
 class DiagnosisId(str, enum.Enum):
@@ -65,6 +67,17 @@ class DiagnosisId(str, enum.Enum):
     # Resources
     MEMORY_LEAK = "memory-leak"
     INPUT_PIPELINE_BOTTLENECK = "input-pipeline-bottleneck"
+    # Coverage: what dldoctor could not check
+    CHECK_INCOMPLETE = "check-incomplete"
+    # Distributed training (torchrun / DistributedDataParallel)
+    DDP_DUPLICATE_DATA = "ddp-duplicate-data"
+    DDP_SAME_ORDER = "ddp-same-order"
+    DDP_REPLICAS_DIVERGED = "ddp-replicas-diverged"
+    DDP_GRADIENTS_NOT_AVERAGED = "ddp-gradients-not-averaged"
+    DDP_UNSYNCED_BATCHNORM = "ddp-unsynced-batchnorm"
+    DDP_HANG = "ddp-hang"
+    DDP_STRAGGLER = "ddp-straggler"
+    DDP_SCALING_MISMATCH = "ddp-scaling-mismatch"
 
     def __str__(self) -> str:
         return self.value

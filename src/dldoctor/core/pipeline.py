@@ -17,10 +17,15 @@ from typing import Iterable, Iterator, Protocol
 
 from dldoctor.core.check import Check
 from dldoctor.core.diagnosis import CheckResult, CheckStatus
-from dldoctor.core.errors import EntrypointError
+from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.core.finding import Finding
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+
+
+#: Findings about the run itself (the user's entrypoint, what could not be checked):
+#: kept whatever --select/--ignore say.
+COVERAGE_IDS = frozenset({"check-incomplete", "entrypoint-error"})
 
 
 class CheckTimeout(BaseException):
@@ -104,15 +109,50 @@ class _NoEvents:
 
 
 def _entrypoint_finding(check: type[Check], exc: EntrypointError) -> Finding:
+    """The user's spec, factory or loader raised while a check took what it needs: the
+    same broken entrypoint as one that raises up front, so it is fatal (exit 2)."""
     evidence = [exc.message]
     if exc.user_traceback:
         evidence.append(exc.user_traceback)
     return Finding(
         id="entrypoint-error", severity=Severity.ERROR, confidence=1.0,
-        title=f"The user's code raised while {check.name} was taking what it needs",
+        title=exc.message,
         check=check.name, evidence=tuple(evidence), fixes=(exc.hint,) if exc.hint else (),
-        location="spec", stage=check.stage.label,
+        metrics={"fatal": True}, location="spec", stage=check.stage.label,
     )
+
+
+def incomplete_finding(check: type[Check], reason: str, *, location: str = "", user_traceback: str = "",
+                       user_code: bool = False) -> Finding:
+    """``check-incomplete``: ``check`` could not finish, so its part of the diagnosis is missing."""
+    from dldoctor.core import catalogue
+
+    evidence = [f"{check.name} ({check.stage.label} stage) did not finish: {reason}",
+                f"not checked: {', '.join(check.emits) or check.name}"]
+    if user_traceback:
+        evidence.append(user_traceback)
+    fixes = catalogue.get("check-incomplete").fixes
+    if not user_code:
+        fixes = fixes[1:]
+    return Finding(
+        id="check-incomplete", severity=Severity.WARNING, confidence=1.0,
+        title=f"{check.name} could not finish: {reason}", check=check.name, evidence=tuple(evidence),
+        fixes=fixes, metrics={"fatal": user_code, "user_code": user_code}, location=location or check.name,
+        stage=check.stage.label,
+    )
+
+
+def _crash_finding(ctx, check: type[Check], exc: Exception) -> Finding:
+    """A check raised: the user's code (a loader, a model's forward on another split) when
+    the innermost frames are theirs, otherwise dldoctor's own failure."""
+    from dldoctor.loading.user_traceback import exception_line, format_user_traceback, innermost_user_frame
+
+    roots = tuple(getattr(getattr(ctx, "loaded", None), "user_roots", ()) or ())
+    where = innermost_user_frame(exc, roots, strict=True) if roots else ""
+    if where:
+        return incomplete_finding(check, f"your code raised {exception_line(exc)} ({where})", location=where,
+                                  user_traceback=format_user_traceback(exc, roots))
+    return incomplete_finding(check, f"dldoctor's check raised {exception_line(exc)}")
 
 
 def run_checks(
@@ -149,17 +189,25 @@ def run_checks(
             with time_limit(timeout):
                 produced = list(check_cls().run(ctx) or ())
         except CheckTimeout:
-            status, why = CheckStatus.ERRORED, f"ran past its budget of {timeout:g} s (run.check_timeout_s)"
+            why = f"ran past its safety limit of {timeout:g} s (run.check_timeout_s)"
+            status, produced = CheckStatus.ERRORED, [incomplete_finding(check_cls, why)]
+        except CheckIncomplete as exc:
+            status, why = CheckStatus.ERRORED, exc.reason
+            produced = [incomplete_finding(check_cls, exc.reason, location=exc.location,
+                                           user_traceback=exc.user_traceback, user_code=exc.user_code)]
         except EntrypointError as exc:
             produced = [_entrypoint_finding(check_cls, exc)]
             status, why = CheckStatus.ERRORED, exc.message
         except Exception as exc:  # a crashed check is a result, not an abort
             status, why = CheckStatus.ERRORED, f"{type(exc).__name__}: {exc}"
+            produced = [_crash_finding(ctx, check_cls, exc)]
         finally:
             ctx.deadline = None
         produced = [dataclasses.replace(f, stage=f.stage or check_cls.stage.label, check=f.check or check_cls.name)
                     for f in produced]
-        kept = [f for f in produced if selection.keeps(f, names)]
+        # Coverage is never filtered away: --ignore/--select choose checks and IDs to
+        # look for, not whether the report admits that a check could not finish.
+        kept = [f for f in produced if f.id in COVERAGE_IDS or selection.keeps(f, names)]
         if status is CheckStatus.PASSED and any(f.severity.at_least(Severity.WARNING) for f in kept):
             status = CheckStatus.FAILED
         ctx.findings.extend(kept)

@@ -59,9 +59,15 @@ def exception_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def innermost_user_frame(exc: BaseException, roots: Iterable[Path] = ()) -> str:
-    """``file:line in function`` of the innermost user frame, or "" when none."""
+def innermost_user_frame(exc: BaseException, roots: Iterable[Path] = (), strict: bool = False) -> str:
+    """``file:line in function`` of the innermost user frame, or "" when none.
+
+    ``strict``: only frames under ``roots`` count (not any frame outside the libraries).
+    """
     frames = user_frames(exc.__traceback__, roots)
+    if strict:
+        root_strs = tuple(str(Path(r).resolve()) for r in roots)
+        frames = [f for f in frames if root_strs and os.path.realpath(f.filename).startswith(root_strs)]
     if not frames:
         return ""
     f = frames[-1]
