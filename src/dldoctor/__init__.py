@@ -7,6 +7,7 @@ The public API is small and does not import torch:
     Finding   one conclusion of a check
     Severity  info, warning, error
     Stage     the ordered stages of the method
+    diagnose  run dldoctor on a target from Python and get the ranked Diagnosis
 """
 
 __version__ = "0.1.0"
@@ -17,4 +18,23 @@ from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.loading.spec import Spec
 
-__all__ = ["Check", "Finding", "Severity", "Spec", "Stage", "__version__"]
+__all__ = ["Check", "Finding", "Severity", "Spec", "Stage", "__version__", "diagnose"]
+
+
+def diagnose(target=None, **options):
+    """Run dldoctor on ``target`` (a training file) and return the ranked ``Diagnosis``.
+
+    Keyword options are those of :class:`dldoctor.core.runner.RunOptions` (``spec``,
+    ``profile``, ``seed``, ``device``, ``select``, ``ignore``, ``stages``, ...). The
+    caller's ``random``, NumPy and torch random states are the same after the call as
+    before it, and the user's objects are never trained. A broken entrypoint comes
+    back as a diagnosis whose ``exit_code()`` is 2, not as an exception; a bad option
+    raises :class:`dldoctor.core.errors.DldoctorError`.
+    """
+    from dldoctor.core.runner import RunOptions, diagnose as _diagnose
+
+    options.setdefault("device", "auto")
+    for key in ("select", "ignore"):
+        if isinstance(options.get(key), str):
+            options[key] = (options[key],)
+    return _diagnose(RunOptions(target=None if target is None else str(target), **options))

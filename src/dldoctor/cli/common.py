@@ -29,6 +29,12 @@ CONFIG_OPTION = typer.Option(None, "--config", help="A YAML file overriding thre
                              exists=False, dir_okay=False)
 SPEC_OPTION = typer.Option(None, "--spec", help="The spec function: NAME, FILE.py:NAME or package.module:NAME.")
 VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Show each check as it finishes.")
+ALLOW_INCOMPLETE_OPTION = typer.Option(
+    False, "--allow-incomplete",
+    help="Exit 0 even when a check could not finish (status incomplete); by default that exits 1.")
+
+#: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
+INTERRUPTED_EXIT = 130
 
 
 def split_names(values: Optional[Iterable[str]]) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ def diagnose_and_report(
     stages: Optional[tuple[Stage, ...]] = None,
     overrides: tuple[tuple[str, object], ...] = (),
     plot: Optional[Path] = None,
+    allow_incomplete: bool = False,
 ) -> None:
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
@@ -51,18 +52,32 @@ def diagnose_and_report(
             plot_curves(measurements or {}, plot, title=str(target or spec))
     except DldoctorError as exc:
         fail(exc)
-    code = diagnosis.exit_code(fail_on)
+    except KeyboardInterrupt as exc:
+        interrupted(getattr(exc, "diagnosis", None), fmt, output)
+    code = diagnosis.exit_code(fail_on, allow_incomplete)
     if code is ExitCode.USAGE:
         fail_fatal(diagnosis, fmt, output)
     write_output(render(diagnosis, fmt), output)
     exit_with(code)
 
 
+def interrupted(partial, fmt: OutputFormat, output: Optional[Path]) -> None:
+    """Ctrl-C: one line on stderr; with --output, the partial report (status incomplete,
+    marked interrupted) is written there; exit 130 as for any process ended by SIGINT."""
+    from dldoctor.cli.common import INTERRUPTED_EXIT, err_console
+
+    done = f" after {len(partial.checks)} check(s)" if partial is not None else " before any check ran"
+    err_console().print(f"dldoctor: interrupted{done}; the diagnosis is incomplete.", markup=False)
+    if partial is not None and output is not None:
+        write_output(render(partial, fmt), output)
+    raise SystemExit(INTERRUPTED_EXIT)
+
+
 def fail_fatal(diagnosis, fmt: OutputFormat, output: Optional[Path]) -> None:
     """dldoctor could not run: the message goes to stderr; machine formats still get
-    their report (one fatal entrypoint-error) where they asked for it."""
+    their report (with the fatal finding) where they asked for it."""
     if fmt is not OutputFormat.RICH or output is not None:
         write_output(render(diagnosis, fmt), output)
-    fatal = diagnosis.diagnoses[0]
+    fatal = next(f for f in diagnosis.diagnoses if f.id == "entrypoint-error" or f.metrics.get("fatal"))
     fail(DldoctorError(fatal.title, hint=fatal.fixes[0] if fatal.fixes else "",
-                       user_traceback="\n".join(e for e in fatal.evidence[1:])))
+                       user_traceback="\n".join(e for e in fatal.evidence[1:] if "\n" in e or "Error" in e)))

@@ -31,6 +31,7 @@ def probe(
     device: str = c.DEVICE_OPTION,
     config: Optional[Path] = c.CONFIG_OPTION,
     verbose: bool = c.VERBOSE_OPTION,
+    allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Run the first stage only: crashes, silent wiring bugs, initialisation, memory."""
     if memory_budget:
@@ -44,4 +45,4 @@ def probe(
     overrides = (("memory_model.budget", memory_budget),) if memory_budget else ()
     diagnose_and_report(command="probe", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
-                        verbose=verbose, stages=(Stage.RUN,), overrides=overrides)
+                        verbose=verbose, stages=(Stage.RUN,), overrides=overrides, allow_incomplete=allow_incomplete)

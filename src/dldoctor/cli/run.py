@@ -26,8 +26,9 @@ def run(
     device: str = c.DEVICE_OPTION,
     config: Optional[Path] = c.CONFIG_OPTION,
     verbose: bool = c.VERBOSE_OPTION,
+    allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Run every check on TARGET and print the ranked diagnosis."""
     diagnose_and_report(command="run", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
-                        verbose=verbose)
+                        verbose=verbose, allow_incomplete=allow_incomplete)

@@ -68,3 +68,11 @@ class CheckIncomplete(Exception):
         self.location = location
         self.user_traceback = user_traceback
         self.user_code = user_code
+
+
+def user_line(reason: str) -> str:
+    """The ``file.py:N in function`` a crash reason ends with, in parentheses (else "")."""
+    import re
+
+    found = re.search(r"\(([\w.-]+\.py:\d+ in [\w<>.]+)\)$", reason)
+    return found.group(1) if found else ""

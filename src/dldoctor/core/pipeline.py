@@ -28,6 +28,21 @@ from dldoctor.core.stage import Stage
 COVERAGE_IDS = frozenset({"check-incomplete", "entrypoint-error"})
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the checks, carrying what was found before it.
+
+    A KeyboardInterrupt, so that code that lets Ctrl-C through still does. ``diagnosis``
+    is set by the runner once the partial findings are ranked.
+    """
+
+    def __init__(self, findings: list[Finding], results: list[CheckResult], during: str = ""):
+        super().__init__(during)
+        self.findings = findings
+        self.results = results
+        self.during = during
+        self.diagnosis = None
+
+
 class CheckTimeout(BaseException):
     """Raised inside a check that ran past its budget.
 
@@ -166,53 +181,64 @@ def run_checks(
     findings: list[Finding] = []
     results: list[CheckResult] = []
     for check_cls in checks:
-        reason = selection.skip_reason(check_cls, names)
-        if reason is None:
-            for requirement in check_cls.requires:
-                try:
-                    reason = ctx.unmet(requirement)
-                except EntrypointError as exc:
-                    reason = f"{requirement}: {exc.message}"
-                if reason:
-                    break
-        if reason is not None:
-            result = CheckResult(check_cls.name, check_cls.stage.label, CheckStatus.SKIPPED, 0.0, reason)
-            results.append(result)
-            events.check_finished(result)
-            continue
-        events.check_started(check_cls)
-        start = time.perf_counter()
-        ctx.deadline = time.monotonic() + timeout
-        produced: list[Finding] = []
-        status, why = CheckStatus.PASSED, ""
         try:
-            with time_limit(timeout):
-                produced = list(check_cls().run(ctx) or ())
-        except CheckTimeout:
-            why = f"ran past its safety limit of {timeout:g} s (run.check_timeout_s)"
-            status, produced = CheckStatus.ERRORED, [incomplete_finding(check_cls, why)]
-        except CheckIncomplete as exc:
-            status, why = CheckStatus.ERRORED, exc.reason
-            produced = [incomplete_finding(check_cls, exc.reason, location=exc.location,
-                                           user_traceback=exc.user_traceback, user_code=exc.user_code)]
-        except EntrypointError as exc:
-            produced = [_entrypoint_finding(check_cls, exc)]
-            status, why = CheckStatus.ERRORED, exc.message
-        except Exception as exc:  # a crashed check is a result, not an abort
-            status, why = CheckStatus.ERRORED, f"{type(exc).__name__}: {exc}"
-            produced = [_crash_finding(ctx, check_cls, exc)]
-        finally:
-            ctx.deadline = None
-        produced = [dataclasses.replace(f, stage=f.stage or check_cls.stage.label, check=f.check or check_cls.name)
-                    for f in produced]
-        # Coverage is never filtered away: --ignore/--select choose checks and IDs to
-        # look for, not whether the report admits that a check could not finish.
-        kept = [f for f in produced if f.id in COVERAGE_IDS or selection.keeps(f, names)]
-        if status is CheckStatus.PASSED and any(f.severity.at_least(Severity.WARNING) for f in kept):
-            status = CheckStatus.FAILED
-        ctx.findings.extend(kept)
-        findings.extend(kept)
-        result = CheckResult(check_cls.name, check_cls.stage.label, status, time.perf_counter() - start, why)
+            _run_one(ctx, check_cls, selection, names, timeout, events, findings, results)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, RunInterrupted):
+                raise
+            raise RunInterrupted(findings, results, during=check_cls.name) from None
+    return findings, results
+
+
+def _run_one(ctx, check_cls: type[Check], selection: Selection, names: set[str], timeout: float, events,
+             findings: list[Finding], results: list[CheckResult]) -> None:
+    """Run one check (or skip it with the reason); append its findings and result."""
+    reason = selection.skip_reason(check_cls, names)
+    if reason is None:
+        for requirement in check_cls.requires:
+            try:
+                reason = ctx.unmet(requirement)
+            except EntrypointError as exc:
+                reason = f"{requirement}: {exc.message}"
+            if reason:
+                break
+    if reason is not None:
+        result = CheckResult(check_cls.name, check_cls.stage.label, CheckStatus.SKIPPED, 0.0, reason)
         results.append(result)
         events.check_finished(result)
-    return findings, results
+        return
+    events.check_started(check_cls)
+    start = time.perf_counter()
+    ctx.deadline = time.monotonic() + timeout
+    produced: list[Finding] = []
+    status, why = CheckStatus.PASSED, ""
+    try:
+        with time_limit(timeout):
+            produced = list(check_cls().run(ctx) or ())
+    except CheckTimeout:
+        why = f"ran past its safety limit of {timeout:g} s (run.check_timeout_s)"
+        status, produced = CheckStatus.ERRORED, [incomplete_finding(check_cls, why)]
+    except CheckIncomplete as exc:
+        status, why = CheckStatus.ERRORED, exc.reason
+        produced = [incomplete_finding(check_cls, exc.reason, location=exc.location,
+                                       user_traceback=exc.user_traceback, user_code=exc.user_code)]
+    except EntrypointError as exc:
+        produced = [_entrypoint_finding(check_cls, exc)]
+        status, why = CheckStatus.ERRORED, exc.message
+    except Exception as exc:  # a crashed check is a result, not an abort
+        status, why = CheckStatus.ERRORED, f"{type(exc).__name__}: {exc}"
+        produced = [_crash_finding(ctx, check_cls, exc)]
+    finally:
+        ctx.deadline = None
+    produced = [dataclasses.replace(f, stage=f.stage or check_cls.stage.label, check=f.check or check_cls.name)
+                for f in produced]
+    # Coverage is never filtered away: --ignore/--select choose checks and IDs to
+    # look for, not whether the report admits that a check could not finish.
+    kept = [f for f in produced if f.id in COVERAGE_IDS or selection.keeps(f, names)]
+    if status is CheckStatus.PASSED and any(f.severity.at_least(Severity.WARNING) for f in kept):
+        status = CheckStatus.FAILED
+    ctx.findings.extend(kept)
+    findings.extend(kept)
+    result = CheckResult(check_cls.name, check_cls.stage.label, status, time.perf_counter() - start, why)
+    results.append(result)
+    events.check_finished(result)

@@ -16,7 +16,7 @@ from dldoctor.core.config import Config, load_config
 from dldoctor.core.diagnosis import CheckResult, CheckStatus, Diagnosis
 from dldoctor.core.errors import EntrypointError
 from dldoctor.core.finding import Finding
-from dldoctor.core.pipeline import Events, Selection, run_checks
+from dldoctor.core.pipeline import Events, RunInterrupted, Selection, run_checks
 from dldoctor.core.ranking import rank
 from dldoctor.core.registry import discover
 from dldoctor.core.severity import Severity
@@ -47,11 +47,14 @@ def resolve_config(options: RunOptions) -> Config:
         path = Path(options.target)
         folder = (path.parent if path.suffix else path).resolve()
     config = load_config(folder, options.config_file, options.profile)
-    if options.overrides:
+    overrides = options.overrides
+    if options.seed is not None:  # --seed goes through the same schema as run.seed in a config file
+        overrides = (("run.seed", options.seed), *overrides)
+    if overrides:
         from dldoctor.core.config import merge
 
         nested: dict = {}
-        for dotted, value in options.overrides:
+        for dotted, value in overrides:
             node = nested
             *parents, leaf = dotted.split(".")
             for part in parents:
@@ -87,7 +90,11 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     """
     started = time.perf_counter()
     config = config or resolve_config(options)
-    seed = options.seed if options.seed is not None else int(config.get("run.seed"))
+    if options.seed is not None and not 0 <= options.seed < 2**32:
+        from dldoctor.core.errors import ConfigError
+
+        raise ConfigError(f"--seed {options.seed} is out of range: must be >= 0 and < 2**32")
+    seed = int(options.seed) if options.seed is not None else int(config.get("run.seed"))
     # Heavy imports stay here, off the CLI's start-up path.
     from dldoctor.core.context import Context, resolve_device
     from dldoctor.loading.entrypoint import load_target
@@ -119,15 +126,25 @@ def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Ev
     registered, failures = discover()
     selection = Selection(frozenset(options.select), frozenset(options.ignore),
                           frozenset(options.stages) if options.stages else None)
-    findings, results = run_checks(ctx, [r.check for r in registered], selection, events)
+    interrupted: RunInterrupted | None = None
+    try:
+        findings, results = run_checks(ctx, [r.check for r in registered], selection, events)
+    except RunInterrupted as exc:
+        interrupted, findings, results = exc, exc.findings, exc.results
     results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]
     reports = {key.split(":", 1)[1]: value for key, value in ctx.measurements.items() if key.startswith("report:")}
-    return Diagnosis(
+    if interrupted is not None:
+        reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
+    diagnosis = Diagnosis(
         dldoctor_version=__version__, target=options.target or options.spec or "",
         diagnoses=rank(findings), checks=tuple(results), seed=seed, device=str(device),
         duration_s=time.perf_counter() - started, command=options.command, profile=options.profile,
         reports=reports,
     )
+    if interrupted is not None:
+        interrupted.diagnosis = diagnosis
+        raise interrupted
+    return diagnosis
 
 
 def known_check_names() -> set[str]:

@@ -8,6 +8,7 @@ short message, the lines to add, and the user's traceback trimmed to their frame
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
@@ -15,7 +16,7 @@ import inspect
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from dldoctor.core.errors import EntrypointError
 from dldoctor.loading.spec import SPEC_SNIPPET, Spec, spec_parameters, validate_spec
@@ -187,15 +188,34 @@ def with_hparams(base: LoadedTarget, hparams: Mapping[str, Any], seed: int) -> L
     trial, a larger-model variant)."""
     from dldoctor.probes.rng import isolated_rng  # numpy and torch: not on the CLI's start-up path
 
-    with isolated_rng(seed):
+    with isolated_rng(seed), target_argv(base.target):
         spec = call_spec_function(base.spec_fn, base.target, base.user_roots, hparams)
     return dataclasses.replace(base, spec=spec, hparams=dict(hparams))
+
+
+@contextlib.contextmanager
+def target_argv(program: str) -> Iterator[None]:
+    """``sys.argv`` is ``[program]`` inside the block, as ``python program`` would give it.
+
+    A script that parses its command line at import (``argparse`` at module level, or
+    in ``dldoctor_spec``) must see its own arguments, not dldoctor's (``run``,
+    ``--format json``, ...): it would otherwise print its own usage error. Restored
+    afterwards, whatever happens.
+    """
+    saved = sys.argv
+    sys.argv = [program]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def load_target(target: str | None, spec_ref: str | None = None,
                 hparams: Mapping[str, Any] | None = None) -> LoadedTarget:
     """Import the target, call its spec function and validate the spec."""
-    fn, where, roots = resolve_spec_function(target, spec_ref)
-    spec = call_spec_function(fn, where, roots, hparams)
+    program = target or (spec_ref or "").rpartition(":")[0] or (spec_ref or "")
+    with target_argv(program):
+        fn, where, roots = resolve_spec_function(target, spec_ref)
+        spec = call_spec_function(fn, where, roots, hparams)
     return LoadedTarget(spec=spec, target=target or spec_ref or where, spec_fn=fn,
                         hparams=dict(hparams or {}), user_roots=roots)

@@ -366,6 +366,10 @@ def measure_batch_dependence(model: nn.Module, batch: Any, forward: Callable[[nn
         calls, out_change = (), None
         if leak > tolerance:
             calls, out_change = _localise(entry, model, small, forward, k, worst.owner, seed)
-    except Exception as exc:  # a forward that only works in train mode is not this probe's verdict
-        return BatchDependence("crashed", f"{type(exc).__name__}: {exc}", k, label, out_shape, grads, layout_known)
+    except Exception as exc:  # reported by the check as incomplete, with the user's line
+        from dldoctor.loading.user_traceback import exception_line, innermost_user_frame
+
+        where = innermost_user_frame(exc)
+        return BatchDependence("crashed", exception_line(exc) + (f" ({where})" if where else ""), k, label,
+                               out_shape, grads, layout_known)
     return BatchDependence("measured", "", k, label, out_shape, grads, layout_known, worst.owner, calls, out_change)

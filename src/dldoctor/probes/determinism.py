@@ -384,8 +384,12 @@ def measure_determinism(model_factory: Callable[[], nn.Module], template: nn.Mod
             # (the same seeds give the same runs; a healthy model never pays for the copies).
             (rec_a, _), (rec_b, _) = eval_runs(keep_tensors=True)
             source, after, before, input_first = _localise(rec_a.calls, rec_b.calls, tolerance)
-    except Exception as exc:  # the user's forward raising in eval mode is not this probe's verdict
-        return Determinism(status="crashed", reason=f"{type(exc).__name__}: {exc}", **common)
+    except Exception as exc:  # reported by the check as incomplete, with the user's line
+        from dldoctor.loading.user_traceback import exception_line, innermost_user_frame
+
+        where = innermost_user_frame(exc)
+        return Determinism(status="crashed", reason=exception_line(exc) + (f" ({where})" if where else ""),
+                           **common)
     return Determinism(
         status="measured", eval_output_change=change if math.isfinite(change) else float("inf"), source=source,
         source_after=after, source_before=before, input_changed_first=input_first, same_structure=same,

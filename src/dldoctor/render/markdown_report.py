@@ -5,7 +5,8 @@ from __future__ import annotations
 from dldoctor.core.diagnosis import CheckStatus, Diagnosis
 
 _ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
-_STATUS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "error": "❌ error"}
+_STATUS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "error": "❌ error",
+           "incomplete": "⏸️ incomplete (not everything was checked)"}
 
 
 def _cell(text: str) -> str:
@@ -56,5 +57,6 @@ def render(diagnosis: Diagnosis) -> str:
         lines += ["", "</details>", ""]
     errored = [c for c in diagnosis.checks if c.status is CheckStatus.ERRORED]
     lines.append(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f} s"
-                 + (f" · {len(errored)} check(s) errored" if errored else ""))
+                 + (f" · {len(errored)} check(s) could not finish" if errored else "")
+                 + (" · interrupted: a partial report" if diagnosis.interrupted else ""))
     return "\n".join(lines) + "\n"

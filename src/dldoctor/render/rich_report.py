@@ -15,7 +15,8 @@ from dldoctor.core.finding import Finding
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_STYLE = {"passed": "green", "failed": "red", "skipped": "dim", "errored": "magenta"}
 HEADLINE = {"healthy": ("healthy", "bold green"), "warning": ("warnings", "bold yellow"),
-            "error": ("problems found", "bold red")}
+            "error": ("problems found", "bold red"), "incomplete": ("incomplete: not everything was checked",
+                                                                     "bold magenta")}
 
 
 def _finding_panel(f: Finding) -> Panel:
@@ -87,5 +88,6 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
         console.print(table)
     errored = sum(c.status is CheckStatus.ERRORED for c in diagnosis.checks)
     console.print(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f}s"
-                  + (f" · {errored} check(s) errored" if errored else ""), style="dim")
+                  + (f" · {errored} check(s) could not finish" if errored else "")
+                  + (" · interrupted: a partial report" if diagnosis.interrupted else ""), style="dim")
     return buffer.getvalue()

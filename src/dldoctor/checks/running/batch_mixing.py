@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from dldoctor.core.errors import CheckIncomplete, user_line
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
@@ -187,6 +188,9 @@ class BatchMixingCheck(Check):
         dep: BatchDependence = ctx.measure("batch_dependence", lambda: measure_batch_dependence(
             ctx.fresh_model(), ctx.first_batch("train"), ctx.forward_fn, ctx.seed, int(cfg("samples")),
             int(cfg("rows")), tol, loader_batch_size(ctx.spec.train_loader)))
+        if dep.status == "crashed":  # the model could not take the slice: nothing was checked
+            raise CheckIncomplete(f"the model raised on a slice of {dep.samples} samples of the first batch "
+                                  f"in eval mode: {dep.reason}", location=user_line(dep.reason))
         if dep.status != "measured":
             return []
         found = leaks(dep.rows, tol)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dldoctor.core.errors import CheckIncomplete, user_line
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
@@ -49,6 +50,9 @@ class EvalModeCheck(Check):
             batch = slice_batch(batch, n, min(n, int(ctx.config.get("eval_mode.samples"))))
         det: Determinism = ctx.measure("determinism", lambda: measure_determinism(
             ctx.fresh_model, ctx.template_model(), batch, ctx.forward_fn, ctx.seed, tol))
+        if det.status == "crashed":  # eval- or train-mode forward raised: nothing was checked
+            raise CheckIncomplete(f"the model raised when run in eval and train mode on the first batch: "
+                                  f"{det.reason}", location=user_line(det.reason))
         if det.status != "measured":
             return []
         findings = []

@@ -1,0 +1,168 @@
+"""The run's own controls: the user's sys.argv, Ctrl-C, RNG states, and coverage deciding status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dldoctor.core.diagnosis import CheckResult, Diagnosis
+from dldoctor.core.errors import ExitCode
+from dldoctor.core.finding import Finding
+from dldoctor.core.severity import FailOn
+from tests.conftest import HEALTHY_BODY, REPO, diagnose_file, run_cli, run_json
+
+ARGV_SCRIPT = """\
+import argparse
+import sys
+
+SEEN_ARGV = list(sys.argv)
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int, default=3)
+ARGS = parser.parse_args()  # at import, as many scripts do
+""" + HEALTHY_BODY
+
+
+def test_the_target_sees_its_own_argv_and_dldoctors_is_restored(make_project):
+    path = make_project(ARGV_SCRIPT)
+    before = list(sys.argv)
+    diagnosis = diagnose_file(path, stages=None, select=("forward-pass",))
+    assert sys.argv == before
+    assert diagnosis.status == "healthy", [f.title for f in diagnosis.diagnoses]
+    module = sys.modules[path.stem]
+    assert module.SEEN_ARGV == [str(path)]
+
+
+def test_a_script_parsing_argv_at_import_runs_under_the_cli(make_project):
+    path = make_project(ARGV_SCRIPT)
+    proc, report = run_json("probe", path, "--select", "forward-pass", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" not in proc.stderr and "unrecognized arguments" not in proc.stderr
+    assert report["status"] == "healthy"
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+def test_sigint_stops_the_run_with_a_word_and_a_partial_report(tmp_path):
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dldoctor", "run", str(REPO / "examples" / "digits" / "train.py"), "-v",
+         "--format", "json", "--output", str(out)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    try:
+        finished = 0
+        for line in proc.stderr:  # -v prints one line per finished check: interrupt after the second
+            if line.strip().startswith("run"):
+                finished += 1
+            if finished >= 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    report = json.loads(out.read_text())
+    assert report["status"] == "incomplete"
+    assert report["coverage"]["interrupted"] is True
+    assert 2 <= report["coverage"]["checks"] < 26
+    assert report["reports"]["interrupted"]["during"]
+
+
+# -------------------------------------------------------------- RNG states
+
+RNG_PROBE = """
+import random, sys
+import numpy as np
+import torch
+import dldoctor
+
+def states():
+    return (random.getstate(), np.random.get_state()[1].tolist(), np.random.get_state()[2],
+            torch.random.get_rng_state().tolist())
+
+random.seed(11); np.random.seed(12); torch.manual_seed(13)
+for call in range(2):
+    before = states()
+    diagnosis = dldoctor.diagnose(sys.argv[1], device="cpu", select=("forward-pass", "numerics"))
+    after = states()
+    print(call, diagnosis.status, [a == b for a, b in zip(before, after)])
+    random.random(); np.random.rand(); torch.rand(1)  # the caller goes on drawing
+"""
+
+RNG_TARGET = """\
+import random
+import numpy as np
+random.random(); np.random.rand(); torch.rand(3)  # the user's module draws at import
+""" + HEALTHY_BODY.replace('"model": Net,', '"model": lambda: (random.random(), np.random.rand(), Net())[2],')
+
+
+def test_the_python_api_restores_all_three_rng_states_on_every_call(make_project, tmp_path):
+    target = make_project(RNG_TARGET)
+    script = tmp_path / "probe_rng.py"
+    script.write_text(RNG_PROBE)
+    proc = subprocess.run([sys.executable, str(script), str(target)], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines == ["0 healthy [True, True, True, True]", "1 healthy [True, True, True, True]"], proc.stdout
+
+
+# ------------------------------------------------------- coverage and status
+
+def _diagnosis(*findings: Finding, checks=()) -> Diagnosis:
+    return Diagnosis("0", "t.py", tuple(findings), tuple(checks))
+
+
+INCOMPLETE = Finding("check-incomplete", "warning", 1.0, "batch-mixing could not finish", check="batch-mixing")
+
+
+def test_an_incomplete_run_is_never_healthy_and_exits_1_unless_allowed():
+    d = _diagnosis(INCOMPLETE, checks=(CheckResult("batch-mixing", "run", "errored", 0.1, "why"),))
+    assert d.status == "incomplete"
+    assert d.exit_code(FailOn.ERROR) is ExitCode.FINDINGS
+    assert d.exit_code(FailOn.NEVER) is ExitCode.FINDINGS  # --fail-on picks severities, not coverage
+    assert d.exit_code(FailOn.ERROR, allow_incomplete=True) is ExitCode.OK
+    assert d.coverage["errored"] == 1 and d.coverage["incomplete"] == ["batch-mixing"]
+
+
+def test_an_error_finding_outranks_incompleteness_in_the_status():
+    error = Finding("lr-too-high", "error", 0.9, "loss explodes")
+    assert _diagnosis(INCOMPLETE, error).status == "error"
+    warning = Finding("lr-too-low", "warning", 0.9, "slow")
+    assert _diagnosis(INCOMPLETE, warning).status == "incomplete"
+
+
+def test_a_user_caused_hang_or_any_entrypoint_error_exits_2():
+    hang = Finding("check-incomplete", "warning", 1.0, "hung", metrics={"fatal": True, "user_code": True})
+    assert _diagnosis(hang).exit_code(FailOn.NEVER) is ExitCode.USAGE
+    late = Finding("entrypoint-error", "error", 1.0, "iterating the train_loader raised at batch 3")
+    assert _diagnosis(late).exit_code(FailOn.NEVER) is ExitCode.USAGE
+
+
+CRASHES_ON_SLICES = HEALTHY_BODY.replace(
+    "        return self.fc2(torch.relu(self.fc1(x)))",
+    "        if x.shape[0] < 16:  # breaks on the small slices some checks take\n"
+    "            raise RuntimeError('this model needs 16 samples or more')\n"
+    "        return self.fc2(torch.relu(self.fc1(x)))")
+
+
+def test_a_check_broken_by_the_users_model_makes_the_run_incomplete(make_project):
+    path = make_project(CRASHES_ON_SLICES)
+    proc, report = run_json("probe", path)
+    assert proc.returncode == 1, proc.stderr
+    assert report["status"] == "incomplete"
+    incomplete = [d for d in report["diagnoses"] if d["id"] == "check-incomplete"]
+    assert incomplete and all("needs 16 samples or more" in d["title"] for d in incomplete)
+    assert any(d["location"].startswith("train.py:") for d in incomplete)  # the user's line
+    assert report["coverage"]["errored"] == len(report["coverage"]["incomplete"]) >= 1
+    relaxed = run_cli("probe", path, "--allow-incomplete", "--format", "json")
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert json.loads(relaxed.stdout)["status"] == "incomplete"
