@@ -155,8 +155,9 @@ def test_batch_of_one_and_fixed_batch_forward_still_get_the_breakdown(make_proje
 
 
 def test_malformed_budget_is_a_config_error(make_project):
-    _, result = run(make_project(HEALTHY_BODY), "lots")
-    assert result.status.value == "errored" and "ConfigError" in result.reason
+    # The config schema checks the size when the config is resolved, before any check runs.
+    with pytest.raises(ConfigError, match="memory_model.budget = 'lots' is not a size"):
+        run(make_project(HEALTHY_BODY), "lots")
 
 
 @pytest.mark.parametrize("text, expected", [

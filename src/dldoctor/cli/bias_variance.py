@@ -12,16 +12,39 @@ from dldoctor.cli import common as c
 from dldoctor.core.errors import DldoctorError, UsageError
 
 
-def _fraction(name: str, value: Optional[float]) -> Optional[float]:
-    if value is None:
-        return None
-    if not 0.0 <= value <= 100.0:
-        raise UsageError(f"--{name} must be an error between 0 and 1 (or a percentage), got {value:g}")
-    return value / 100.0 if value > 1.0 else value
+def _scale_hint(values: list[tuple[str, float]]) -> str:
+    """The two ways to state the scale of these command-line values, written out."""
+    values = [(name, v) for name, v in values if not (name == "irreducible" and v == 0)]  # the default
+    as_fractions = " ".join(f"--{name} {v / 100 if v > 1 else v:g}" for name, v in values)
+    as_percent = " ".join(f"--{name} {v:g}" for name, v in values)
+    return ("State the scale once. If the values above 1 are percentages, give all as fractions: "
+            f"{as_fractions}. If all are percentages (values of 1 or less included), say so: {as_percent} --percent.")
+
+
+def command_line_errors(values: list[tuple[str, float]], percent: bool) -> dict[str, float]:
+    """The command line's errors as fractions, on one scale decided for all of them.
+
+    Args:
+        values: ``(option name without --, value)`` of each error given (irreducible included).
+        percent: ``--percent`` was given: every value is a percentage.
+
+    Returns:
+        The option name -> the error as a fraction.
+
+    Raises:
+        UsageError: a value outside [0, 100], or fractions mixed with percentages
+            (see :func:`dldoctor.loading.metrics_log.decide_scale`).
+    """
+    from dldoctor.loading.metrics_log import Reading, decide_scale
+
+    scale = decide_scale([Reading(v, f"--{name}") for name, v in values], percent, hint=_scale_hint(values))
+    return {name: v / scale for name, v in values}
 
 
 def bias_variance(
-    train: Optional[float] = typer.Option(None, "--train", help="Training error (fraction, e.g. 0.08)."),
+    train: Optional[float] = typer.Option(None, "--train",
+                                          help="Training error: a fraction (0.08) or a percentage (8), one scale "
+                                               "for all the errors given."),
     val: Optional[float] = typer.Option(None, "--val", help="Validation error."),
     test: Optional[float] = typer.Option(None, "--test", help="Test error."),
     train_val: Optional[float] = typer.Option(None, "--train-val",
@@ -29,36 +52,49 @@ def bias_variance(
     irreducible: float = typer.Option(0.0, "--irreducible", help="Best achievable (e.g. human-level) error."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", dir_okay=False,
                                            help="A CSV/JSON per-epoch log (train_loss, val_acc, epoch, ...)."),
+    percent: bool = typer.Option(False, "--percent",
+                                 help="Every error and accuracy given (and in the log) is a percentage: 8 = 8%. "
+                                      "Without it: all within [0, 1] are fractions, all above 1 percentages, "
+                                      "a mix is refused."),
     fmt: c.OutputFormat = c.FORMAT_OPTION,
     output: Optional[Path] = c.OUTPUT_OPTION,
     fail_on: c.FailOn = c.FAIL_ON_OPTION,
     config: Optional[Path] = c.CONFIG_OPTION,
 ) -> None:
-    """Decompose the error into bias, variance, distribution shift and validation over-fitting."""
+    """Decompose the error into bias, variance, distribution shift and validation over-fitting.
+
+    Errors and accuracies are fractions or percentages, one scale for the whole input.
+    """
     from dldoctor import __version__
     from dldoctor.checks.evaluate.decomposition import Errors
     from dldoctor.checks.evaluate.report import decomposition_findings, log_findings
     from dldoctor.core.config import load_config
     from dldoctor.core.diagnosis import Diagnosis
     from dldoctor.core.ranking import rank
-    from dldoctor.loading.metrics_log import parse_metrics
+    from dldoctor.loading.metrics_log import Reading, parse_metrics
     from dldoctor.render import render
 
     started = time.perf_counter()
     try:
         cfg = load_config(Path.cwd(), config).values
-        irreducible_f = _fraction("irreducible", irreducible) or 0.0
         if metrics is not None:
-            if train is not None or val is not None:
-                raise UsageError("give either --metrics or --train/--val, not both")
-            findings, report = log_findings(parse_metrics(metrics), cfg, irreducible_f)
+            given = [f"--{n}" for n, v in (("train", train), ("val", val), ("test", test), ("train-val", train_val))
+                     if v is not None]
+            if given:
+                raise UsageError(f"give either --metrics or {'/'.join(given)}, not both")
+            # --irreducible shares the log's scale: one decision for the whole input.
+            log = parse_metrics(metrics, percent, extra=(Reading(irreducible, "--irreducible"),))
+            findings, report = log_findings(log, cfg, irreducible / log.scale)
             target = str(metrics)
         else:
             if train is None or val is None:
-                raise UsageError("give --train and --val (errors as fractions), or --metrics FILE",
+                raise UsageError("give --train and --val (errors as fractions or percentages), or --metrics FILE",
                                  hint="dldoctor bias-variance --train 0.08 --val 0.15 --test 0.21 --irreducible 0.02")
-            errors = Errors(train=_fraction("train", train), val=_fraction("val", val), test=_fraction("test", test),
-                            train_val=_fraction("train-val", train_val), irreducible=irreducible_f)
+            values = [(n, v) for n, v in (("train", train), ("val", val), ("test", test), ("train-val", train_val),
+                                          ("irreducible", irreducible)) if v is not None]
+            e = command_line_errors(values, percent)
+            errors = Errors(train=e["train"], val=e["val"], test=e.get("test"), train_val=e.get("train-val"),
+                            irreducible=e["irreducible"])
             findings, report = decomposition_findings(errors, cfg)
             target = "command-line errors"
     except DldoctorError as exc:

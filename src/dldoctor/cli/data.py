@@ -18,8 +18,8 @@ def data(
     target: Optional[str] = typer.Argument(None, help="The training file that defines dldoctor_spec()."),
     spec: Optional[str] = c.SPEC_OPTION,
     max_samples: Optional[int] = typer.Option(
-        None, "--max-samples", min=10,
-        help="Rows read per split (a uniform sample beyond it; default: data.max_samples, 20000)."),
+        None, "--max-samples",  # at least 10: the range of data.max_samples, checked below
+        help="Rows read per split, at least 10 (a uniform sample beyond it; default: data.max_samples, 20000)."),
     fmt: OutputFormat = c.FORMAT_OPTION,
     output: Optional[Path] = c.OUTPUT_OPTION,
     fail_on: FailOn = c.FAIL_ON_OPTION,
@@ -32,7 +32,13 @@ def data(
     verbose: bool = c.VERBOSE_OPTION,
 ) -> None:
     """Check the data alone: class imbalance, too little data, label noise, train-val leakage, distribution shift."""
-    overrides = (("data.max_samples", max_samples),) if max_samples else ()
+    from dldoctor.core.config import option_overrides
+    from dldoctor.core.errors import ConfigError
+
+    try:
+        overrides = option_overrides(("--max-samples", "data.max_samples", max_samples))
+    except ConfigError as exc:
+        c.fail(exc)
     diagnose_and_report(command="data", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
                         verbose=verbose, stages=(Stage.DATA,), overrides=overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -9,7 +10,7 @@ import typer
 
 from dldoctor.cli import common as c
 from dldoctor.cli.diagnose_cmd import diagnose_and_report
-from dldoctor.core.errors import UsageError
+from dldoctor.core.errors import DldoctorError, UsageError
 from dldoctor.core.stage import Stage
 
 BUDGET_UNITS = {"e": "training.epochs", "ep": "training.epochs", "epoch": "training.epochs",
@@ -18,22 +19,51 @@ BUDGET_UNITS = {"e": "training.epochs", "ep": "training.epochs", "epoch": "train
                 "seconds": "training.max_seconds"}
 
 
+#: A number (a sign included, so that "-3ep" is refused for its value rather than
+#: unread) and a unit.
+_BUDGET_PART = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)\s*")
+
+
 def parse_budget(text: str | None) -> tuple[tuple[str, object], ...]:
-    """``5ep,30s`` / ``400steps`` -> config overrides of the short run's budget."""
+    """``5ep,30s`` / ``400steps`` -> config overrides of the short run's budget.
+
+    Each part is held to its key's range in the config schema (at least one epoch or
+    step, more than 0 seconds), so ``--budget 0ep`` fails here, naming the option.
+
+    Args:
+        text: the option's value, or None.
+
+    Returns:
+        ``(dotted key, value)`` pairs: ``training.epochs``, ``training.max_steps`` (whole
+        numbers), ``training.max_seconds``.
+
+    Raises:
+        UsageError: a part that is not a number and a unit, a fractional epoch or
+            step count, or a unit given twice.
+        ConfigError: a value outside its key's range (zero or negative epochs, steps
+            or seconds).
+    """
     if not text:
         return ()
-    import re
+    from dldoctor.core.config import option_overrides
 
-    out = []
+    hint = "e.g. --budget 5ep,30s  (units: ep = epochs, steps, s = seconds; each a positive number, once)"
+    parts: dict[str, tuple[str, object]] = {}
     for part in text.split(","):
-        match = re.fullmatch(r"\s*([0-9.]+)\s*([a-z]+)\s*", part.lower())
+        match = _BUDGET_PART.fullmatch(part.lower())
         if not match or match.group(2) not in BUDGET_UNITS:
-            raise UsageError(f"--budget {text!r}: cannot read {part.strip()!r}",
-                             hint="e.g. --budget 5ep,30s  (units: ep = epochs, steps, s = seconds)")
+            raise UsageError(f"--budget {text!r}: cannot read {part.strip()!r}", hint=hint)
         key = BUDGET_UNITS[match.group(2)]
+        if key in parts:
+            raise UsageError(f"--budget {text!r}: {key.split('.')[1]} given twice", hint=hint)
         value = float(match.group(1))
-        out.append((key, value if key.endswith("seconds") else int(value)))
-    return tuple(out)
+        if not key.endswith("seconds"):
+            if not value.is_integer():
+                raise UsageError(f"--budget {text!r}: {part.strip()!r} must be a whole number of "
+                                 f"{key.split('.')[1].replace('max_', '')}", hint=hint)
+            value = int(value)
+        parts[key] = (f"--budget {part.strip()!r}", value)
+    return option_overrides(*((option, key, value) for key, (option, value) in parts.items()))
 
 
 def evaluate(
@@ -54,7 +84,7 @@ def evaluate(
     """Train briefly, compare to baselines and known results, and decompose the error."""
     try:
         overrides = parse_budget(budget)
-    except UsageError as exc:
+    except DldoctorError as exc:
         c.fail(exc)
     diagnose_and_report(command="evaluate", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,

@@ -17,10 +17,11 @@ from dldoctor.render import OutputFormat
 def overfit_batch(
     target: Optional[str] = typer.Argument(None, help="The training file that defines dldoctor_spec()."),
     spec: Optional[str] = c.SPEC_OPTION,
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Steps of the single-batch run (default 200)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+    # Ranges come from the config schema (overfit.steps, ...), checked below with the option's name.
+    steps: Optional[int] = typer.Option(None, "--steps", help="Steps of the single-batch run (default 200)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size",
                                              help="Samples in the batch (default: the loader's batch)."),
-    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Learning rate to use instead of the spec's."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate to use instead of the spec's."),
     plot: Optional[Path] = typer.Option(None, "--plot", dir_okay=False,
                                         help="Draw every run's loss curve to this PNG/SVG file (needs matplotlib)."),
     fmt: OutputFormat = c.FORMAT_OPTION,
@@ -35,8 +36,15 @@ def overfit_batch(
     verbose: bool = c.VERBOSE_OPTION,
 ) -> None:
     """Overfit one batch, read the curve, and confirm the cause by experiment."""
-    overrides = tuple((k, v) for k, v in (("overfit.steps", steps), ("overfit.batch_size", batch_size),
-                                          ("overfit.lr", lr)) if v is not None)
+    from dldoctor.core.config import option_overrides
+    from dldoctor.core.errors import ConfigError
+
+    try:
+        overrides = option_overrides(("--steps", "overfit.steps", steps),
+                                     ("--batch-size", "overfit.batch_size", batch_size),
+                                     ("--lr", "overfit.lr", lr))
+    except ConfigError as exc:
+        c.fail(exc)
     diagnose_and_report(command="overfit-batch", target=target, spec=spec, fmt=fmt, output=output,
                         fail_on=fail_on, profile=profile, select=select, ignore=ignore, seed=seed, device=device,
                         config=config, verbose=verbose, stages=(Stage.RUN, Stage.OVERFIT), overrides=overrides,

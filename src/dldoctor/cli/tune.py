@@ -66,9 +66,10 @@ def tune(
     method: Method = typer.Option(Method.COARSE_TO_FINE, "--method",
                                   help="coarse-to-fine (rounds of random search, each inside the best trials' "
                                        "ranges), random, grid, or bayes (Optuna's TPE)."),
-    trials: Optional[int] = typer.Option(None, "--trials", min=1,
+    # Ranges come from the config schema (tune.trials, tune.rounds), checked with the option's name.
+    trials: Optional[int] = typer.Option(None, "--trials",
                                          help="Trials in the study, all workers together (default 24)."),
-    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Rounds of coarse-to-fine search (default 3)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Rounds of coarse-to-fine search (default 3)."),
     storage: Optional[str] = typer.Option(
         None, "--storage",
         help="Where trials are kept: a SQLite file (tune.db or sqlite:///tune.db) or a database URL "
@@ -93,11 +94,15 @@ def tune(
 
     Without a search_space the optimiser's learning rate (and weight decay) are searched around their values.
     """
+    from dldoctor.core.config import option_overrides
     from dldoctor.core.runner import RunOptions, resolve_config
     from dldoctor.tuning.session import TuneRequest, tune_target
     from dldoctor.tuning.study import storage_url
 
-    overrides = tuple((k, v) for k, v in (("tune.trials", trials), ("tune.rounds", rounds)) if v is not None)
+    try:
+        overrides = option_overrides(("--trials", "tune.trials", trials), ("--rounds", "tune.rounds", rounds))
+    except DldoctorError as exc:
+        c.fail(exc)
     options = RunOptions(target=target, spec=spec, config_file=config, seed=seed, device=device, overrides=overrides)
     request = TuneRequest(lr_only=lr_finder, method=method.value, storage=storage_url(storage, output), study=study)
     try:

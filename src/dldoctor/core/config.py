@@ -1,8 +1,12 @@
 """Thresholds and budgets: packaged defaults, the repo's pyproject, then --config.
 
-The packaged ``configs/default.yaml`` defines every key and its type. Overrides
-may only set keys that exist there, with a value of a compatible type; anything
-else is a :class:`ConfigError` naming the key, raised before any check runs.
+The packaged ``configs/default.yaml`` defines every key and its type; the table in
+:mod:`dldoctor.core.config_schema` gives each key its allowed range. Every layer
+(the defaults themselves, pyproject, ``--config``, profiles and the command-line
+options merged by the runner) goes through :func:`merge`, which accepts only keys
+that exist, values of a compatible type, and values inside the key's range;
+anything else is a :class:`ConfigError` naming where it came from, the key, the
+value and what it must be, raised before any check runs (exit 2).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from dldoctor.core.config_schema import violation
 from dldoctor.core.errors import ConfigError
 
 PROFILES = ("quick", "standard", "thorough")
@@ -53,35 +58,93 @@ def _packaged_defaults() -> dict[str, Any]:
                 if section in values:
                     raise RuntimeError(f"config section {section!r} defined twice (configs/checks/{item.name})")
                 values[section] = body
+    _check_defaults(values)
     return values
 
 
-def _check_type(key: str, default: Any, value: Any) -> Any:
+def _check_defaults(values: dict[str, Any]) -> None:
+    """Hold the packaged defaults and profiles to the schema, as any override is.
+
+    A default outside its own range would be a bug of dldoctor's: it fails loudly here,
+    once per process, rather than as a strange diagnosis later.
+    """
+    sections = {k: v for k, v in values.items() if k != "profiles"}
+    merge(sections, sections, "packaged defaults")
+    for name, tier in (values.get("profiles") or {}).items():
+        merge(sections, tier or {}, f"packaged defaults (profiles.{name})")
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it: ``-5``, ``0.5``, ``nan``, ``true``, ``'fast'``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _check_type(key: str, default: Any, value: Any, where: str = "") -> Any:
+    """``value`` converted to the type of ``default`` (an int default takes 3.0 as 3).
+
+    Raises:
+        ConfigError: when the value has another type, naming where and the key.
+    """
+    at = f"{where}: " if where else ""
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ConfigError(f"config key {key!r} must be true or false, got {value!r}")
+            raise ConfigError(f"{at}config key {key!r} must be true or false, got {_show(value)}")
         return value
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key {key!r} must be a number, got {value!r}")
+            raise ConfigError(f"{at}config key {key!r} must be a number, got {_show(value)}")
         if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"config key {key!r} must be a whole number, got {value!r}")
-        return type(default)(value)
+            raise ConfigError(f"{at}config key {key!r} must be a whole number, got {_show(value)}")
+        try:
+            return type(default)(value)
+        except OverflowError:  # an integer beyond a float's range (YAML and TOML allow them)
+            raise ConfigError(f"{at}config key {key!r} is too large: {_show(value)}") from None
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise ConfigError(f"config key {key!r} must be a string, got {value!r}")
+            raise ConfigError(f"{at}config key {key!r} must be a string, got {_show(value)}")
         return value
     if isinstance(default, list):
         if not isinstance(value, list):
-            raise ConfigError(f"config key {key!r} must be a list, got {value!r}")
+            raise ConfigError(f"{at}config key {key!r} must be a list, got {_show(value)}")
         return value
     return value
 
 
+def _check_value(key: str, default: Any, value: Any, where: str) -> Any:
+    """``value`` of the default's type and inside the key's range (see ``config_schema``).
+
+    Raises:
+        ConfigError: naming where the value came from, the key, the value and the range,
+            e.g. ``--config bad.yaml: run.check_timeout_s = -5 is out of range: must be in (0, 604800]``.
+    """
+    typed = _check_type(key, default, value, where)
+    problem = violation(key, typed)
+    if problem is not None:
+        raise ConfigError(f"{where}: {key} = {_show(value)} {problem}",
+                          hint=f"The default is {_show(default)}; the packaged configs/*.yaml explain each key.")
+    return typed
+
+
 def merge(base: dict[str, Any], override: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``, validating keys and types."""
+    """Merge ``override`` into a copy of ``base``, validating keys, types and ranges.
+
+    Args:
+        base: the settings so far (nested dicts); defines which keys exist and their types.
+        override: the layer to apply (a nested mapping, as read from YAML or TOML).
+        where: where the layer came from, for messages (``--config ci.yaml``).
+        prefix: the dotted path of ``base`` inside the whole config ("" at the top).
+
+    Returns:
+        A new nested dict; ``base`` is left unchanged.
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type or outside its range.
+    """
     if not isinstance(override, Mapping):
-        raise ConfigError(f"{where}: expected a table of settings, got {override!r}")
+        what = f"{prefix.rstrip('.')!r} must be" if prefix else "expected"
+        raise ConfigError(f"{where}: {what} a table of settings, got {_show(override)}")
     merged = copy.deepcopy(base)
     for key, value in override.items():
         dotted = f"{prefix}{key}"
@@ -92,24 +155,67 @@ def merge(base: dict[str, Any], override: Mapping[str, Any], where: str, prefix:
                 hint=f"Known keys{' under ' + prefix.rstrip('.') if prefix else ''}: {known}",
             )
         if isinstance(base[key], dict):
-            if key == "profiles":
-                merged[key] = _merge_profiles(base[key], value, where)
+            if key == "profiles" and not prefix:
+                sections = {k: v for k, v in base.items() if k != "profiles"}
+                merged[key] = _merge_profiles(base[key], value, where, sections)
             else:
                 merged[key] = merge(base[key], value, where, dotted + ".")
         else:
-            merged[key] = _check_type(dotted, base[key], value)
+            merged[key] = _check_value(dotted, base[key], value, where)
     return merged
 
 
-def _merge_profiles(base: dict[str, Any], value: Any, where: str) -> dict[str, Any]:
+def _merge_profiles(base: dict[str, Any], value: Any, where: str, sections: dict[str, Any]) -> dict[str, Any]:
+    """Apply overrides of the profiles; each tier's settings are checked now, like any other.
+
+    A tier is only merged into the settings when it is selected, so a bad value in
+    another tier would otherwise pass unnoticed until someone runs that profile.
+    """
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: 'profiles' must be a table")
     merged = copy.deepcopy(base)
     for name, body in value.items():
         if name not in PROFILES:
             raise ConfigError(f"{where}: unknown profile {name!r}", hint=f"Profiles: {', '.join(PROFILES)}")
-        merged[name] = {**merged.get(name, {}), **(body or {})}
+        body = body or {}
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{where}: profiles.{name} must be a table of sections, got {_show(body)}")
+        checked = merge(sections, body, f"{where} (profiles.{name})")
+        merged[name] = {**merged.get(name, {}), **_pick(checked, body)}
     return merged
+
+
+def _pick(checked: Mapping[str, Any], like: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``checked`` at the keys of ``like``: a layer's own keys, type-converted."""
+    return {k: _pick(checked[k], v) if isinstance(v, Mapping) else checked[k] for k, v in like.items()}
+
+
+def option_overrides(*options: tuple[str, str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Config overrides from a command's options, each held to its key's type and range now.
+
+    The runner merges these like any layer; checking them here as well lets the message
+    name the option the user typed rather than the config key alone.
+
+    Args:
+        *options: ``(option, dotted key, value)``, e.g. ``("--steps", "overfit.steps", 0)``;
+            a value of None (option not given) is left out.
+
+    Returns:
+        ``(dotted key, value)`` pairs of the options given, for ``RunOptions.overrides``.
+
+    Raises:
+        ConfigError: e.g. ``--steps: overfit.steps = 0 is out of range: must be >= 1 (steps)``.
+    """
+    defaults = _packaged_defaults()
+    out = []
+    for option, dotted, value in options:
+        if value is None:
+            continue
+        node: Any = defaults
+        for part in dotted.split("."):
+            node = node[part]
+        out.append((dotted, _check_value(dotted, node, value, option)))
+    return tuple(out)
 
 
 def _pyproject_table(target_dir: Path) -> tuple[dict[str, Any], str] | None:
@@ -172,7 +278,7 @@ def load_config(
             loaded = _parse(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        values = merge(values, loaded, str(path))
+        values = merge(values, loaded, f"--config {path}")
         sources.append(str(path))
     tier = values.get("profiles", {}).get(profile) or {}
     values = merge(values, tier, f"profile {profile!r}")
