@@ -30,6 +30,7 @@ def data(
     device: str = c.DEVICE_OPTION,
     config: Optional[Path] = c.CONFIG_OPTION,
     verbose: bool = c.VERBOSE_OPTION,
+    allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Check the data alone: class imbalance, too little data, label noise, train-val leakage, distribution shift."""
     from dldoctor.core.config import option_overrides
@@ -41,4 +42,4 @@ def data(
         c.fail(exc)
     diagnose_and_report(command="data", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
-                        verbose=verbose, stages=(Stage.DATA,), overrides=overrides)
+                        verbose=verbose, stages=(Stage.DATA,), overrides=overrides, allow_incomplete=allow_incomplete)

@@ -80,6 +80,7 @@ def evaluate(
     device: str = c.DEVICE_OPTION,
     config: Optional[Path] = c.CONFIG_OPTION,
     verbose: bool = c.VERBOSE_OPTION,
+    allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Train briefly, compare to baselines and known results, and decompose the error."""
     try:
@@ -89,4 +90,4 @@ def evaluate(
     diagnose_and_report(command="evaluate", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
                         verbose=verbose, stages=(Stage.RUN, Stage.OVERFIT, Stage.COMPARE, Stage.EVALUATE),
-                        overrides=overrides)
+                        overrides=overrides, allow_incomplete=allow_incomplete)

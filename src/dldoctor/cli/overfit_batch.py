@@ -34,6 +34,7 @@ def overfit_batch(
     device: str = c.DEVICE_OPTION,
     config: Optional[Path] = c.CONFIG_OPTION,
     verbose: bool = c.VERBOSE_OPTION,
+    allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Overfit one batch, read the curve, and confirm the cause by experiment."""
     from dldoctor.core.config import option_overrides
@@ -48,4 +49,4 @@ def overfit_batch(
     diagnose_and_report(command="overfit-batch", target=target, spec=spec, fmt=fmt, output=output,
                         fail_on=fail_on, profile=profile, select=select, ignore=ignore, seed=seed, device=device,
                         config=config, verbose=verbose, stages=(Stage.RUN, Stage.OVERFIT), overrides=overrides,
-                        plot=plot)
+                        plot=plot, allow_incomplete=allow_incomplete)

@@ -34,15 +34,13 @@ def probe(
     allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Run the first stage only: crashes, silent wiring bugs, initialisation, memory."""
-    if memory_budget:
-        from dldoctor.checks.running.memory_model import parse_budget
-        from dldoctor.core.errors import ConfigError
+    from dldoctor.core.config import option_overrides
+    from dldoctor.core.errors import ConfigError
 
-        try:
-            parse_budget(memory_budget)
-        except ConfigError as exc:
-            c.fail(exc)
-    overrides = (("memory_model.budget", memory_budget),) if memory_budget else ()
+    try:
+        overrides = option_overrides(("--memory-budget", "memory_model.budget", memory_budget))
+    except ConfigError as exc:
+        c.fail(exc)
     diagnose_and_report(command="probe", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
                         profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
                         verbose=verbose, stages=(Stage.RUN,), overrides=overrides, allow_incomplete=allow_incomplete)
