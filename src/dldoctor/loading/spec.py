@@ -95,6 +95,66 @@ def _check_model(value: Any) -> None:
                     hint='"model": MyModel,   # the class itself, called with no arguments for a fresh model')
 
 
+def _written(cls: type) -> str:
+    """How the user most likely wrote ``cls``: ``nn.CrossEntropyLoss`` for torch's, else its name."""
+    module = getattr(cls, "__module__", "") or ""
+    return f"nn.{cls.__name__}" if module.startswith("torch.nn.") else cls.__name__
+
+
+def _instances_are_callable(cls: type) -> bool:
+    """Whether ``cls()`` would be a callable object (an ``nn.Module`` or a class with ``__call__``)."""
+    import torch
+
+    if issubclass(cls, torch.nn.Module):
+        return True
+    return any("__call__" in vars(k) for k in cls.__mro__ if k is not object)
+
+
+def _takes(fn: Callable[..., Any], n: int) -> bool | None:
+    """Whether ``fn`` can be called with ``n`` positional arguments (None: cannot tell)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*([None] * n))
+    except TypeError:
+        return False
+    return True
+
+
+def _check_loss_fn(value: Any) -> None:
+    if isinstance(value, type) and _instances_are_callable(value):
+        name = _written(value)
+        raise _fail(
+            f"spec key 'loss_fn' is the class {name}, not a loss object: write {name}() (with parentheses)",
+            hint=f'Create the loss object once: "loss_fn": {name}(),   '
+                 f'# the class itself, called as loss_fn(outputs, targets), would build a new loss',
+        )
+    if not callable(value):
+        raise _fail(f"spec key 'loss_fn' must be callable, (outputs, targets) -> scalar tensor; "
+                    f"got {type(value).__name__}", hint='"loss_fn": nn.CrossEntropyLoss(),')
+    import torch
+
+    called = value.forward if isinstance(value, torch.nn.Module) else value  # a module's __call__ takes anything
+    if _takes(called, 2) is False:
+        accepts = _takes(called, 0)
+        raise _fail(
+            "spec key 'loss_fn' cannot be called as loss_fn(outputs, targets)"
+            + (": it takes no arguments (a factory of the loss?)" if accepts else ""),
+            hint='"loss_fn": nn.CrossEntropyLoss(),   # or: lambda outputs, targets: F.mse_loss(outputs, targets)',
+        )
+
+
+def _check_forward(value: Any) -> None:
+    if not callable(value):
+        raise _fail(f"spec key 'forward' must be callable, got {type(value).__name__}",
+                    hint='"forward": lambda model, batch: (model(batch["image"]), batch["label"]),')
+    if _takes(value, 2) is False:
+        raise _fail("spec key 'forward' cannot be called as forward(model, batch)",
+                    hint='"forward": lambda model, batch: (model(batch["image"]), batch["label"]),')
+
+
 def _check_optimizer(value: Any) -> None:
     import torch
 
@@ -164,9 +224,11 @@ def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
     _check_model(values["model"])
     for key in ("train_loader", "val_loader", "test_loader"):
         _check_loader(key, values.get(key))
-    for key in ("loss_fn", "forward", "scheduler"):
-        if values.get(key) is not None and not callable(values[key]):
-            raise _fail(f"spec key {key!r} must be callable, got {type(values[key]).__name__}")
+    _check_loss_fn(values["loss_fn"])
+    if values.get("forward") is not None:
+        _check_forward(values["forward"])
+    if values.get("scheduler") is not None and not callable(values["scheduler"]):
+        raise _fail(f"spec key 'scheduler' must be callable, got {type(values['scheduler']).__name__}")
     _check_optimizer(values["optimizer"])
     clip = values.get("grad_clip_norm")
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real) or clip <= 0):

@@ -10,14 +10,18 @@ say what it expected and what it got. All hooks are removed in ``finally``.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
+import numbers
+import os
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 
-from dldoctor.loading.user_traceback import format_user_traceback, innermost_user_frame
+from dldoctor.loading.user_traceback import _is_library, exception_line, format_user_traceback, innermost_user_frame
 from dldoctor.probes.tensors import TensorInfo, all_finite, describe, describe_all, iter_tensors
 
 #: Module attributes that say what input a layer expects.
@@ -150,6 +154,130 @@ def output_summary(t: torch.Tensor) -> OutputSummary | None:
 
 
 @dataclasses.dataclass(frozen=True)
+class OutputItem:
+    """One entry of a container a forward (or a loss) returned."""
+
+    label: str  # as shown: 'logits', [0], logits
+    access: str  # how to reach it in code: ["logits"], [0], .logits
+    tensor: TensorInfo | None  # None when the entry is not a tensor
+    type_name: str  # Tensor, or the entry's type
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.tensor if self.tensor is not None else self.type_name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputStructure:
+    """What a forward returned as its outputs (or a loss as its value), as plain data.
+
+    ``kind``: ``tensor``; ``mapping`` (a dict, a HuggingFace ``ModelOutput``);
+    ``sequence`` (a tuple or list); ``fields`` (a named tuple, a dataclass, an object
+    holding tensors as attributes); ``other`` (None, a number, a numpy array, ...).
+    """
+
+    type_name: str
+    kind: str
+    items: tuple[OutputItem, ...] = ()
+    length: int = 0
+    value: str = ""  # a number's value, for ``other``
+
+    @property
+    def tensors(self) -> list[OutputItem]:
+        return [i for i in self.items if i.tensor is not None]
+
+    def summary(self, shown: int = 4) -> str:
+        """``'logits' [16, 3] float32, 'hidden' [16, 8] float32`` (at most ``shown`` entries)."""
+        parts = [str(i) for i in self.items[:shown]]
+        if self.length > shown:
+            parts.append(f"... ({self.length} in all)")
+        return ", ".join(parts)
+
+
+_MAX_ITEMS = 16
+
+
+def _item(label: str, access: str, value: Any) -> OutputItem:
+    if isinstance(value, torch.Tensor):
+        return OutputItem(label, access, describe(value), "Tensor")
+    return OutputItem(label, access, None, type(value).__name__)
+
+
+def _key_access(key: Any) -> str:
+    return f'["{key}"]' if isinstance(key, str) and '"' not in key else f"[{key!r}]"
+
+
+def describe_structure(obj: Any) -> OutputStructure:
+    """The shape of what a forward or a loss returned: a tensor, or what a container holds."""
+    name = type(obj).__name__
+    if isinstance(obj, torch.Tensor):
+        return OutputStructure(name, "tensor")
+    if isinstance(obj, Mapping):
+        items = [_item(repr(k), _key_access(k), v) for k, v in list(obj.items())[:_MAX_ITEMS]]
+        return OutputStructure(name, "mapping", tuple(items), len(obj))
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        items = [_item(f, f".{f}", getattr(obj, f)) for f in obj._fields[:_MAX_ITEMS]]
+        return OutputStructure(name, "fields", tuple(items), len(obj._fields))
+    if isinstance(obj, (tuple, list)):
+        items = [_item(f"[{i}]", f"[{i}]", v) for i, v in enumerate(obj[:_MAX_ITEMS])]
+        return OutputStructure(name, "sequence", tuple(items), len(obj))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = [f.name for f in dataclasses.fields(obj)]
+        items = [_item(f, f".{f}", getattr(obj, f, None)) for f in fields[:_MAX_ITEMS]]
+        return OutputStructure(name, "fields", tuple(items), len(fields))
+    attrs = [(k, v) for k, v in getattr(obj, "__dict__", {}).items() if isinstance(v, torch.Tensor)]
+    if attrs and not hasattr(obj, "__array__"):  # an object holding its outputs as attributes
+        items = [_item(k, f".{k}", v) for k, v in attrs[:_MAX_ITEMS]]
+        return OutputStructure(name, "fields", tuple(items), len(attrs))
+    return OutputStructure(name, "other", value=_scalar_value(obj))
+
+
+def _scalar_value(obj: Any) -> str:
+    """The value of a Python or numpy number (or a one-element array), or ""."""
+    if obj is None or isinstance(obj, (bool, str, bytes)):
+        return ""
+    try:
+        if isinstance(obj, numbers.Number) or getattr(obj, "size", None) == 1:
+            return f"{float(obj):.4g}"
+    except (TypeError, ValueError):
+        pass
+    return ""
+
+
+def string_labels(targets: Any, shown: int = 5) -> tuple[tuple[str, ...], int]:
+    """The first distinct values of targets that are text (the default collate of str
+    labels gives a tuple or list of str), and how many distinct there are; ((), 0) otherwise."""
+    if not isinstance(targets, (tuple, list)) or not targets:
+        return (), 0
+    if not all(isinstance(t, (str, bytes)) for t in targets):
+        return (), 0
+    distinct = list(dict.fromkeys(t.decode(errors="replace") if isinstance(t, bytes) else t for t in targets))
+    return tuple(distinct[:shown]), len(distinct)
+
+
+def code_location(fn: Any, roots: Iterable[Path] = ()) -> str:
+    """``file:line`` where the user defined ``fn`` (a function, a lambda, a callable object,
+    an ``nn.Module``'s ``forward``); "" when it is library code or has no source."""
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if isinstance(target, nn.Module):
+        target = type(target).forward
+    elif not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = getattr(type(target), "__call__", None)
+    try:
+        code = inspect.unwrap(target).__code__
+    except (AttributeError, ValueError):
+        return ""
+    filename = code.co_filename
+    if _is_library(filename):
+        return ""
+    root_strs = tuple(str(Path(r).resolve()) for r in roots)
+    if root_strs and not os.path.realpath(filename).startswith(root_strs):
+        return ""
+    return f"{Path(filename).name}:{code.co_firstlineno}"
+
+
+@dataclasses.dataclass(frozen=True)
 class ModuleSnapshot:
     """The module that was running when something raised."""
 
@@ -176,15 +304,23 @@ class ModuleSnapshot:
 
 @dataclasses.dataclass(frozen=True)
 class CrashInfo:
-    """Where and how the step raised."""
+    """Where and how the step raised, or why it could not go on.
 
-    phase: str  # "forward", "loss" or "backward"
+    ``kind`` is "" for an exception; otherwise the step broke the spec's contract
+    without raising (or before it would): ``model-output`` (the model returned a
+    container or no tensor, and the spec has no ``forward`` to say what the
+    predictions are), ``loss-not-tensor``, ``loss-not-scalar``.
+    """
+
+    phase: str  # "forward", "model output", "loss" or "backward"
     exc_type: str
     message: str
     module: ModuleSnapshot | None
     user_traceback: str
     user_frame: str
     is_oom: bool
+    kind: str = ""
+    loss_error: str = ""  # model-output: what the loss raised on that output ("" when it took it)
 
     @property
     def first_line(self) -> str:
@@ -208,6 +344,13 @@ class ForwardTrace:
     output_summary: OutputSummary | None = None
     grads: tuple[ParamGrad, ...] = ()
     loss_name: str = ""
+    output_structure: OutputStructure | None = None
+    loss_structure: OutputStructure | None = None
+    target_strings: tuple[str, ...] = ()
+    target_string_count: int = 0
+    loss_reduction: str | None = None
+    loss_location: str = ""
+    model_location: str = ""
 
     @property
     def ok(self) -> bool:
@@ -309,17 +452,40 @@ def _crash(phase: str, exc: BaseException, module: ModuleSnapshot | None, roots:
     )
 
 
+def _contract_crash(phase: str, kind: str, exc_type: str, message: str, where: str, loss_error: str = "") -> CrashInfo:
+    return CrashInfo(phase=phase, exc_type=exc_type, message=message, module=None, user_traceback="",
+                     user_frame=where, is_oom=False, kind=kind, loss_error=loss_error)
+
+
+def _is_default_forward(forward: Callable[..., Any]) -> bool:
+    """Whether ``forward`` is dldoctor's ``model(inputs), targets`` (the spec gave none)."""
+    from dldoctor.core.context import default_forward
+
+    return forward is default_forward
+
+
 def trace_step(
     model: nn.Module,
     batch: Any,
     forward: Callable[[nn.Module, Any], tuple[Any, Any]],
     loss_fn: Callable[[Any, Any], Any],
     roots: tuple[Path, ...] = (),
+    tensor_outputs: bool | None = None,
 ) -> ForwardTrace:
-    """Run forward, loss and backward on ``model`` (a copy: it gets gradients) and trace it."""
+    """Run forward, loss and backward on ``model`` (a copy: it gets gradients) and trace it.
+
+    Without a spec ``forward``, a model that returns anything but a tensor stops the
+    step before the loss (``kind="model-output"``): nothing says which of its outputs
+    are the predictions. A loss that returns no tensor, or a tensor of more than one
+    element, stops it before backward. ``tensor_outputs``: whether the outputs must be
+    a tensor (None: when ``forward`` is dldoctor's default one).
+    """
     param = next(iter(model.parameters()), None)
+    reduction = getattr(loss_fn, "reduction", None)
     base = dict(param_dtype=describe(param).dtype if param is not None else "",
-                param_device=str(param.device) if param is not None else "")
+                param_device=str(param.device) if param is not None else "",
+                loss_reduction=reduction if isinstance(reduction, str) else None,
+                loss_location=code_location(loss_fn, roots), model_location=code_location(model, roots))
     model.train()
     recorder = _Recorder(model)
     outputs = targets = None
@@ -340,18 +506,38 @@ def trace_step(
             target_range = (float(tgt.min().item()), float(tgt.max().item()))
     first_out = next(iter_tensors(outputs), None)
     loss_name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
+    structure = describe_structure(outputs)
+    strings, n_strings = string_labels(targets)
     common = dict(outputs=out_info, targets=tgt_info, target_range=target_range, loss_name=loss_name,
-                  output_summary=output_summary(first_out) if first_out is not None else None, **base)
+                  output_summary=output_summary(first_out) if first_out is not None else None,
+                  output_structure=structure, target_strings=strings, target_string_count=n_strings, **base)
+    calls = tuple(recorder.calls)
+    if tensor_outputs is None:
+        tensor_outputs = _is_default_forward(forward)
+    if structure.kind != "tensor" and tensor_outputs:
+        try:  # does the loss take it anyway (a custom loss that indexes the tuple)?
+            loss_fn(outputs, targets)
+            loss_error = ""
+        except Exception as exc:
+            loss_error = exception_line(exc)
+        crash = _contract_crash("model output", "model-output", f"{structure.type_name} output",
+                                f"the model returned a {structure.type_name}, not a tensor",
+                                base["model_location"], loss_error)
+        return ForwardTrace(calls, crash, **common)
     try:
         phase = "loss"
         loss = loss_fn(outputs, targets)
         if not isinstance(loss, torch.Tensor):
-            raise TypeError(f"the loss function returned {type(loss).__name__}, not a tensor")
+            returned = describe_structure(loss)
+            crash = _contract_crash("loss", "loss-not-tensor", f"{returned.type_name} returned",
+                                    f"loss_fn returned a {returned.type_name}, not a tensor", base["loss_location"])
+            return ForwardTrace(calls, crash, loss_structure=returned, **common)
         loss_shape = tuple(loss.shape)
         if loss.numel() != 1:
-            raise RuntimeError(
-                f"the loss has shape {list(loss.shape)}; backward needs a scalar (reduce it with .mean() or .sum())"
-            )
+            crash = _contract_crash("loss", "loss-not-scalar", "non-scalar loss",
+                                    f"loss_fn returned a tensor of shape {list(loss.shape)}, not a scalar",
+                                    base["loss_location"])
+            return ForwardTrace(calls, crash, loss_shape=loss_shape, **common)
         loss_value = float(loss.detach().item())
         phase = "backward"
         loss.backward()

@@ -13,7 +13,8 @@ import math
 import re
 from typing import Any
 
-from dldoctor.probes.forward_trace import CrashInfo, ForwardTrace, ModuleSnapshot, display_path
+from dldoctor.probes.forward_trace import (CrashInfo, ForwardTrace, ModuleSnapshot, OutputItem, OutputStructure,
+                                           display_path)
 from dldoctor.probes.tensors import TensorInfo
 
 # Ordered: the first pattern that matches wins (device and dtype messages often
@@ -188,7 +189,88 @@ def _module_rule(m: ModuleSnapshot) -> tuple[str, str, list[str]] | None:
 
 
 # -- the loss ---------------------------------------------------------------------
+#: Losses that take class indices of shape [N] against scores of shape [N, C].
+CLASS_INDEX_LOSSES = {"CrossEntropyLoss": "cross-entropy", "cross_entropy": "cross-entropy", "NLLLoss": "nll_loss",
+                      "nll_loss": "nll_loss", "MultiMarginLoss": "multi_margin_loss",
+                      "multi_margin_loss": "multi_margin_loss"}
+MULTI_TARGET = re.compile(r"1D target tensor expected|multi-target not supported", re.I)
+
+
+def _string_labels_rule(trace: ForwardTrace) -> tuple[str, str, list[str]] | None:
+    """Targets that are text: the default collate turns str labels into a tuple of str."""
+    if not trace.target_strings:
+        return None
+    shown = ", ".join(repr(s) for s in trace.target_strings[:3])
+    more = ", ..." if trace.target_string_count > 3 else ""
+    title = f"the targets are strings ({shown}{more}), not class indices"
+    fixes = []
+    if all(_is_number(s) for s in trace.target_strings):
+        fixes.append("The labels are numbers stored as text: return int(label) (float(label) for a regression "
+                     "target) from the Dataset's __getitem__.")
+    fixes.append("Map the labels to integers once, in the Dataset: self.classes = sorted(set(labels)) in "
+                 "__init__, then return self.classes.index(label) (an int) from __getitem__; "
+                 "self.classes[i] turns a prediction back into its name.")
+    fixes.append(f"Size the output layer to the number of classes ({trace.target_string_count} distinct labels "
+                 "in this batch; count them over the whole dataset).")
+    return ("dtype-mismatch", title, fixes)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _singleton_target_rule(trace: ForwardTrace, crash: CrashInfo, out: TensorInfo,
+                           tgt: TensorInfo) -> tuple[str, str, list[str]] | None:
+    """Integer targets [N, 1] into a loss that wants class indices [N] (against [N, C] scores)."""
+    if not (tgt.is_integer and len(tgt.shape) == 2 and tgt.shape[1] == 1 and len(out.shape) == 2
+            and out.shape[1] > 1 and out.shape[0] == tgt.shape[0]):
+        return None
+    loss = CLASS_INDEX_LOSSES.get(trace.loss_name)
+    if loss is None and not MULTI_TARGET.search(crash.message):
+        return None
+    n = tgt.shape[0]
+    return ("shape-mismatch",
+            f"targets have a trailing singleton dimension {_shape(tgt)}; {loss or 'the loss'} wants [{n}]",
+            [f"Drop the extra dimension of the targets: targets.squeeze(1) (or y.view(-1)), once, in the Dataset "
+             "(return the label as a 0-d tensor or an int, not a 1-element array).",
+             'Or in the spec: "forward": lambda model, batch: (model(batch[0]), batch[1].squeeze(1)),'])
+
+
+def _spec_forward_output_rule(trace: ForwardTrace) -> tuple[str, str, list[str]] | None:
+    """The spec's forward hands the loss a container (or no tensor) as its outputs, and the loss raised."""
+    structure = trace.output_structure
+    if structure is None or structure.kind == "tensor":
+        return None
+    pick, _ = pick_prediction(structure, trace.targets, trace.target_range)
+    title = f"the spec's forward returns {_a(structure.type_name)} as outputs ({_contents(structure)}); " \
+            "loss_fn cannot take it"
+    if pick is None:
+        return ("entrypoint-error", title, ["Make the spec's forward return (outputs, targets) where outputs is "
+                                            "the model's prediction tensor."])
+    return ("entrypoint-error", title,
+            [f"Make the spec's forward return the predictions, not the whole {structure.type_name}: "
+             f"model(...){pick.access} ({pick.tensor})."])
+
+
+def _data_rule(trace: ForwardTrace, crash: CrashInfo, message_id: str | None) -> tuple[str, str, list[str]] | None:
+    """A loss or backward crash caused by what the Dataset returns as targets."""
+    strings = _string_labels_rule(trace)
+    if strings is not None or message_id in ("device-mismatch", "out-of-memory"):
+        return strings
+    if crash.phase == "loss" and trace.outputs and trace.targets and (
+            trace.output_structure is None or trace.output_structure.kind == "tensor"):
+        return _singleton_target_rule(trace, crash, trace.outputs[0], trace.targets[0])
+    return None
+
+
 def _loss_rule(trace: ForwardTrace, crash: CrashInfo, message_id: str | None) -> tuple[str, str, list[str]] | None:
+    spec_forward = _spec_forward_output_rule(trace)
+    if spec_forward is not None:
+        return spec_forward
     if not trace.outputs or not trace.targets:
         return None
     out, tgt = trace.outputs[0], trace.targets[0]
@@ -273,7 +355,7 @@ CUDA_UNAVAILABLE = re.compile(r"not compiled with cuda|no nvidia driver|cuda dri
                               r"found no nvidia", re.I)
 
 
-def _message_rule(crash: CrashInfo, message_id: str | None) -> tuple[str, str, list[str]]:
+def _message_rule(crash: CrashInfo, message_id: str | None, trace: ForwardTrace) -> tuple[str, str, list[str]]:
     """A verdict from torch's message alone, when the structure said nothing."""
     place = crash.module.label if crash.module is not None else (
         f"your code ({crash.user_frame})" if crash.user_frame else f"the {crash.phase}")
@@ -287,9 +369,210 @@ def _message_rule(crash: CrashInfo, message_id: str | None) -> tuple[str, str, l
                 ["Create tensors inside forward on the input's device: torch.zeros(..., device=x.device).",
                  "Register fixed tensors as buffers (self.register_buffer) so model.to(device) moves them."])
     if message_id is None:
-        return ("entrypoint-error", f"the training step raised {crash.exc_type} in {place}",
-                ["Read your traceback below: the error is in your code, not in a layer dldoctor knows."])
+        if has_user_traceback(crash):
+            fix = "Read your traceback below: the error is in your code, not in a layer dldoctor knows."
+        else:
+            given = ""
+            if crash.phase in ("loss", "backward") and trace.outputs and trace.targets:
+                given = f" (outputs {trace.outputs[0]}, targets {trace.targets[0]})"
+            elif crash.module is not None and crash.module.inputs:
+                given = f" ({', '.join(str(t) for t in crash.module.inputs[:3])})"
+            what = trace.loss_name if crash.phase == "loss" and trace.loss_name else f"the {crash.phase}"
+            fix = (f"The error is inside {what}, with no line of your code on the way: compare what it got{given} "
+                   "with the shapes and dtypes its documentation asks for.")
+        return ("entrypoint-error", f"the training step raised {crash.exc_type} in {place}", [fix])
     return (message_id, f"{place} raised {crash.exc_type}: {crash.first_line[:90]}", [])
+
+
+def has_user_traceback(crash: CrashInfo) -> bool:
+    """Whether the crash went through the user's code (their trimmed traceback has frames)."""
+    return crash.user_traceback.startswith("Traceback")
+
+
+# -- the spec's contract, broken without (or before) an exception ----------------------
+def _contents(structure: OutputStructure, shown: int = 4) -> str:
+    """``keys 'logits' [16, 3], 'hidden' [16, 8]``: what a container holds, shapes only."""
+    parts = [f"{i.label} {i.tensor.shape_str if i.tensor is not None else i.type_name}"
+             for i in structure.items[:shown]]
+    if structure.length > shown:
+        parts.append(f"... {structure.length} in all")
+    head = {"mapping": "keys ", "fields": "fields "}.get(structure.kind, f"{structure.length} items: ")
+    return head + ", ".join(parts) if parts else f"{structure.length} items, none a tensor"
+
+
+def pick_prediction(structure: OutputStructure, targets: tuple[TensorInfo, ...],
+                    target_range: tuple[float, float] | None) -> tuple[OutputItem | None, bool]:
+    """The entry of a model's container output that holds the predictions, and whether that is sure.
+
+    A ``logits`` entry (the HuggingFace convention) or the only tensor is sure; otherwise
+    the tensors shaped like predictions for these targets are measured: class scores
+    ``[N, C]`` with ``C`` above the largest class index for ``[N]`` integer targets,
+    else as many values per sample as the targets. One such tensor is sure; several
+    (or none) give the first, unsure.
+    """
+    tensors = structure.tensors
+    if not tensors:
+        return None, False
+    for item in tensors:
+        if item.access in ('["logits"]', ".logits"):
+            return item, True
+    if len(tensors) == 1:
+        return tensors[0], True
+    tgt = targets[0] if targets else None
+    if tgt is None or not tgt.shape:
+        return tensors[0], False
+
+    def fits(t: TensorInfo) -> bool:
+        if not t.is_floating or not t.shape or t.shape[0] != tgt.shape[0]:
+            return False
+        scores = len(t.shape) == 2 and t.shape[1] > 1
+        if tgt.is_integer and len(tgt.shape) == 1 and target_range is not None and target_range[1] >= 2:
+            return scores and t.shape[1] > target_range[1]  # more than two classes: only scores fit
+        if tgt.is_integer and len(tgt.shape) == 1 and scores:
+            return True
+        return math.prod(t.shape) == math.prod(tgt.shape)
+
+    fitting = [i for i in tensors if fits(i.tensor)]
+    if len(fitting) == 1:
+        return fitting[0], True
+    return (fitting or tensors)[0], False
+
+
+def _model_output_rule(trace: ForwardTrace, crash: CrashInfo) -> tuple[str, str, list[str], list[str]]:
+    """(id, title, fixes, evidence): the model returned no plain tensor and the spec has no forward."""
+    s = trace.output_structure
+    assert s is not None
+    evidence = [f"the model returned {_a(s.type_name)}: {s.summary()}" if s.items
+                else f"the model returned {_a(s.type_name)}" + (f" ({s.value})" if s.value else "")]
+    if crash.loss_error:
+        evidence.append(f"loss_fn(outputs, targets) on it raised {crash.loss_error}")
+    elif s.tensors:
+        evidence.append(f"loss_fn took the {s.type_name} without raising, but nothing tells dldoctor which "
+                        "entry is the prediction (it reads accuracy, probabilities and gradients from it)")
+    if s.type_name == "NoneType":
+        return ("entrypoint-error", "the model's forward returns None, not a tensor",
+                ["End the model's forward with return and the output tensor (a missing return statement?)."],
+                evidence)
+    if not s.tensors:
+        what = _a(_numpy_named(s.type_name)) + (f" ({s.value})" if s.value else "") if s.kind == "other" else \
+            f"{_a(s.type_name)} ({_contents(s)})"
+        return ("entrypoint-error", f"the model returns {what}, not a tensor",
+                ["Return a tensor from the model's forward, computed with torch operations (no .numpy(), .item() "
+                 "or .tolist() on the way), so that backward reaches the parameters."], evidence)
+    pick, sure = pick_prediction(s, trace.targets, trace.target_range)
+    assert pick is not None and pick.tensor is not None
+    title = f"the model returns {_a(s.type_name)} ({_contents(s)}), not a tensor, and the spec has no 'forward'"
+    key = f'"forward": lambda model, batch: (model(batch[0]){pick.access}, batch[1]),'
+    guess = "" if sure else (f" ({pick.access} is a guess: other entries have the same shape; use the one that holds "
+                             "the predictions)")
+    pick_fix = f"Add to the spec, to give the loss the predictions {pick.access} {pick.tensor.shape_str}: {key}{guess}"
+    first = s.tensors[0]
+    whole_fix = (f"If loss_fn reads the whole {s.type_name} on purpose, say so in the spec: "
+                 f'"forward": lambda model, batch: (model(batch[0]), batch[1]), (dldoctor then takes {first.access} '
+                 f"{first.tensor.shape_str} as the predictions)")
+    return ("entrypoint-error", title, [pick_fix, whole_fix] if crash.loss_error else [whole_fix, pick_fix],
+            evidence)
+
+
+def _a(name: str) -> str:
+    """``a tuple``, ``an OrderedDict``."""
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _numpy_named(type_name: str) -> str:
+    """``numpy array`` for ``ndarray``, ``numpy float32`` for a numpy scalar; other names as they are."""
+    if type_name == "ndarray":
+        return "numpy array"
+    return f"numpy {type_name}" if re.fullmatch(r"(float|int|uint|complex)\d+", type_name) else type_name
+
+
+def _torch_name(name: str) -> str:
+    from torch import nn
+
+    return f"nn.{name}" if name and isinstance(getattr(nn, name, None), type) else name
+
+
+def _loss_not_tensor_rule(trace: ForwardTrace) -> tuple[str, str, list[str], list[str]]:
+    r = trace.loss_structure
+    assert r is not None
+    evidence = [f"loss_fn(outputs, targets) returned {_a(_numpy_named(r.type_name))}"
+                + (f": {r.summary()}" if r.items else f" ({r.value})" if r.value else "")]
+    if r.type_name == "NoneType":
+        return ("entrypoint-error", "loss_fn returned None, not a tensor",
+                ["End loss_fn with return and the loss tensor (a missing return statement?)."], evidence)
+    if r.kind == "other" and r.value:  # a Python or numpy number
+        fixes = ["Return the loss tensor itself: remove .item() / float() inside the loss (call them only to log "
+                 "the value), so backward can reach the model through its graph."]
+        if r.type_name not in ("float", "int", "bool"):
+            fixes.insert(0, "Keep the loss in torch: remove .numpy() / .detach() and the numpy operations inside "
+                            "the loss (torch has the same functions).")
+        return ("entrypoint-error",
+                f"loss_fn returned {_a(_numpy_named(r.type_name))} ({r.value}), not a tensor: it must return a tensor with its graph",
+                fixes, evidence)
+    if r.type_name == "ndarray":
+        return ("entrypoint-error", "loss_fn returned a numpy array, not a tensor: it must return a tensor with its "
+                "graph", ["Keep the loss in torch: remove .numpy() / .detach() inside the loss and return a 0-d "
+                          "tensor (reduce with .mean())."], evidence)
+    scalars = [i for i in r.tensors if i.tensor is not None and math.prod(i.tensor.shape) == 1]
+    if r.kind != "other" and scalars:
+        pick = scalars[0]
+        name = trace.loss_name
+        if name and name.isidentifier() and not _torch_name(name).startswith("nn."):
+            way = f'pick it out in the spec: "loss_fn": lambda outputs, targets: {name}(outputs, targets){pick.access},'
+        else:
+            way = f"return only {pick.access} from the loss"
+        return ("entrypoint-error", f"loss_fn returned {_a(_numpy_named(r.type_name))} ({_contents(r)}), not a tensor",
+                [f"Return the loss alone: {way} (log the other values yourself)."], evidence)
+    return ("entrypoint-error", f"loss_fn returned {_a(_numpy_named(r.type_name))}, not a tensor",
+            ["Return the loss as a 0-d tensor computed from the outputs with torch operations."], evidence)
+
+
+def _loss_not_scalar_rule(trace: ForwardTrace) -> tuple[str, str, list[str], list[str]]:
+    shape = trace.loss_shape or ()
+    shape_str = f"[{', '.join(map(str, shape))}]"
+    batch = trace.outputs[0].shape[0] if trace.outputs and trace.outputs[0].shape else None
+    per = ""
+    if trace.outputs and shape == trace.outputs[0].shape and len(shape) > 1:
+        per = " (one loss per output value)"
+    elif len(shape) == 1 and shape[0] == batch:
+        per = " (one loss per sample)"
+    title = f"loss_fn returns a {shape_str} tensor{per}, not a scalar: backward needs a single number"
+    if trace.loss_reduction == "none":
+        name = _torch_name(trace.loss_name)
+        fixes = [f"Use reduction='mean' (the default): {name}() rather than {name}(reduction='none') "
+                 "(or call .mean() on it inside loss_fn)."]
+    else:
+        fixes = ["Reduce the loss to one number inside loss_fn: return loss.mean() (or use reduction='mean')."]
+    fixes.append("To weight samples on purpose, multiply before reducing: (loss * weights).mean().")
+    evidence = [f"loss_fn(outputs, targets) returned a tensor of shape {shape_str}"
+                + (f" with reduction={trace.loss_reduction!r}" if trace.loss_reduction else "")]
+    return ("entrypoint-error", title, fixes, evidence)
+
+
+CONTRACT_RULES = {"model-output": _model_output_rule, "loss-not-tensor": lambda t, c: _loss_not_tensor_rule(t),
+                  "loss-not-scalar": lambda t, c: _loss_not_scalar_rule(t)}
+
+
+def _contract_verdict(trace: ForwardTrace, crash: CrashInfo, shown: int) -> CrashVerdict:
+    """A step that broke the spec's contract (``crash.kind``): a fatal entrypoint-error."""
+    diagnosis_id, title, fixes, evidence = CONTRACT_RULES[crash.kind](trace, crash)
+    if trace.targets and crash.kind != "model-output":
+        evidence.append(f"loss inputs: outputs {trace.outputs[0] if trace.outputs else '?'}, "
+                        f"targets {trace.targets[0]}")
+    elif trace.targets:
+        evidence.append(f"targets {trace.targets[0]}")
+    evidence += _trace_lines(trace, shown)
+    fallback = "model" if crash.kind == "model-output" else "loss"
+    metrics: dict[str, Any] = {"phase": crash.phase, "problem": crash.kind, "fatal": True}
+    structure = trace.output_structure if crash.kind == "model-output" else trace.loss_structure
+    if structure is not None:
+        metrics["returned_type"] = structure.type_name
+        if structure.items:
+            metrics["returned_entries"] = [i.label for i in structure.items]
+    if crash.kind == "loss-not-scalar" and trace.loss_shape is not None:
+        metrics["loss_shape"] = list(trace.loss_shape)
+    return CrashVerdict(diagnosis_id, title, tuple(evidence), tuple(fixes), metrics,
+                        crash.user_frame or fallback, 1.0)
 
 
 def _trace_lines(trace: ForwardTrace, shown: int) -> list[str]:
@@ -301,12 +584,22 @@ def _trace_lines(trace: ForwardTrace, shown: int) -> list[str]:
     return ["shapes before the crash: " + "; ".join(parts)]
 
 
-def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], shown: int = 6) -> CrashVerdict:
-    """Turn a crashed trace into a verdict. ``trace.crash`` must be set."""
+def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], shown: int = 6,
+             data_location: str = "") -> CrashVerdict:
+    """Turn a crashed trace into a verdict. ``trace.crash`` must be set.
+
+    ``data_location``: the user's ``file:line`` of the Dataset's ``__getitem__``, the
+    location of a crash caused by what the Dataset returns (text labels, ...).
+    The user's trimmed traceback goes into the evidence whenever it has frames of
+    theirs; no fix refers to a traceback the finding does not carry.
+    """
     crash = trace.crash
     assert crash is not None
+    if crash.kind:
+        return _contract_verdict(trace, crash, shown)
     message_id = classify_message(crash.exc_type, crash.message)
     rule = None
+    precise = False  # the rule's fixes are complete: no general catalogue fixes after them
     location = crash.phase
     if crash.is_oom:
         rule = ("out-of-memory", f"the training step ran out of memory in the {crash.phase}", [])
@@ -319,22 +612,37 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
                     ["Return (inputs, targets) from the Dataset, or give the spec a 'forward'."])
         if crash.module is None:
             location = "spec forward" if crash.user_frame else "forward"
-    elif crash.phase == "loss":
-        location = "loss"
-        rule = _loss_rule(trace, crash, message_id)
-    elif crash.phase == "backward":
-        location = "backward"
-        rule = _backward_rule(trace, message_id)
+    elif crash.phase in ("loss", "backward"):
+        location = crash.phase
+        rule = _data_rule(trace, crash, message_id)
+        if rule is not None:
+            location = data_location or location
+            precise = True
+        elif crash.phase == "loss":
+            rule = _loss_rule(trace, crash, message_id)
+            if rule is not None and rule[0] == "entrypoint-error":  # the spec's forward hands over a container
+                precise, location = True, "spec forward"
+        else:
+            rule = _backward_rule(trace, message_id)
 
     confidence = 0.95 if rule else (0.8 if message_id else 0.5)
     if rule is None:
-        rule = _message_rule(crash, message_id)
+        rule = _message_rule(crash, message_id, trace)
     diagnosis_id, title, fixes = rule
 
     evidence = []
+    structure = trace.output_structure
     if crash.module is not None and crash.phase == "forward":
         inputs = ", ".join(str(t) for t in crash.module.inputs[:3]) or "no tensors"
         evidence.append(f"{crash.module.label} got {inputs}")
+    elif crash.phase in ("loss", "backward") and trace.target_strings:
+        shown_labels = ", ".join(repr(s) for s in trace.target_strings)
+        evidence.append(f"loss inputs: outputs {trace.outputs[0] if trace.outputs else '?'}, targets: text labels "
+                        f"({shown_labels}{', ...' if trace.target_string_count > len(trace.target_strings) else ''};"
+                        f" {trace.target_string_count} distinct in the batch)")
+    elif crash.phase in ("loss", "backward") and structure is not None and structure.kind != "tensor":
+        evidence.append(f"loss inputs: outputs {_a(structure.type_name)} ({structure.summary()}), targets "
+                        f"{trace.targets[0] if trace.targets else '?'}")
     elif crash.phase in ("loss", "backward") and trace.outputs and trace.targets:
         evidence.append(f"loss inputs: outputs {trace.outputs[0]} on {trace.outputs[0].device}, "
                         f"targets {trace.targets[0]} on {trace.targets[0].device}"
@@ -355,7 +663,11 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
     if trace.targets:
         metrics["target_shape"] = trace.targets[0].shape_str
         metrics["target_dtype"] = trace.targets[0].dtype
+    if has_user_traceback(crash):
+        evidence.append(crash.user_traceback)
     # A fix read off this case comes first; the catalogue's general ones fill up to three.
-    all_fixes = list(fixes) + [f for f in catalogue_fixes.get(diagnosis_id, ()) if f not in fixes]
+    all_fixes = list(fixes) + [f for f in catalogue_fixes.get(diagnosis_id, ()) if f not in fixes and not precise]
+    if not has_user_traceback(crash):
+        all_fixes = [f for f in all_fixes if "traceback" not in f.lower()]
     return CrashVerdict(diagnosis_id, title, tuple(evidence), tuple(all_fixes[:max(3, len(fixes))]), metrics,
                         location, confidence)

@@ -7,6 +7,7 @@ from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+from dldoctor.probes.forward_trace import code_location
 
 
 class ForwardPassCheck(Check):
@@ -30,11 +31,24 @@ class ForwardPassCheck(Check):
         if trace.crash is None:
             return []
         shown = int(ctx.config.get("forward_pass.trace_modules_shown"))
-        verdict = classify(trace, {k: e.fixes for k, e in catalogue.CATALOGUE.items()}, shown)
-        evidence = list(verdict.evidence)
-        if trace.crash.user_traceback.startswith("Traceback"):
-            evidence.append(trace.crash.user_traceback)
+        verdict = classify(trace, {k: e.fixes for k, e in catalogue.CATALOGUE.items()}, shown,
+                           data_location=dataset_location(ctx.spec.train_loader, ctx.loaded.user_roots))
         return [self.finding(
-            verdict.id, Severity.ERROR, verdict.confidence, title=verdict.title, evidence=evidence,
+            verdict.id, Severity.ERROR, verdict.confidence, title=verdict.title, evidence=list(verdict.evidence),
             fixes=verdict.fixes, metrics=verdict.metrics, location=verdict.location,
         )]
+
+
+def dataset_location(loader, roots=()) -> str:
+    """``file:line`` of the user's Dataset ``__getitem__`` behind a DataLoader (through
+    ``Subset``-like wrappers), or "" (a factory, a library dataset, no dataset)."""
+    dataset = getattr(loader, "dataset", None)
+    for _ in range(4):
+        if dataset is None:
+            return ""
+        getitem = getattr(type(dataset), "__getitem__", None)
+        where = code_location(getitem, roots) if getitem is not None else ""
+        if where:
+            return where
+        dataset = getattr(dataset, "dataset", None)
+    return ""
