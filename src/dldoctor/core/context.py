@@ -24,6 +24,7 @@ from dldoctor.core.finding import Finding
 from dldoctor.core.model_copy import copy_model
 from dldoctor.loading.entrypoint import LoadedTarget
 from dldoctor.loading.user_traceback import format_user_traceback
+from dldoctor.probes.guarded_reader import LOADER_HINT, GuardedReader, loader_generators
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import to_device
 
@@ -84,8 +85,8 @@ def dldoctor_spec():
     }"""
 
 
-#: Hints for a loader that raises while it is read, and for one that yields nothing.
-LOADER_HINT = "Check the Dataset's __getitem__ and the collate function."
+#: Hints for a loader that raises while it is read (``LOADER_HINT``, from the guarded
+#: reader), and for one that yields nothing.
 EMPTY_LOADER_HINT = "Check that the dataset is not empty and that drop_last does not drop every batch."
 
 
@@ -116,6 +117,9 @@ class Context:
         self.forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]] = self.spec.forward or default_forward
         self.progress: Callable[[str, int, float], None] | None = None
         self.reading: Callable[[str, int, int], None] | None = None
+        self.reader = GuardedReader(loaded.user_roots, float(config.get("run.batch_deadline_s")),
+                                    float(config.get("run.batch_deadline_factor")))
+        self._unusable: dict[str, str] = {}
 
     def report_progress(self, label: str, step: int, loss: float) -> None:
         """Tell a live view how a training experiment is going (no-op without one)."""
@@ -140,7 +144,11 @@ class Context:
                 loader yields nothing; the run cannot go on without them.
         """
         self.template_model()
-        batch = self.first_batch("train")
+        try:
+            batch = self.first_batch("train")
+        except CheckIncomplete as exc:  # the first batch hung: as broken as a loader that raises
+            raise EntrypointError(exc.reason, hint=self.reader.hang_hint("train"),
+                                  user_traceback=exc.user_traceback) from None
         if self.spec.forward is None:
             try:
                 unpack_batch(batch)
@@ -178,6 +186,14 @@ class Context:
 
     # -- data ------------------------------------------------------------------------
     def loader(self, split: str) -> Any:
+        """The split's loader (a factory is called), or None when the spec has none or a
+        held-out split cannot be used (it hung, or its batches do not fit the model: see
+        :meth:`split_problem`), so that checks reading it where they may skip it do."""
+        if split != "train" and self.split_problem(split) is not None:
+            return None
+        return self._spec_loader(split)
+
+    def _spec_loader(self, split: str) -> Any:
         value = getattr(self.spec, f"{split}_loader")
         if value is None:
             return None
@@ -189,32 +205,65 @@ class Context:
         return value
 
     def has_split(self, split: str) -> bool:
-        return getattr(self.spec, f"{split}_loader", None) is not None
+        """The spec gives the split, and (for val and test) it can be used."""
+        return getattr(self.spec, f"{split}_loader", None) is not None and (
+            split == "train" or self.split_problem(split) is None)
+
+    def split_problem(self, split: str) -> str | None:
+        """Why a split the spec gives cannot be used (it hung, or a check found its batches
+        do not fit the model), or None."""
+        hung = self.reader.hung(split)
+        if hung is not None:
+            return f"the {split}_loader hangs ({hung.reason})"
+        return self._unusable.get(split)
+
+    def set_unusable(self, split: str, reason: str) -> None:
+        """Record that a held-out split cannot be used: checks requiring it are skipped with
+        ``reason``, and optional readers leave it out."""
+        if split != "train":
+            self._unusable.setdefault(split, reason)
+
+    def read(self, split: str = "train", loader: Any = None, *, source: Callable[[], Any] | None = None,
+             what: str | None = None, unit: str = "batch") -> Iterator[Any]:
+        """Read ``split`` through the guarded reader (a deadline per batch; see
+        :mod:`dldoctor.probes.guarded_reader`): one pass of ``loader`` (default: the
+        split's), or of what ``source()`` returns (e.g. rows of its dataset fetched by
+        index, with ``unit="item"``).
+
+        Raises:
+            EntrypointError: the user's loader raised, at whatever batch.
+            CheckIncomplete: a batch did not come within its deadline, or the split hung
+                before (at once, the same error).
+        """
+        if loader is None:
+            loader = self._spec_loader(split)
+        if loader is None and source is None:
+            return iter(())
+        return self.reader.read(split, source or (lambda: loader), what=what or f"iterating the {split}_loader",
+                                unit=unit, loader=loader)
 
     def batches(self, split: str = "train", n: int | None = None) -> list[Any]:
         """The first ``n`` batches of a split (config ``run.cached_batches``), on the device.
 
         Taken once, under the run's seed (a shuffling loader draws from the global
-        RNG, which is restored afterwards), then served from the cache.
+        RNG, which is restored afterwards), then served from the cache. Read through
+        the guarded reader: a split that hung fails at once.
         """
         want = n or int(self.config.get("run.cached_batches"))
         cached = self._batches.get(split)
         if cached is not None and (len(cached) >= want or self.measurements.get(f"exhausted:{split}")):
             return cached[:want]
-        loader = self.loader(split)
+        loader = self._spec_loader(split)
         if loader is None:
             return []
         taken: list[Any] = []
         with isolated_rng(self.seed), restored_generators(loader):
-            try:
-                for batch in loader:
-                    taken.append(to_device(batch, self.device))
-                    if len(taken) >= want:
-                        break
-                else:
-                    self.measurements[f"exhausted:{split}"] = True
-            except Exception as exc:
-                raise self.user_error(f"iterating the {split}_loader", exc, hint=LOADER_HINT) from None
+            for batch in self.read(split, loader):
+                taken.append(to_device(batch, self.device))
+                if len(taken) >= want:
+                    break
+            else:
+                self.measurements[f"exhausted:{split}"] = True
         if not taken:
             raise EntrypointError(f"the {split}_loader yielded no batches", hint=EMPTY_LOADER_HINT)
         self._batches[split] = taken
@@ -276,7 +325,9 @@ class Context:
                 return f"the training step crashed in the {crash.phase} ({crash.exc_type})"
             return None
         if requirement in ("val_loader", "test_loader"):
-            return None if self.has_split(requirement[:-7]) else f"the spec has no {requirement}"
+            if getattr(self.spec, requirement, None) is None:
+                return f"the spec has no {requirement}"
+            return self.split_problem(requirement[:-7])
         if requirement in ("classification", "regression"):
             return None if self.task == requirement else f"the task is {self.task}, not {requirement}"
         if requirement == "reference":
@@ -341,12 +392,7 @@ def restored_generators(loader: Any) -> Iterator[None]:
     this, a second pass would see other batches (breaking determinism) and the
     user's generator would be left changed.
     """
-    generators = []
-    for owner in (loader, getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None),
-                                                                     "sampler", None)):
-        g = getattr(owner, "generator", None)
-        if isinstance(g, torch.Generator) and all(g is not other for other, _ in generators):
-            generators.append((g, g.get_state()))
+    generators = [(g, g.get_state()) for g in loader_generators(loader)]
     try:
         yield
     finally:

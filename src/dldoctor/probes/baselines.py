@@ -27,13 +27,13 @@ class BaselineScores:
     train_samples: int
 
 
-def _collect(ctx, loader, max_samples: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _collect(ctx, split: str, loader, max_samples: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     xs, ys = [], []
     n = 0
     if loader is None:
         return None, None
     with isolated_rng(ctx.seed), restored_generators(loader):
-        for batch in loader:
+        for batch in ctx.read(split, loader):
             batch = to_device(batch, ctx.device)
             inputs, targets = unpack_batch(batch)
             x = next(iter_tensors(inputs), None)
@@ -55,8 +55,8 @@ def baselines(ctx, max_samples: int, linear_steps: int) -> BaselineScores | None
     if ctx.spec.forward is not None:
         return None
     task = ctx.task
-    x_train, y_train = _collect(ctx, ctx.loader("train"), max_samples)
-    x_val, y_val = _collect(ctx, ctx.loader("val"), max_samples)
+    x_train, y_train = _collect(ctx, "train", ctx.loader("train"), max_samples)
+    x_val, y_val = _collect(ctx, "val", ctx.loader("val"), max_samples)
     if x_train is None or x_val is None:
         return None
     if task == "classification" and not y_train.is_floating_point():

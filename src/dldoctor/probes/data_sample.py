@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, IterableDataset, Subset, TensorDataset,
 
 from dldoctor.core.context import (EMPTY_LOADER_HINT, FORWARD_HINT, LOADER_HINT, BatchFormatError, restored_generators,
                                    unpack_batch)
-from dldoctor.core.errors import EntrypointError
+from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.probes.data_features import FeatureLayout, Featurizer, OddBatchError, row_hashes
+from dldoctor.probes.guarded_reader import progress
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import batch_size_of, iter_tensors, to_device
 
@@ -151,7 +152,11 @@ def _tensor_source(dataset: Any, index: np.ndarray) -> tuple[tuple[torch.Tensor,
 
 
 def fetch_rows(loader: DataLoader, rows: np.ndarray, chunk_size: int = _CHUNK) -> Iterator[tuple[np.ndarray, Any]]:
-    """Batches of the given dataset rows, in that order, collated as the loader collates them."""
+    """Batches of the given dataset rows, in that order, collated as the loader collates them.
+
+    Each item fetched reports :func:`~dldoctor.probes.guarded_reader.progress`: read
+    through the guarded reader (``unit="item"``), the deadline is per item, not per chunk.
+    """
     fast = loader.collate_fn is default_collate
     for start in range(0, len(rows), chunk_size):
         chunk = rows[start:start + chunk_size]
@@ -161,12 +166,16 @@ def fetch_rows(loader: DataLoader, rows: np.ndarray, chunk_size: int = _CHUNK) -
             picked = torch.from_numpy(mapped)
             yield chunk, [t[picked] for t in tensors]
         else:
-            yield chunk, loader.collate_fn([loader.dataset[int(i)] for i in chunk])
+            items = []
+            for i in chunk:
+                items.append(loader.dataset[int(i)])
+                progress()
+            yield chunk, loader.collate_fn(items)
 
 
-def _fetch_stream(loader: Any, cap: int) -> Iterator[tuple[np.ndarray, Any]]:
+def _fetch_stream(ctx, split: str, loader: Any, cap: int) -> Iterator[tuple[np.ndarray, Any]]:
     position = 0
-    for batch in loader:
+    for batch in ctx.read(split, loader, what=f"reading the {split}_loader"):
         size = batch_size_of(batch) or 0
         yield np.arange(position, position + size, dtype=np.int64), batch
         position += size
@@ -264,6 +273,7 @@ def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
     loader = ctx.loader(split)
     if loader is None:
         return None
+    what = f"reading the {split}_loader"
     start = time.perf_counter()
     featurize = Featurizer(budget, buckets, ctx.seed)
     how = _Split()
@@ -273,7 +283,8 @@ def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
     with isolated_rng(ctx.seed), restored_generators(loader):
         try:
             if by_index:
-                drawn, complete = _drawn_indices(loader, 10 * max_samples)
+                drawn, complete = ctx.reader.call(split, lambda: _drawn_indices(loader, 10 * max_samples),
+                                                  what=f"drawing the {split}_loader's indices")
                 population = len(drawn) if complete else -1
                 if len(drawn) > max_samples:
                     keep = np.random.default_rng(ctx.seed).choice(len(drawn), max_samples, replace=False)
@@ -282,14 +293,16 @@ def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
                 # Read in a random order, so that rows read before the time budget ends are
                 # themselves a uniform sample.
                 order = np.random.default_rng(ctx.seed + 1).permutation(len(unique))
-                source: Iterator = fetch_rows(loader, unique[order])
+                rows_order = unique[order]
+                source: Iterator = ctx.read(split, loader, source=lambda: fetch_rows(loader, rows_order),
+                                            what=what, unit="item")
                 multiplicity = dict(zip(unique.tolist(), counts.tolist()))
             else:
                 try:
                     population = len(loader.dataset)  # type: ignore[attr-defined]
                 except (AttributeError, TypeError):
                     population = -1
-                source = _fetch_stream(loader, max_samples)
+                source = _fetch_stream(ctx, split, loader, max_samples)
                 multiplicity = {}
             done = 0
             for index, batch in source:
@@ -314,14 +327,14 @@ def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
             else:
                 if not by_index:  # the stream ended: every row was read
                     population = done
-        except (EntrypointError, DataReadError):
+        except (EntrypointError, DataReadError, CheckIncomplete):
             raise
         except OddBatchError as exc:
             raise EntrypointError(f"the {split}_loader yields batches of different layouts: {exc}",
                                   hint="Make every batch hold the same inputs, with the same per-sample shape "
                                        "(pad variable-length inputs in the collate function).") from None
         except Exception as exc:
-            raise ctx.user_error(f"reading the {split}_loader", exc, hint=LOADER_HINT) from None
+            raise ctx.user_error(what, exc, hint=LOADER_HINT) from None
     if not rows:
         raise EntrypointError(f"the {split}_loader yielded no samples", hint=EMPTY_LOADER_HINT)
     task = ctx.task

@@ -18,11 +18,20 @@ import inspect
 import os
 import statistics
 import time
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
+from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.probes.tensors import batch_size_of, to_device
+
+#: How the user's data is read: ``read(source, unit)`` iterates ``source()``; the
+#: context's guarded reader (a deadline per element) in a run, plain iteration alone.
+Reader = Callable[[Callable[[], Iterable[Any]], str], Iterator[Any]]
+
+
+def _plain(source: Callable[[], Iterable[Any]], unit: str) -> Iterator[Any]:  # noqa: ARG001
+    return iter(source())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +107,16 @@ def _io_counters() -> tuple[int, int] | None:
         return None
 
 
-def time_items(loader: Any, max_items: int = 16, budget_s: float = 1.0, batches: int = 2) -> ItemTiming | None:
+def time_items(loader: Any, max_items: int = 16, budget_s: float = 1.0, batches: int = 2,
+               read: Reader | None = None) -> ItemTiming | None:
     """Time ``loader.dataset[i]`` for the first indices, the collate function on them,
     and ``batches`` batches of the loader itself.
 
-    None when the loader has no map-style dataset or an item raises. Run it under
-    ``isolated_rng`` and ``restored_generators(loader)``: random augmentations and
-    shuffling draw from generators that must be put back.
+    None when the loader has no map-style dataset or an item raises (outside a run's
+    guarded reader). Run it under ``isolated_rng`` and ``restored_generators(loader)``:
+    random augmentations and shuffling draw from generators that must be put back.
+    ``read``: how to iterate the user's data (the context's guarded reader: each item
+    and batch is timed in its thread, so the hand-off is not counted).
     """
     dataset = getattr(loader, "dataset", None)
     if not is_map_style(dataset):
@@ -113,19 +125,18 @@ def time_items(loader: Any, max_items: int = 16, budget_s: float = 1.0, batches:
         count = min(int(len(dataset)), max_items)
     except TypeError:
         return None
+    read = read or _plain
     walls: list[float] = []
     cpus: list[float] = []
     items = []
-    began = time.perf_counter()
     io_before = _io_counters()
     try:
-        for index in range(count):
-            w0, c0 = time.perf_counter(), time.process_time()
-            items.append(dataset[index])
-            walls.append(time.perf_counter() - w0)
-            cpus.append(time.process_time() - c0)
-            if time.perf_counter() - began > budget_s and len(walls) >= 2:
-                break
+        for wall, cpu, item in read(lambda: _timed_items(dataset, count, budget_s), "item"):
+            walls.append(wall)
+            cpus.append(cpu)
+            items.append(item)
+    except (EntrypointError, CheckIncomplete):
+        raise
     except Exception:  # noqa: BLE001 - the training run read the same data; a failure here says nothing new
         return None
     if not walls:
@@ -136,21 +147,43 @@ def time_items(loader: Any, max_items: int = 16, budget_s: float = 1.0, batches:
     ratio = statistics.median(c / w if w > 0 else 1.0 for c, w in zip(cpus, walls))
     return ItemTiming(len(walls), statistics.fmean(walls), statistics.fmean(cpus),
                       _collate_seconds(loader, items), getitem_location(dataset), min(1.0, ratio), reads[0], reads[1],
-                      *_loader_batch_seconds(loader, batches))
+                      *_loader_batch_seconds(loader, batches, read))
 
 
-def _loader_batch_seconds(loader: Any, batches: int) -> tuple[float | None, float | None]:
+def _timed_items(dataset: Any, count: int, budget_s: float) -> Iterator[tuple[float, float, Any]]:
+    """(wall seconds, CPU seconds, item) of ``dataset[i]`` for the first ``count`` indices,
+    stopping after ``budget_s`` once two are timed."""
+    began = time.perf_counter()
+    for index in range(count):
+        w0, c0 = time.perf_counter(), time.process_time()
+        item = dataset[index]
+        yield time.perf_counter() - w0, time.process_time() - c0, item
+        if time.perf_counter() - began > budget_s and index >= 1:
+            return
+
+
+def _timed_batches(loader: Any, batches: int) -> Iterator[tuple[float, float]]:
+    iterator = iter(loader)
+    for _ in range(batches):
+        w0, c0 = time.perf_counter(), time.process_time()
+        try:
+            next(iterator)
+        except StopIteration:  # a tiny loader
+            return
+        yield time.perf_counter() - w0, time.process_time() - c0
+
+
+def _loader_batch_seconds(loader: Any, batches: int, read: Reader = _plain) -> tuple[float | None, float | None]:
     if getattr(loader, "num_workers", 0) or batches < 1:
         return None, None
     walls, cpus = [], []
     try:
-        iterator = iter(loader)
-        for _ in range(batches):
-            w0, c0 = time.perf_counter(), time.process_time()
-            next(iterator)
-            walls.append(time.perf_counter() - w0)
-            cpus.append(time.process_time() - c0)
-    except Exception:  # noqa: BLE001 - StopIteration on a tiny loader, or the user's error
+        for wall, cpu in read(lambda: _timed_batches(loader, batches), "batch"):
+            walls.append(wall)
+            cpus.append(cpu)
+    except (EntrypointError, CheckIncomplete):
+        raise
+    except Exception:  # noqa: BLE001 - the user's error, already reported by the run that read it first
         pass
     if not walls:
         return None, None
