@@ -55,6 +55,7 @@ from torch.autograd.graph import saved_tensors_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from dldoctor.core.errors import CheckIncomplete
 from dldoctor.probes.forward_trace import display_path, is_out_of_memory
 from dldoctor.probes.tensors import batch_size_of, iter_tensors
 
@@ -730,6 +731,8 @@ def find_max_batch(
     first) until it has a size that fits and one that does not, then bisects until
     they are within ``tolerance``. Memory is released after every trial
     (``torch.cuda.empty_cache``). Runs on ``model`` (a copy: it is trained).
+    At most ``max_trials`` sizes are tried, however long they take; ``time_left`` is
+    only a safety limit: reaching it raises ``CheckIncomplete``.
     """
     batch_size = batch_size_of(batch) or 1
     start = max(1, min(int(start), max_batch))
@@ -772,10 +775,15 @@ def find_max_batch(
     n, stride = start, max(1, start // 10)
     stopped = "trials"
     last_seconds = 0.0
-    for _ in range(max_trials):
+    for trial in range(max_trials):
         if time_left() < 3 * last_seconds + 2:
-            stopped = "time"
-            break
+            # A safety limit, not a budget: a search cut short would report a smaller
+            # "largest batch that fits" (only a lower bound) on a slower machine.
+            raise CheckIncomplete(
+                f"the real memory probe stopped at the check's safety limit (run.check_timeout_s) after "
+                f"{trial} of at most {max_trials} batch sizes (memory_model.real_probe_max_trials); "
+                f"its largest batch would depend on the machine's speed. Raise run.check_timeout_s, or "
+                f"lower memory_model.real_probe_max_trials.")
         began = time.monotonic()
         ok = attempt(n)
         last_seconds = time.monotonic() - began

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dldoctor.core.context import unpack_batch
+from dldoctor.core.errors import CheckIncomplete
 from dldoctor.probes.resource_holders import roots_of
 from dldoctor.probes.resource_monitor import ResourceRecord, StepMonitor
 from dldoctor.probes.rng import isolated_rng
@@ -193,7 +194,9 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
     """Train a fresh model on ``batches`` (cycled) for up to ``steps`` steps.
 
     ``target_loss_fn(initial_loss) -> float`` gives the loss at which a one-batch run
-    stops early (converged). Runs under the context's seed; respects ``ctx.time_left()``.
+    stops early (converged). Runs under the context's seed. The steps are fixed (the
+    config's, or convergence): ``ctx.time_left()`` is only a safety limit, and reaching
+    it raises ``CheckIncomplete`` rather than returning a curve cut short.
     ``heldout``, when given, is evaluated at the end (``heldout_metric``), with the
     chance level of that batch (``heldout_chance``).
     """
@@ -241,6 +244,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
         target = None
         lr0 = float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else 0.0
         handles: list = []
+        slowest = 0.0
         modules = [_module_of(n) for n, _ in names]
         params = [p for _, p in names]
         model.train()
@@ -299,7 +303,9 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                         weight_norm[path] = math.sqrt(w2)
                         if w2 > 0:
                             ratio_hist[path].append(math.sqrt(upd_sq[path] / w2))
-                monitor.step(0.0, time.perf_counter() - step_start, batch_size_of(targets) or 0)
+                step_s = time.perf_counter() - step_start
+                slowest = max(slowest, step_s)
+                monitor.step(0.0, step_s, batch_size_of(targets) or 0)
                 if target is None:
                     target = target_loss_fn(losses[0])
                 if len(batches) == 1 and value <= target:
@@ -307,8 +313,15 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                     break
                 if step % 10 == 0:
                     ctx.report_progress(label or setup.label, step, value)
-                if ctx.time_left() < 1.0:
-                    break
+                if step + 1 < steps and ctx.time_left() < max(1.0, 2 * slowest):
+                    # A safety limit, not a budget: a curve cut short here would be read
+                    # as "slow", "plateau" or "too small" on a busy machine only.
+                    timeout = ctx.config.get("run.check_timeout_s")
+                    raise CheckIncomplete(
+                        f"the overfit run '{label or setup.label}' stopped at the check's safety limit "
+                        f"(run.check_timeout_s = {timeout:g} s) after {step + 1} of {steps} steps; its curve "
+                        f"would be read as cut short. Raise run.check_timeout_s, or lower overfit.steps / "
+                        f"overfit.experiment_steps (--profile quick).")
             heldout_metric = heldout_chance = None
             if heldout is not None and first_nonfinite is None:
                 model.eval()

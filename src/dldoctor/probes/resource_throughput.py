@@ -4,6 +4,12 @@ and (on an accelerator) how throughput changes with the batch size.
 Each measurement trains a fresh copy of the model (under the run's seed) on batches
 the context already holds, so the loader takes no part. On CUDA every step ends with
 a synchronisation, so the time is the device's, not the launch queue's.
+
+The number of timed steps is fixed (``steps`` after ``warmup``), not "as many as fit
+in a few seconds": a median over the same steps on every machine. These timings are
+reported (samples per second, whether the device is saturated) and never decide a
+finding's ID or severity. The running check's deadline is a safety limit only:
+reaching it raises ``CheckIncomplete``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import torch
 
+from dldoctor.core.errors import CheckIncomplete
 from dldoctor.probes.memory import resize_batch
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import batch_size_of
@@ -39,10 +46,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed_steps(ctx, model, optimizer, batches: list[Any], steps: int, warmup: int, budget_s: float) -> list[float]:
+def _timed_steps(ctx, model, optimizer, batches: list[Any], steps: int, warmup: int, what: str,
+                 lower: str) -> list[float]:
+    """Seconds of each of ``steps`` training steps after ``warmup`` (all of them, however long)."""
     times: list[float] = []
-    began = time.perf_counter()
+    slowest = 0.0
     for i in range(warmup + steps):
+        if ctx.time_left() < max(2.0, 2 * slowest):
+            timeout = ctx.config.get("run.check_timeout_s")
+            raise CheckIncomplete(
+                f"timing {what} stopped at the check's safety limit (run.check_timeout_s = {timeout:g} s) after "
+                f"{len(times)} of {steps} timed steps. Raise run.check_timeout_s, or {lower}.")
         batch = batches[i % len(batches)]
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
@@ -53,30 +67,31 @@ def _timed_steps(ctx, model, optimizer, batches: list[Any], steps: int, warmup: 
             torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.spec.grad_clip_norm)
         optimizer.step()
         _sync(ctx.device)
+        seconds = time.perf_counter() - t0
+        slowest = max(slowest, seconds)
         if i >= warmup:
-            times.append(time.perf_counter() - t0)
+            times.append(seconds)
         del outputs, targets, loss
-        if time.perf_counter() - began > budget_s and times:
-            break  # a slow model gets fewer timed steps (at least one), not a longer wait
     return times
 
 
-def preloaded_step(ctx, batches: list[Any], steps: int = 10, warmup: int = 1, budget_s: float = 2.0) -> StepTiming | None:
-    """Median step time on ``batches`` (cycled), held in memory on the run's device."""
+def preloaded_step(ctx, batches: list[Any], steps: int = 10, warmup: int = 1) -> StepTiming | None:
+    """Median step time over ``steps`` steps on ``batches`` (cycled), held in memory on the run's device."""
     if not batches:
         return None
     with isolated_rng(ctx.seed):
         model = ctx.fresh_model()
         optimizer = ctx.make_optimizer(model)
-        times = _timed_steps(ctx, model, optimizer, batches, steps, warmup, budget_s)
+        times = _timed_steps(ctx, model, optimizer, batches, steps, warmup, "steps on preloaded batches",
+                             "lower input_pipeline.preloaded_steps")
     if not times:
         return None
     return StepTiming(batch_size_of(batches[0]) or 0, statistics.median(times), len(times))
 
 
-def batch_scaling(ctx, batch: Any, factors: tuple[int, ...] = (1, 2, 4), steps: int = 5, warmup: int = 1,
-                  budget_s: float = 3.0) -> tuple[StepTiming, ...]:
-    """Step time at the batch size times each factor (samples repeated).
+def batch_scaling(ctx, batch: Any, factors: tuple[int, ...] = (1, 2, 4), steps: int = 5,
+                  warmup: int = 1) -> tuple[StepTiming, ...]:
+    """Median step time over ``steps`` steps at the batch size times each factor (samples repeated).
 
     Stops at the first size that fails: out of memory, or a model that cannot take
     another batch size (a hard-coded reshape); the sizes timed until then are kept.
@@ -92,7 +107,10 @@ def batch_scaling(ctx, batch: Any, factors: tuple[int, ...] = (1, 2, 4), steps: 
             with isolated_rng(ctx.seed):
                 model = ctx.fresh_model()
                 optimizer = ctx.make_optimizer(model)
-                times = _timed_steps(ctx, model, optimizer, [sized], steps, warmup, budget_s / len(factors))
+                times = _timed_steps(ctx, model, optimizer, [sized], steps, warmup, f"steps at batch {size * factor}",
+                                     "set input_pipeline.batch_scaling: false")
+        except CheckIncomplete:
+            raise
         except Exception:  # noqa: BLE001 - out of memory, or a batch size the model cannot take
             break
         finally:

@@ -18,6 +18,7 @@ import time
 import torch
 
 from dldoctor.core.context import restored_generators
+from dldoctor.core.errors import CheckIncomplete
 from dldoctor.probes.rng import isolated_rng
 from dldoctor.probes.tensors import to_device
 
@@ -32,7 +33,9 @@ class Sweep:
         losses: the training loss of each step, before its update.
         base_lr: the spec optimiser's own learning rate (first group).
         stopped_by: "end", "diverged" (running loss above ``diverge_factor`` x its
-            best), "nan", "time", or "empty" (the loader yielded nothing).
+            best), "nan", or "empty" (the loader yielded nothing). Never the clock:
+            the sweep's steps are fixed, and a sweep that reaches the running check's
+            deadline raises ``CheckIncomplete``.
         seconds: wall-clock time of the sweep.
     """
 
@@ -56,11 +59,11 @@ def sweep_bounds(base_lr: float, low: float, high: float, margin: float) -> tupl
     return low, high
 
 
-def _cycle(loader):
-    """Batches of the loader, restarting it when it runs out (at most a few passes)."""
+def _cycle(ctx, loader):
+    """Batches of the training loader (through the context's guarded reader), restarting it when it runs out."""
     while True:
         empty = True
-        for batch in loader:
+        for batch in ctx.read("train", loader):
             empty = False
             yield batch
         if empty:
@@ -83,8 +86,10 @@ def lr_sweep(ctx, low: float, high: float, steps: int, diverge_factor: float, sm
         losses: list[float] = []
         stopped_by = "end"
         running = best = None
-        batches = _cycle(loader)
+        batches = _cycle(ctx, loader)
+        slowest = 0.0
         for step in range(steps):
+            step_began = time.perf_counter()
             batch = next(batches, None)
             if batch is None:
                 stopped_by = "empty"
@@ -113,10 +118,17 @@ def lr_sweep(ctx, low: float, high: float, steps: int, diverge_factor: float, sm
             if ctx.spec.grad_clip_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.spec.grad_clip_norm)
             optimizer.step()
+            slowest = max(slowest, time.perf_counter() - step_began)
             if step % 10 == 0:
                 ctx.report_progress("learning-rate range test", step, value)
-            if ctx.time_left() < 2.0:
-                stopped_by = "time"
-                break
+            if step + 1 < steps and ctx.time_left() < max(2.0, 2 * slowest):
+                # A safety limit, not a budget: a sweep cut short would read its top
+                # learning rates as missing, and the suggestion would move with the
+                # machine's speed.
+                timeout = ctx.config.get("run.check_timeout_s")
+                raise CheckIncomplete(
+                    f"the learning-rate range test stopped at the check's safety limit (run.check_timeout_s = "
+                    f"{timeout:g} s) after {step + 1} of {steps} steps. Raise run.check_timeout_s, or lower "
+                    f"lr_finder.steps.")
     return Sweep(tuple(lrs), tuple(losses), base[0] if base else 0.0, lo, hi, steps, stopped_by,
                  time.perf_counter() - start)

@@ -23,16 +23,30 @@ from dldoctor.probes.short_training import Budget, EpochRecord, short_training
 
 @dataclasses.dataclass(frozen=True)
 class TrialBudget:
-    """What one trial may spend (config section ``tune``)."""
+    """What one trial may spend (config section ``tune``).
+
+    ``epochs``, ``max_steps``, ``max_gflop`` and ``min_steps`` are work: the steps a
+    trial trains are fixed by them and the configuration's model (as for the short
+    training run), so trials are ranked on the same work on any machine.
+    ``max_seconds`` is a safety limit: a trial that reaches it fails (it is not
+    ranked) rather than being scored on part of its run.
+    """
 
     epochs: int
     max_steps: int
     max_seconds: float
     eval_batches: int
+    max_gflop: float = math.inf
+    min_steps: int = 1
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "TrialBudget":
-        return cls(int(cfg["epochs"]), int(cfg["max_steps"]), float(cfg["max_seconds"]), int(cfg["eval_batches"]))
+        return cls(int(cfg["epochs"]), int(cfg["max_steps"]), float(cfg["max_seconds"]), int(cfg["eval_batches"]),
+                   float(cfg["max_gflop"]), int(cfg["min_steps"]))
+
+    def run_budget(self) -> Budget:
+        return Budget(self.epochs, self.max_steps, self.max_seconds, gflop=self.max_gflop, min_steps=self.min_steps,
+                      section="tune")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +140,11 @@ def make_context(loaded: LoadedTarget, config, device: torch.device, seed: int) 
 
 
 def score(ctx: Context, budget: TrialBudget, on_epoch: Callable[[int, float], bool] | None = None) -> Score:
-    """Train within ``budget`` and score on validation; ``on_epoch(epoch, error)`` may stop the run."""
+    """Train for ``budget``'s steps and score on validation; ``on_epoch(epoch, error)`` may stop the run.
+
+    Raises ``CheckIncomplete`` when the trial reaches its safety limit (``tune.max_seconds``):
+    the search counts it as a failed trial, never as a score.
+    """
     def value(record: EpochRecord) -> float:
         split = record.val
         if split is None:
@@ -135,8 +153,7 @@ def score(ctx: Context, budget: TrialBudget, on_epoch: Callable[[int, float], bo
 
     hook = (lambda record: on_epoch(record.epoch, value(record))) if on_epoch else None
     start = time.perf_counter()
-    run = short_training(ctx, Budget(budget.epochs, budget.max_steps, budget.max_seconds), budget.eval_batches,
-                         label="trial", on_epoch=hook)
+    run = short_training(ctx, budget.run_budget(), budget.eval_batches, label="trial", on_epoch=hook)
     curve = tuple(value(r) for r in run.epochs)
     last = run.last
     error = curve[-1] if curve else math.inf

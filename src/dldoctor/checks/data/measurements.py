@@ -54,10 +54,12 @@ def label_noise(ctx) -> NoiseReport | None:
         cfg = ctx.config.section("label_noise")
         k, folds = classes(ctx, base), int(ctx.config.get("data.folds"))
         extra = {}
-        if cfg["user_model_seconds"] > 0 and base.labelled.any():
+        if cfg["user_model"] and base.labelled.any():
+            # A fixed number of steps per fold (epochs, fewer for an expensive model);
+            # the seconds are a safety limit that makes the check incomplete.
             rows = noise_rows(base, int(cfg["max_samples"]), ctx.seed)
             probs = user_model_oof(ctx, base, rows, k, folds, int(cfg["user_model_epochs"]),
-                                   float(cfg["user_model_seconds"]))
+                                   float(cfg["user_model_max_seconds"]), float(cfg["user_model_max_gflop"]))
             if probs is not None:
                 extra["your model, trained briefly on each fold"] = probs
         return measure_label_noise(base, k, int(cfg["max_samples"]), int(cfg["dimensions"]), folds,

@@ -1,4 +1,12 @@
-"""The evaluation stage's shared short training run (and its variants), memoised."""
+"""The evaluation stage's shared short training run (and its variants), memoised.
+
+Each run trains the steps its budget plans for the model (``probes.short_training.
+planned_steps``: the profile's epochs and steps, fewer for an expensive model), never
+as many as fit in some seconds. A run that reaches its safety limit raises
+``CheckIncomplete``; ``ctx.measure`` keeps that failure, so every check reading the
+run (baselines, reference, bias-variance, the resource checks) is incomplete at once
+instead of judging a truncated run.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,12 @@ from dldoctor.probes.short_training import Budget, TrainingRun, short_training, 
 
 def budget(ctx, data_fraction: float = 1.0) -> Budget:
     cfg = ctx.config.section("training")
-    return Budget(int(cfg["epochs"]), int(cfg["max_steps"]), float(cfg["max_seconds"]), data_fraction)
+    return Budget(int(cfg["epochs"]), int(cfg["max_steps"]), float(cfg["max_seconds"]), data_fraction,
+                  gflop=float(cfg["max_gflop"]), min_steps=int(cfg["min_steps"]), section="training")
 
 
 def main_run(ctx) -> TrainingRun:
-    """The user's model, trained on all the training data within the budget."""
+    """The user's model, trained on all the training data for the budget's steps."""
     cfg = ctx.config.section("training")
     return ctx.measure("training:main", lambda: short_training(ctx, budget(ctx), int(cfg["eval_batches"])))
 
