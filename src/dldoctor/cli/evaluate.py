@@ -69,7 +69,7 @@ def parse_budget(text: str | None) -> tuple[tuple[str, object], ...]:
 def evaluate(
     target: Optional[str] = typer.Argument(None, help="The training file that defines dldoctor_spec()."),
     spec: Optional[str] = c.SPEC_OPTION,
-    budget: Optional[str] = typer.Option(None, "--budget", help="Short-run budget, e.g. 5ep,30s or 400steps."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Short-run budget, e.g. 5ep or 400steps; seconds (30s) are a safety limit that ends the run incomplete."),
     fmt: c.OutputFormat = c.FORMAT_OPTION,
     output: Optional[Path] = c.OUTPUT_OPTION,
     fail_on: c.FailOn = c.FAIL_ON_OPTION,
