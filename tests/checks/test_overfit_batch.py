@@ -98,6 +98,23 @@ def test_labels_that_do_not_depend_on_inputs(make_project):
     assert finding.metrics["loss_real_labels"] >= 0.9 * finding.metrics["loss_permuted_labels"]
 
 
+
+def test_a_step_too_large_for_several_batches_is_not_blamed_on_the_labels():
+    """An Elman RNN at lr 0.05 with momentum fits one batch, but learns real and shuffled
+    labels equally badly across batches; at a tenth of the rate the real labels are
+    learned: the cause is the learning rate, and the labels are not accused."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "bugs" / "fit_explode_elman_regression.py"
+    diagnosis = diagnose_file(path, select=STAGE2)
+    finding = top(diagnosis)
+    assert (finding.id, finding.check) == ("lr-too-high", "label-signal")
+    m = finding.metrics
+    assert m["loss_real_labels"] >= 0.9 * m["loss_permuted_labels"]  # at the user's rate: no signal learned
+    assert m["control_loss_real_labels"] < 0.9 * m["control_loss_permuted_labels"]  # at x0.1: learned
+    assert m["control_lr"] < m["lr"]
+    assert "labels-corrupted" not in [f.id for f in diagnosis.diagnoses]
+
 WIDTH_KNOB = """
 g = torch.Generator().manual_seed(0)
 X = torch.randn(256, 8, generator=g)

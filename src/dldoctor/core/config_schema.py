@@ -434,6 +434,7 @@ SCHEMA: Mapping[str, Rule] = {
         batches=Range(min=2, note="the several-batch experiment"),
         steps=COUNT,
         real_vs_permuted=SHARE_ABOVE_0,
+        control_lr_scale=OPEN_SHARE,
     ),
     **_section(
         "memory_leak",

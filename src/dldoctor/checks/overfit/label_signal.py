@@ -28,13 +28,20 @@ class LabelSignalCheck(Check):
     separately, misaligned, a wrong mapping), and with inputs zeroed the run tells
     whether the model sees its inputs at all. When the single-batch fit fails for a
     reason the overfit check found, the labels are not judged.
+
+    Before the labels are blamed, the pair of runs is repeated at a tenth of the
+    learning rate (``label_signal.control_lr_scale``): a step too large for several
+    batches at once (a recurrent net at lr 0.05 with momentum fits one batch, with
+    spikes, yet learns real and shuffled labels equally badly) makes clean labels look
+    random. If the real labels are learned clearly faster there, the labels are fine
+    and the learning rate is the cause (``lr-too-high``, with both pairs of numbers).
     """
 
     name = "label-signal"
     stage = Stage.OVERFIT
     order = 30
     requires = ("forward_pass",)
-    emits = ("labels-corrupted",)
+    emits = ("labels-corrupted", "lr-too-high")
 
     def run(self, ctx):
         if ctx.task not in ("classification", "regression"):
@@ -56,6 +63,9 @@ class LabelSignalCheck(Check):
         permuted = experiments.run(ctx, Setup(batches=n_batches, permute_labels=True), steps)
         real_final, perm_final = _tail(real.losses), _tail(permuted.losses)
         if not real_final < float(cfg["real_vs_permuted"]) * perm_final:
+            control = self._learning_rate_control(ctx, cfg, base, real_final, perm_final)
+            if control is not None:
+                return [control]
             zeroed = experiments.run(ctx, Setup(batches=n_batches, zero_inputs=True), steps)
             zero_final = _tail(zeroed.losses)
             name = base.metric_name
@@ -79,3 +89,35 @@ class LabelSignalCheck(Check):
                 location="data",
             )]
         return []
+
+    def _learning_rate_control(self, ctx, cfg, base, real_final: float, perm_final: float):
+        """``lr-too-high`` when real labels are learned clearly faster than permuted ones at a
+        smaller learning rate, though not at the user's; None when they are not (the labels
+        are then judged)."""
+        scale = float(cfg["control_lr_scale"])
+        n_batches, steps = int(cfg["batches"]), int(cfg["steps"])
+        real = _tail(experiments.run(ctx, Setup(batches=n_batches, lr_scale=scale), steps).losses)
+        permuted = _tail(experiments.run(ctx, Setup(batches=n_batches, lr_scale=scale, permute_labels=True),
+                                         steps).losses)
+        if not real < float(cfg["real_vs_permuted"]) * permuted:
+            return None
+        lower = base.lr * scale
+        return self.finding(
+            "lr-too-high", Severity.ERROR, min(0.9, 0.5 + 0.5 * (1.0 - real / permuted)),
+            title=f"the learning rate {base.lr:.3g} is too high to learn across batches: at {lower:.3g} the real "
+                  "labels are learned, at the configured rate no better than shuffled ones",
+            evidence=[
+                f"{steps} steps on {n_batches} batches at lr={base.lr:.3g}: loss {real_final:.4g} with the real "
+                f"labels, {perm_final:.4g} with labels permuted across samples",
+                f"the same at lr={lower:.3g}: loss {real:.4g} with the real labels, {permuted:.4g} permuted: "
+                "the labels carry signal the step size destroys",
+            ],
+            fixes=[f"Lower the learning rate to about {lower:.3g} (or run `dldoctor tune` for a range test).",
+                   "Clip the gradient norm (grad_clip_norm in the spec, torch.nn.utils.clip_grad_norm_ in "
+                   "your loop); recurrent nets need it most.",
+                   "Add warm-up: start at a tenth of the rate and raise it over the first few hundred steps."],
+            metrics={"lr": base.lr, "control_lr": lower, "loss_real_labels": real_final,
+                     "loss_permuted_labels": perm_final, "control_loss_real_labels": real,
+                     "control_loss_permuted_labels": permuted},
+            location="optimizer",
+        )
