@@ -33,7 +33,16 @@ def diagnose(target=None, **options):
     """
     from dldoctor.core.runner import RunOptions, diagnose as _diagnose
 
+    from dldoctor.core.errors import DldoctorError
+    from dldoctor.core.stage import Stage
+
     options.setdefault("device", "auto")
+    if options.get("stages") is not None:
+        stages = (options["stages"],) if isinstance(options["stages"], (str, Stage)) else options["stages"]
+        try:
+            options["stages"] = tuple(s if isinstance(s, Stage) else Stage.parse(str(s)) for s in stages)
+        except ValueError as exc:
+            raise DldoctorError(str(exc)) from None
     for key in ("select", "ignore"):
         if isinstance(options.get(key), str):
             options[key] = (options[key],)

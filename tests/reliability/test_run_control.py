@@ -34,7 +34,8 @@ def test_the_target_sees_its_own_argv_and_dldoctors_is_restored(make_project):
     diagnosis = diagnose_file(path, stages=None, select=("forward-pass",))
     assert sys.argv == before
     assert diagnosis.status == "healthy", [f.title for f in diagnosis.diagnoses]
-    module = sys.modules[path.stem]
+    # the module is named after the file unless another test's "train" module holds that name
+    module = next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == str(path.resolve()))
     assert module.SEEN_ARGV == [str(path)]
 
 
@@ -166,3 +167,28 @@ def test_a_check_broken_by_the_users_model_makes_the_run_incomplete(make_project
     relaxed = run_cli("probe", path, "--allow-incomplete", "--format", "json")
     assert relaxed.returncode == 0, relaxed.stderr
     assert json.loads(relaxed.stdout)["status"] == "incomplete"
+
+
+# ------------------------------------------------------------------ nothing examined
+
+def test_the_python_api_takes_stage_names_and_rejects_unknown_ones(make_project):
+    import dldoctor
+    from dldoctor.core.errors import DldoctorError
+
+    path = make_project(HEALTHY_BODY)
+    diagnosis = dldoctor.diagnose(path, device="cpu", stages=("run",), select=("forward-pass",))
+    assert [c.name for c in diagnosis.checks if c.status.value == "passed"] == ["forward-pass"]
+    assert diagnosis.status == "healthy"
+    with pytest.raises(DldoctorError, match="unknown stage 'overfitting'"):
+        dldoctor.diagnose(path, device="cpu", stages=("run", "overfitting"))
+
+
+def test_a_run_in_which_every_check_was_skipped_is_not_healthy():
+    skipped = tuple(CheckResult(name, "data", "skipped", 0.0, "the spec has no val_loader")
+                    for name in ("train-val-leakage", "data-shift"))
+    diagnosis = _diagnosis(checks=skipped)
+    assert diagnosis.status == "incomplete"
+    assert diagnosis.exit_code(FailOn.NEVER) == ExitCode.FINDINGS
+    assert diagnosis.exit_code(FailOn.NEVER, allow_incomplete=True) == ExitCode.OK
+    ran = _diagnosis(checks=(*skipped, CheckResult("forward-pass", "run", "passed", 0.1)))
+    assert ran.status == "healthy"

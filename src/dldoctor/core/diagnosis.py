@@ -65,7 +65,14 @@ class Diagnosis:
     @property
     def incomplete(self) -> bool:
         """Some check could not finish (or the run was interrupted): part of the diagnosis is missing."""
-        return self.interrupted or any(f.id == "check-incomplete" for f in self.diagnoses)
+        return (self.interrupted or any(f.id == "check-incomplete" for f in self.diagnoses)
+                or self.nothing_checked)
+
+    @property
+    def nothing_checked(self) -> bool:
+        """Checks were registered but every one was skipped: nothing was examined, so the
+        run cannot be called healthy (e.g. a selection whose requirements were all unmet)."""
+        return bool(self.checks) and all(c.status is CheckStatus.SKIPPED for c in self.checks)
 
     @property
     def status(self) -> str:
