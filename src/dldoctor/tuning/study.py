@@ -19,7 +19,7 @@ from dldoctor.core.errors import UsageError
 
 METHODS = ("coarse-to-fine", "random", "bayes", "grid")
 #: What a worker sees when another one is creating the same tables at that moment.
-RACES = ("already exists", "duplicate key", "database is locked")
+RACES = ("already exists", "duplicate key", "database is locked", "UNIQUE constraint failed")
 INSTALL_HINT = "pip install 'dldoctor[tune]'   (or: pip install optuna)"
 
 
