@@ -4,6 +4,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for the parallel phases of `make test` (auto: one per CPU);
+# PYTEST_ARGS go to every phase (e.g. PYTEST_ARGS=-x, or -k NAME).
+TEST_JOBS ?= auto
+PYTEST_ARGS ?=
+PYTEST := $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 .PHONY: install demo test zoo clean
 
@@ -21,8 +26,20 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/dldoctor run examples/digits/train.py
 
+# Every test once, in three phases (markers in pyproject.toml): the fast tests first, in
+# parallel; then the slow ones and the bug zoo, in parallel; then the tests that load the
+# machine or time a deadline, alone. A failing phase does not stop the next ones; the target
+# fails if any did. Exit status 5 (no test selected, e.g. with PYTEST_ARGS=-k...) is no failure.
 test: install
-	$(BIN)/python -m pytest
+	@phase() { echo "== make test: $$1 (-m '$$2' $$3)"; began=$$(date +%s); \
+	           $(PYTEST) $$3 -m "$$2"; rc=$$?; \
+	           echo "== make test: $$1: exit $$rc in $$(( $$(date +%s) - began )) s"; \
+	           [ $$rc -eq 0 ] || [ $$rc -eq 5 ]; }; \
+	failed=0; \
+	phase "fast tests"             "not (slow or zoo or serial)"  "-n $(TEST_JOBS)" || failed=1; \
+	phase "slow tests and the zoo" "(slow or zoo) and not serial" "-n $(TEST_JOBS)" || failed=1; \
+	phase "serial tests"           "serial"                       "-p no:xdist"     || failed=1; \
+	exit $$failed
 
 zoo: install
 	$(BIN)/python benchmarks/diagnosis_accuracy.py examples/bugs

@@ -12,7 +12,7 @@ case whether the expected ID is ranked first (top-1) or among the first three
 (top-3); for healthy controls, whether anything at warning or above was reported
 (a false alarm). Usage:
 
-    python benchmarks/diagnosis_accuracy.py [FOLDER] [--profile quick] [--json OUT] [--strict]
+    python benchmarks/diagnosis_accuracy.py [FOLDER] [--profile quick] [--config FILE] [--json OUT] [--strict]
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default="examples/bugs")
     parser.add_argument("--profile", default=None, help="passed to dldoctor run --profile")
+    parser.add_argument("--config", default=None,
+                        help="passed to dldoctor run --config (e.g. longer safety limits on a loaded machine: "
+                             "verdicts come from work budgets, so only the time changes)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     parser.add_argument("--strict", action="store_true", help="exit 1 unless every case passes top-1")
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     extra = ["--profile", args.profile] if args.profile else []
+    extra += ["--config", args.config] if args.config else []
     files = sorted(p for p in Path(args.folder).glob("*.py") if args.pattern in p.name)
     todo = []
     for path in files:

@@ -77,7 +77,7 @@ def show(target: str, select: tuple[str, ...]) -> None:
 
 def compare_meters() -> None:
     """The dispatch-mode tensor count (used off CUDA) against the CUDA allocator's peak."""
-    from dldoctor.probes.memory import CudaPeak, LiveBytes
+    from dldoctor.probes.resources.memory_model import CudaPeak, LiveBytes
     from memory_model_accuracy import transformer_case
 
     _, make_model, _, loss_fn, pool, _, _ = transformer_case()

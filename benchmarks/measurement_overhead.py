@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from dldoctor.probes.resource_holders import roots_of  # noqa: E402
-from dldoctor.probes.resource_monitor import StepMonitor  # noqa: E402
+from dldoctor.probes.resources.holders import roots_of  # noqa: E402
+from dldoctor.probes.resources.monitor import StepMonitor  # noqa: E402
 
 
 def tiny_mlp():

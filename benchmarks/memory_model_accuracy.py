@@ -11,7 +11,7 @@ that state live), each on its own input batch, created inside the measured regio
 as a data loader hands it over: the input batch counts.
 
 The prediction comes from dldoctor's memory model
-(:func:`dldoctor.probes.memory.measure_memory`), measured once on a copy of the model
+(:func:`dldoctor.probes.resources.memory_model.measure_memory`), measured once on a copy of the model
 at the spec's batch size and half of it, then evaluated at each batch size of the
 table (the first size is below both measured sizes, the last far above).
 
@@ -120,7 +120,7 @@ def transformer_case():
 
 # -- prediction and measurement ------------------------------------------------------
 def predict(make_model, make_opt, loss_fn, pool, spec_batch, device):
-    from dldoctor.probes.memory import measure_memory, resize_batch
+    from dldoctor.probes.resources.memory_model import measure_memory, resize_batch
 
     torch.manual_seed(0)
     model = make_model().to(device)
@@ -129,7 +129,7 @@ def predict(make_model, make_opt, loss_fn, pool, spec_batch, device):
 
 
 def _train_steps(model, optimizer, loss_fn, pool, n, device, steps=2):
-    from dldoctor.probes.memory import resize_batch
+    from dldoctor.probes.resources.memory_model import resize_batch
 
     for _ in range(steps):
         x, y = (t.to(device) if t.device != device else t for t in resize_batch(pool, len(pool[0]), n))
@@ -196,7 +196,7 @@ def _quiet_stderr():
 
 def real_probe(make_model, make_opt, loss_fn, pool, spec_batch, device, budget):
     """Predicted vs found largest batch under a memory cap of ``budget`` bytes for new tensors."""
-    from dldoctor.probes.memory import find_max_batch, resize_batch
+    from dldoctor.probes.resources.memory_model import find_max_batch, resize_batch
 
     mm = predict(make_model, make_opt, loss_fn, pool, spec_batch, device)
     predicted = mm.max_batch(budget)
@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("CUDA is not available", file=sys.stderr)
         return 2
-    from dldoctor.checks.running.memory_model import format_bytes, parse_budget
+    from dldoctor.runtime.units import format_bytes, parse_budget
 
     cases = [digits_case(), transformer_case()]
     rows = []

@@ -70,6 +70,32 @@ def run_json(*args: str, **kwargs):
         raise AssertionError(f"no JSON on stdout (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
 
 
+# -- test tiers (markers declared in pyproject.toml) -------------------------------------------
+def pytest_collection_modifyitems(config, items):
+    """Skip the ``cuda`` tests where torch sees no CUDA device (torch is imported only then)."""
+    cuda = [item for item in items if item.get_closest_marker("cuda")]
+    if not cuda:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for item in cuda:
+            item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report):
+    """With DLDOCTOR_TEST_DURATIONS set, append each report's time to that file, one
+    ``seconds<TAB>setup|call|teardown<TAB>node id`` line each, so that ``.ci/run`` can list the
+    slowest tests over every pytest invocation of ``make test``. Under xdist the controller
+    writes (it receives every worker's reports); the workers do not."""
+    path = os.environ.get("DLDOCTOR_TEST_DURATIONS")
+    if not path or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    with open(path, "a") as f:
+        f.write(f"{report.duration:.3f}\t{report.when}\t{report.nodeid}\n")
+
+
 def diagnose_file(path: Path, **options):
     """Run the pipeline in-process on a file (faster than a subprocess)."""
     from dldoctor.core.runner import RunOptions, diagnose

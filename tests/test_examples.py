@@ -45,6 +45,7 @@ def stages_for(expect: str):
     return tuple(s for s in Stage if s <= last)
 
 
+@pytest.mark.zoo
 @pytest.mark.parametrize("path", ZOO, ids=[p.stem for p in ZOO])
 def test_zoo_case(path):
     import torch
@@ -64,6 +65,7 @@ def test_zoo_case(path):
 EXAMPLES = sorted((REPO / "examples").glob("*/train.py"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
 def test_shipped_examples_are_healthy(path):
     diagnosis = diagnose_file(path)  # every stage, as `dldoctor run` does

@@ -8,6 +8,9 @@ The public API is small and does not import torch:
     Severity  info, warning, error
     Stage     the ordered stages of the method
     diagnose  run dldoctor on a target from Python and get the ranked Diagnosis
+
+Check authors (plugins) import from :mod:`dldoctor.api`: the typed ``CheckContext``,
+``DiagnosisInfo`` for their own diagnosis IDs, and the config rules.
 """
 
 __version__ = "0.1.0"

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from dldoctor.checks.overfit.curve_shape import convergence_target, read_curve
 from dldoctor.core.config import load_config
+from dldoctor.readings.curves import convergence_target, read_curve
 
 CFG = dict(load_config().section("overfit"))
 

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.checks.data_cases import TEMPLATE, TRAIN, VAL, MLP, blobs
 from tests.conftest import REPO, run_cli, run_json
 
@@ -22,6 +24,7 @@ def test_data_runs_the_data_stage_only(make_project):
     assert ran == {"data"}
 
 
+@pytest.mark.slow
 def test_exit_codes_follow_fail_on(make_project):
     path = project(make_project, LEAKY)
     assert run_cli("data", path, "--fail-on", "warning").returncode == 1

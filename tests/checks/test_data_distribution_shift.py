@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dldoctor.probes.data_models import auc
-from dldoctor.probes.data_shift import chi2_sf, ks_2samp
+from dldoctor.probes.data.models import auc
+from dldoctor.probes.data.shift import chi2_sf, ks_2samp
 from tests.checks.data_cases import blobs, data_findings
 
 IMAGES = """

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dldoctor.probes.data_label_issues import confident_joint, find_label_issues
+from dldoctor.probes.data.label_issues import confident_joint, find_label_issues
 from tests.checks.data_cases import blobs, data_findings
 
 FLIP = """
@@ -84,12 +84,12 @@ def test_identical_inputs_with_different_labels(make_project):
 def test_the_users_model_gives_out_of_fold_probabilities(make_project):
     import torch
 
-    from dldoctor.checks.data import measurements as m
     from dldoctor.core.config import load_config
     from dldoctor.core.context import Context
     from dldoctor.loading.entrypoint import load_target
-    from dldoctor.probes.data_noise import noise_rows
-    from dldoctor.probes.data_user_model import user_model_oof
+    from dldoctor.probes.data import measurements as m
+    from dldoctor.probes.data.noise import noise_rows
+    from dldoctor.probes.data.user_model import user_model_oof
     from tests.checks.data_cases import MLP, TEMPLATE, TRAIN, VAL
 
     body = blobs(600, 10, 4) + "Xv, yv = X[:100], y[:100]\n"
@@ -107,7 +107,7 @@ def test_the_users_model_gives_out_of_fold_probabilities(make_project):
 def test_model_outputs_become_probabilities():
     import torch
 
-    from dldoctor.probes.data_user_model import _probabilities
+    from dldoctor.probes.data.user_model import _probabilities
 
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     assert _probabilities(logits, 2).sum(1) == pytest.approx([1.0, 1.0])

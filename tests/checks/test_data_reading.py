@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from dldoctor.probes.data_features import Featurizer, row_hashes
+from dldoctor.probes.data.features import Featurizer, row_hashes
 from tests.checks.data_cases import blobs, data_findings
 from tests.conftest import diagnose_file
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dldoctor.checks.running.crash_rules import classify_message
 from dldoctor.core.stage import Stage
+from dldoctor.readings.crash import classify_message
 from tests.conftest import HEALTHY_BODY, diagnose_file
 
 LOADER = """

@@ -188,7 +188,7 @@ def layer(path, role, **kw):
 def test_loss_judge_uses_the_uniform_prediction_loss():
     def stats(value):
         return InitStats(layers=(layer("0", "linear", in_signal=1.0),),
-                         loss=LossAtInit("cross_entropy", value, math.log(10), 2.2, 10, 3.0), samples=128, batches=2)
+                         loss=LossAtInit("logits", value, math.log(10), 2.2, 10, 3.0), samples=128, batches=2)
     assert judge_loss(stats(math.log(10) + 0.5), THRESHOLDS) is None
     warning = judge_loss(stats(math.log(10) + 2), THRESHOLDS)
     error = judge_loss(stats(46.1), THRESHOLDS)

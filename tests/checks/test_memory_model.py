@@ -3,10 +3,11 @@ batch does not fit the budget, and budget strings."""
 
 import pytest
 
-from dldoctor.checks.running.memory_model import format_bytes, judge, parse_budget
+from dldoctor.checks.running.memory_model import judge
 from dldoctor.core.errors import ConfigError
 from dldoctor.core.severity import Severity
-from dldoctor.probes.memory import MemoryModel, RealProbe
+from dldoctor.probes.resources.memory_model import MemoryModel, RealProbe
+from dldoctor.runtime.units import format_bytes, parse_budget
 from tests.conftest import HEALTHY_BODY, diagnose_file
 
 CHECK = ("memory-model",)

@@ -58,12 +58,14 @@ def test_lr_too_high_is_confirmed_by_a_smaller_lr(make_project):
     assert finding.metrics["fixed_lr"] < 30.0
 
 
+@pytest.mark.slow
 def test_lr_too_low_is_confirmed_by_a_larger_lr(make_project):
     finding = top(diagnose_file(project(make_project, "torch.optim.SGD(p, lr=1e-4)"), select=STAGE2))
     assert finding.id == "lr-too-low"
     assert finding.metrics["fixed_lr"] > 1e-4
 
 
+@pytest.mark.slow
 def test_sign_flip_is_confirmed_by_minimising_the_negated_loss(make_project):
     finding = top(diagnose_file(project(make_project, "torch.optim.SGD(p, lr=0.1, maximize=True)"),
                                 select=STAGE2))
@@ -71,12 +73,14 @@ def test_sign_flip_is_confirmed_by_minimising_the_negated_loss(make_project):
     assert any("negated loss" in e for e in finding.evidence)
 
 
+@pytest.mark.slow
 def test_over_regularization_is_confirmed_with_decay_off(make_project):
     finding = top(diagnose_file(project(make_project, "torch.optim.AdamW(p, lr=1e-2, weight_decay=50.0)"),
                                 select=STAGE2))
     assert finding.id == "over-regularization"
 
 
+@pytest.mark.slow
 def test_model_too_small_fits_few_samples_but_not_the_batch(make_project):
     path = make_project(BASE.format(optimizer="torch.optim.Adam(p, lr=1e-2)", loss="nn.CrossEntropyLoss()",
                                     extra_layers="").replace("nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3)",
@@ -87,6 +91,7 @@ def test_model_too_small_fits_few_samples_but_not_the_batch(make_project):
     assert finding.id == "model-too-small"
 
 
+@pytest.mark.slow
 def test_labels_that_do_not_depend_on_inputs(make_project):
     path = project(make_project, "torch.optim.Adam(p, lr=1e-2)").read_text().replace(
         "y = (X @ W).argmax(1)", "y = (X @ W).argmax(1)[torch.randperm(256, generator=g)]")
@@ -99,6 +104,7 @@ def test_labels_that_do_not_depend_on_inputs(make_project):
 
 
 
+@pytest.mark.slow
 def test_a_step_too_large_for_several_batches_is_not_blamed_on_the_labels():
     """An Elman RNN at lr 0.05 with momentum fits one batch, but learns real and shuffled
     labels equally badly across batches; at a tenth of the rate the real labels are
@@ -145,7 +151,7 @@ def test_larger_variant_ignores_arguments_that_change_the_batch_or_nothing(make_
     from dldoctor.core.config import load_config
     from dldoctor.core.context import Context
     from dldoctor.loading.entrypoint import load_target
-    from dldoctor.probes.capacity import larger_variant
+    from dldoctor.probes.overfit.capacity import larger_variant
 
     body = WIDTH_KNOB.replace("hidden=2, batch_size=64", "batch_size=64, epochs=3").replace("hidden", "2")
     ctx = Context(load_target(str(make_project(body))), load_config(), torch.device("cpu"))
@@ -176,9 +182,9 @@ def test_a_loss_with_a_floor_is_fitted_when_every_sample_is_right(make_project):
 
 
 def test_curve_helpers_read_gradient_overflow_and_metric_fit():
-    from dldoctor.checks.overfit.curve_shape import CurveReading
-    from dldoctor.checks.overfit.experiments import fitted_by_metric
-    from dldoctor.probes.overfit import Curve, Setup
+    from dldoctor.probes.overfit.one_batch import Curve, Setup
+    from dldoctor.readings.curves import CurveReading
+    from dldoctor.readings.curves import fitted_by_metric
 
     def curve(losses, grads, metric=(), first=None):
         return Curve(Setup(), tuple(losses), tuple(metric), tuple(grads), {}, {}, {}, {}, (), {}, first, 0.1, 0.0,

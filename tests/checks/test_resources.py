@@ -8,15 +8,19 @@ import dataclasses
 
 import pytest
 
-from dldoctor.checks.resources import leak_verdict
-from dldoctor.checks.resources.pipeline_split import StepSplit
-from dldoctor.checks.resources.pipeline_words import Cause, fixes, scaling_text
 from dldoctor.core.config import default_config
 from dldoctor.core.severity import Severity
-from dldoctor.probes.resource_holders import Holding, Snapshot
-from dldoctor.probes.resource_loader import ItemTiming
-from dldoctor.probes.resource_monitor import ResourceRecord
-from dldoctor.probes.resource_throughput import StepTiming
+from dldoctor.probes.resources.holders import Holding, Snapshot
+from dldoctor.probes.resources.loader import ItemTiming
+from dldoctor.probes.resources.monitor import ResourceRecord
+from dldoctor.probes.resources.throughput import StepTiming
+from dldoctor.readings import leaks as leak_verdict
+from dldoctor.readings.pipeline import Cause, fixes, scaling_text
+from dldoctor.readings.step_split import StepSplit
+
+# Verdicts from measured wait fractions and memory growth: run alone (make test's serial
+# phase); beside other tests on a small machine they read the others' load.
+pytestmark = pytest.mark.serial
 
 # Random labels: a single batch takes the whole overfit budget to memorise, so the
 # memory series is long enough to judge (a run that converges in 15 steps is not judged).

@@ -8,6 +8,9 @@ import pytest
 
 from tests.conftest import HEALTHY_BODY, REPO, run_cli, run_json
 
+# Each test runs the real command in a fresh process (seconds each).
+pytestmark = pytest.mark.slow
+
 CONTRACT_TOP = {"dldoctor_version", "target", "status", "diagnoses", "checks", "seed", "device", "duration_s"}
 CONTRACT_FINDING = {"id", "rank", "severity", "confidence", "title", "check", "evidence", "fixes"}
 

@@ -220,3 +220,22 @@ def test_get_returns_entries_and_rejects_unknown_ids() -> None:
     assert catalogue.get(DiagnosisId.LR_TOO_HIGH).id is DiagnosisId.LR_TOO_HIGH
     with pytest.raises(KeyError):
         catalogue.get("no-such-diagnosis")
+
+
+# ------------------------------------------------------------ plugin entries
+
+
+def test_plugin_entries_sit_beside_the_builtin_ones_and_cannot_replace_them() -> None:
+    info = catalogue.DiagnosisInfo(title="A plugin's", explanation="E.", evidence=("e",), fixes=("f",))
+    try:
+        catalogue.set_plugin_entries({"test-plugin-id": info.entry("test-plugin-id", "plugin dd")},
+                                     {"test-plugin-id": ["a-check"]})
+        assert catalogue.get("test-plugin-id").fixes == ("f",)
+        assert catalogue.known("test-plugin-id") and not catalogue.is_builtin("test-plugin-id")
+        assert "test-plugin-id" not in CATALOGUE  # the built-in table never changes
+        assert catalogue.owners("test-plugin-id") == ("a-check",)
+        with pytest.raises(ValueError, match="may not replace built-in IDs"):
+            catalogue.set_plugin_entries({"lr-too-high": info.entry("lr-too-high")})
+    finally:
+        catalogue.set_plugin_entries({})
+    assert not catalogue.known("test-plugin-id")

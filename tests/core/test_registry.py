@@ -56,17 +56,26 @@ def test_autoload_can_be_turned_off(plugin_path, monkeypatch):
     assert "plugin-always-info" not in {r.check.name for r in registered} and not failures
 
 
+@pytest.mark.slow
 def test_plugin_runs_in_the_real_cli(plugin_path, make_project):
     target = make_project(HEALTHY_BODY)
     proc, report = run_json("run", target, env={"PYTHONPATH": str(plugin_path)})
-    assert proc.returncode == 0, proc.stderr
+    # The broken entry point's checks did not run: the run is incomplete (exit 1), not healthy.
+    assert proc.returncode == 1, proc.stderr
+    assert report["status"] == "incomplete"
     mine = [d for d in report["diagnoses"] if d["check"] == "plugin-always-info"]
     assert [d["id"] for d in mine] == ["class-imbalance"]
     assert mine[0]["title"] == "saw a batch of 32"
     names = {c["name"]: c["status"] for c in report["checks"]}
     assert names["plugin-always-info"] == "passed" and names["plugin:broken"] == "errored"
+    [incomplete] = [d for d in report["diagnoses"] if d["check"] == "plugin:broken"]
+    assert incomplete["id"] == "check-incomplete" and "ModuleNotFoundError" in incomplete["title"]
     listing = run_cli("checks", env={"PYTHONPATH": str(plugin_path)})
     assert "plugin-always-info" in listing.stdout
+    # ... and `dldoctor checks` says which entry point failed and why, with exit 2.
+    assert listing.returncode == 2
+    assert "plugin entry point 'broken' (= dd_test_plugin_missing:Nope, from dd-test-plugin) failed to load: " \
+           "ModuleNotFoundError" in listing.stderr
 
 
 

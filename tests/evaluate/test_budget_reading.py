@@ -1,6 +1,6 @@
 """Reading a short run against its budget: is a gap the budget's or the model's?"""
 
-from dldoctor.probes.short_training import Budget, EpochRecord, SplitScore, TrainingRun
+from dldoctor.probes.training.short import Budget, EpochRecord, SplitScore, TrainingRun
 
 
 def run_with(val_errors):

@@ -1,7 +1,7 @@
 import pytest
 
-from dldoctor.checks.evaluate.decomposition import Errors, RemedyContext, decompose, judge, remedies
 from dldoctor.core.config import load_config
+from dldoctor.readings.decomposition import Errors, RemedyContext, decompose, judge, remedies
 
 CFG = load_config().section("bias_variance")
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from dldoctor.checks.evaluate.report import log_findings
 from dldoctor.core.config import load_config
 from dldoctor.core.errors import UsageError
 from dldoctor.loading.metrics_log import canonical, parse_metrics
+from dldoctor.readings.bias_variance import log_findings
 from tests.conftest import REPO, run_cli
 
 LOGS = REPO / "examples" / "logs"

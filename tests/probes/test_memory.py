@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from dldoctor.core.context import default_forward
-from dldoctor.probes.memory import (
+from dldoctor.probes.resources.memory_model import (
     LiveBytes, MemoryModel, OneSampleDoesNotFit, find_max_batch, measure_memory, measurement_sizes,
     optimizer_state_bytes, resize_batch, unique_bytes,
 )

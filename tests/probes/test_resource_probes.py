@@ -6,10 +6,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from dldoctor.probes.resource_holders import container_path, growth, roots_of, snapshot
-from dldoctor.probes.resource_loader import bare_loader_seconds, getitem_location, time_items
-from dldoctor.probes.resource_memory import MemoryReader
-from dldoctor.probes.resource_monitor import RECORD_BYTES, StepMonitor
+from dldoctor.probes.resources.holders import container_path, growth, roots_of, snapshot
+from dldoctor.probes.resources.loader import bare_loader_seconds, getitem_location, time_items
+from dldoctor.probes.resources.memory import MemoryReader
+from dldoctor.probes.resources.monitor import RECORD_BYTES, StepMonitor
 
 
 def test_the_cpu_reader_sees_a_tensor_kept_alive():
@@ -147,7 +147,7 @@ def test_batch_scaling_times_each_size(make_project):
     from dldoctor.core.config import load_config
     from dldoctor.core.context import Context
     from dldoctor.loading.entrypoint import load_target
-    from dldoctor.probes.resource_throughput import batch_scaling, preloaded_step
+    from dldoctor.probes.resources.throughput import batch_scaling, preloaded_step
     from tests.conftest import HEALTHY_BODY
 
     path = make_project(HEALTHY_BODY)

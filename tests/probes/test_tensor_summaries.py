@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dldoctor.probes.forward_trace import act_stats
-from dldoctor.probes.tensors import all_finite
+from dldoctor.runtime.tensors import all_finite
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from dldoctor.checks.resources.leak_verdict import detect
-from dldoctor.probes.resource_trend import theil_sen, trend
+from dldoctor.probes.resources.trend import theil_sen, trend
+from dldoctor.readings.leaks import detect
 
 CFG = {"warmup_fraction": 0.2, "warmup_min_steps": 5, "min_steps": 15, "confidence": 0.99,
        "persist_ratio": 0.5, "min_bytes_per_step": 1024}

@@ -16,9 +16,12 @@ from dldoctor.core.runner import RunOptions, diagnose
 from dldoctor.core.severity import FailOn
 from dldoctor.core.stage import Stage
 from dldoctor.loading.entrypoint import load_target
-from dldoctor.probes.guarded_reader import GuardedReader, progress
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.loading.reader import GuardedReader, progress
+from dldoctor.runtime.rng import isolated_rng
 from tests.conftest import run_cli
+
+# Wall-clock deadlines measured: run alone (make test's serial phase), not on a machine other tests load.
+pytestmark = pytest.mark.serial
 
 #: The deadline of the in-process runs (run.batch_deadline_s): short, so the tests are.
 DEADLINE = 1.5
@@ -127,6 +130,7 @@ def test_a_loader_that_raises_on_a_later_batch_is_as_broken_as_on_the_first(make
     assert diagnosis.exit_code(FailOn.NEVER) is ExitCode.USAGE
 
 
+@pytest.mark.slow
 def test_the_cli_ends_a_hung_loader_within_two_minutes_with_the_standard_profile(make_project):
     path, waits, _ = project(make_project, "stuck=lambda i: i >= 100")
     started = time.perf_counter()

@@ -155,6 +155,7 @@ CRASHES_ON_SLICES = HEALTHY_BODY.replace(
     "        return self.fc2(torch.relu(self.fc1(x)))")
 
 
+@pytest.mark.slow
 def test_a_check_broken_by_the_users_model_makes_the_run_incomplete(make_project):
     path = make_project(CRASHES_ON_SLICES)
     proc, report = run_json("probe", path)

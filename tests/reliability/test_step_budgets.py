@@ -98,7 +98,7 @@ def ids(diagnosis):
 
 # -- the rule ------------------------------------------------------------------------------
 def test_planned_steps_come_from_the_profile_and_the_model_cost():
-    from dldoctor.probes.short_training import Budget, planned_steps
+    from dldoctor.probes.training.short import Budget, planned_steps
 
     budget = Budget(epochs=5, steps=800, seconds=120.0, gflop=1000.0, min_steps=200)
     assert planned_steps(budget, per_epoch=23, step_gflop=0.13) == 115  # digits: its 5 epochs
@@ -112,7 +112,7 @@ def test_planned_steps_come_from_the_profile_and_the_model_cost():
 
 
 def test_the_step_cost_is_counted_not_timed(make_project, monkeypatch):
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import short as short_training
 
     ctx = context(make_project(SPEC))
     counted = short_training.step_gflop(ctx)
@@ -127,7 +127,7 @@ def test_the_step_cost_is_counted_not_timed(make_project, monkeypatch):
 
 
 def test_a_convolutions_cost_is_counted_above_the_parameter_floor(make_project):
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import short as short_training
 
     conv = SPEC.replace("X = torch.randn(384, 8, generator=g)", "X = torch.randn(384, 1, 16, 16, generator=g)") \
         .replace("(X[:, 0] + 0.5 * X[:, 1] > 0)", "(X.mean((1, 2, 3)) > 0)") \
@@ -145,8 +145,8 @@ def test_a_convolutions_cost_is_counted_above_the_parameter_floor(make_project):
 
 # -- the short training run ------------------------------------------------------------
 def test_the_short_run_trains_the_same_steps_whatever_the_clock_says(make_project, monkeypatch):
-    from dldoctor.checks.evaluate import training_run
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import runs as training_run
+    from dldoctor.probes.training import short as short_training
 
     path = make_project(SPEC)
     calm = training_run.main_run(context(path))
@@ -158,8 +158,8 @@ def test_the_short_run_trains_the_same_steps_whatever_the_clock_says(make_projec
 
 
 def test_an_expensive_model_trains_fewer_steps_fixed_by_its_cost(make_project, monkeypatch):
-    from dldoctor.checks.evaluate import training_run
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import runs as training_run
+    from dldoctor.probes.training import short as short_training
 
     path = make_project(SPEC)
     cost = short_training.step_gflop(context(path))
@@ -177,7 +177,7 @@ def test_an_expensive_model_trains_fewer_steps_fixed_by_its_cost(make_project, m
 
 
 def test_the_findings_are_the_same_whatever_the_clock_says(monkeypatch):
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import short as short_training
 
     calm = diagnose_file(UNDERFIT, select=RUN_READERS)
     assert "underfitting" in ids(calm)
@@ -191,8 +191,8 @@ def test_the_findings_are_the_same_whatever_the_clock_says(monkeypatch):
 
 
 def test_a_run_at_its_safety_limit_is_incomplete_for_every_reader(monkeypatch):
-    from dldoctor.checks.evaluate import training_run
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import runs as training_run
+    from dldoctor.probes.training import short as short_training
 
     runs = []
     real = training_run.short_training
@@ -210,7 +210,7 @@ def test_a_run_at_its_safety_limit_is_incomplete_for_every_reader(monkeypatch):
 
 
 def test_the_checks_deadline_is_a_safety_limit_too(make_project):
-    from dldoctor.checks.evaluate import training_run
+    from dldoctor.probes.training import runs as training_run
 
     ctx = context(make_project(SPEC))
     ctx.deadline = time.monotonic() + 1.0  # less than the run's reserve: it must not start cutting steps
@@ -224,8 +224,8 @@ def test_the_checks_deadline_is_a_safety_limit_too(make_project):
 
 # -- the overfit stage ------------------------------------------------------------------
 def test_the_overfit_curve_is_the_same_whatever_the_clock_says(make_project, monkeypatch):
-    from dldoctor.checks.overfit import experiments
-    from dldoctor.probes import overfit
+    from dldoctor.probes.overfit import experiments
+    from dldoctor.probes.overfit import one_batch as overfit
 
     path = make_project(SPEC)
     calm = experiments.baseline(context(path))
@@ -235,7 +235,7 @@ def test_the_overfit_curve_is_the_same_whatever_the_clock_says(make_project, mon
 
 
 def test_an_overfit_run_at_the_checks_deadline_is_incomplete_not_a_short_curve(make_project):
-    from dldoctor.checks.overfit import experiments
+    from dldoctor.probes.overfit import experiments
 
     ctx = context(make_project(SPEC), overfit__converged_rel=1e-9, overfit__converged_abs=0.0)
     ctx.deadline = time.monotonic() + 0.5
@@ -259,8 +259,8 @@ def test_the_overfit_check_reports_incomplete_instead_of_a_slow_curve(monkeypatc
 
 # -- the other fixed-budget measurements ---------------------------------------------------
 def test_timed_steps_are_a_fixed_count(make_project, monkeypatch):
-    from dldoctor.probes import resource_throughput
-    from dldoctor.probes.resource_throughput import batch_scaling, preloaded_step
+    from dldoctor.probes.resources import throughput as resource_throughput
+    from dldoctor.probes.resources.throughput import batch_scaling, preloaded_step
 
     ctx = context(make_project(SPEC))
     jump(monkeypatch, resource_throughput)  # each step "takes" 100 s: the old 2 s budget kept 1
@@ -273,7 +273,7 @@ def test_timed_steps_are_a_fixed_count(make_project, monkeypatch):
 
 def test_items_cut_by_the_safety_limit_make_the_pipeline_check_incomplete(make_project, monkeypatch):
     from dldoctor.checks.resources.input_pipeline import _time_items
-    from dldoctor.probes import resource_loader
+    from dldoctor.probes.resources import loader as resource_loader
 
     ctx = context(make_project(SPEC))
     loader = ctx.loader("train")
@@ -287,10 +287,10 @@ def test_items_cut_by_the_safety_limit_make_the_pipeline_check_incomplete(make_p
 def test_the_users_model_trains_fixed_steps_per_fold(make_project, monkeypatch):
     import numpy as np
 
-    from dldoctor.checks.data import measurements as m
-    from dldoctor.probes import data_user_model
-    from dldoctor.probes.data_noise import noise_rows
-    from dldoctor.probes.data_user_model import fold_steps, user_model_oof
+    from dldoctor.probes.data import measurements as m
+    from dldoctor.probes.data import user_model as data_user_model
+    from dldoctor.probes.data.noise import noise_rows
+    from dldoctor.probes.data.user_model import fold_steps, user_model_oof
 
     assert fold_steps(800, 64, 5, 5, math.inf, 0.01) == 5 * 13
     assert fold_steps(800, 64, 5, 5, 1.0, 0.01) == 20  # 1 GFLOP over 5 folds at 0.01 a step
@@ -307,8 +307,8 @@ def test_the_users_model_trains_fixed_steps_per_fold(make_project, monkeypatch):
 
 
 def test_the_range_test_has_fixed_steps(make_project, monkeypatch):
-    from dldoctor.tuning import lr_sweep as sweep_module
-    from dldoctor.tuning.lr_sweep import lr_sweep
+    from dldoctor.probes import lr_sweep as sweep_module
+    from dldoctor.probes.lr_sweep import lr_sweep
 
     path = make_project(SPEC)
     calm = lr_sweep(context(path), 1e-5, 0.1, 40, 1e9, 0.9, margin=2.0)
@@ -322,7 +322,7 @@ def test_the_range_test_has_fixed_steps(make_project, monkeypatch):
 
 
 def test_a_tuning_trial_is_scored_on_fixed_steps_or_not_at_all(make_project, monkeypatch):
-    from dldoctor.probes import short_training
+    from dldoctor.probes.training import short as short_training
     from dldoctor.tuning.trial import TrialBudget, score
 
     path = make_project(SPEC)
@@ -339,7 +339,7 @@ def test_the_real_memory_probe_stops_at_a_safety_limit_not_a_smaller_answer():
     from torch import nn
 
     from dldoctor.core.context import default_forward
-    from dldoctor.probes.memory import find_max_batch
+    from dldoctor.probes.resources.memory_model import find_max_batch
 
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
     batch = (torch.randn(16, 8), torch.randint(0, 2, (16,)))

@@ -21,6 +21,9 @@ import pytest
 from dldoctor.core.stage import Stage
 from tests.conftest import REPO, diagnose_file
 
+# Busy processes pinned to every core: run alone (make test's serial phase), never beside other tests.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
+
 ZOO = REPO / "examples" / "bugs"
 CASES = [
     (ZOO / "eval_underfit_weight_decay_teacher.py", (Stage.COMPARE, Stage.EVALUATE)),

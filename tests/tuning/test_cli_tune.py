@@ -5,6 +5,9 @@ import json
 import pytest
 import yaml
 
+# The real `dldoctor tune` in a fresh process.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("optuna")
 
 from tests.conftest import run_cli  # noqa: E402

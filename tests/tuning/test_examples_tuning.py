@@ -2,6 +2,9 @@
 
 import pytest
 
+# Range tests and searches on the shipped examples.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("optuna")
 
 from dldoctor.core.runner import RunOptions  # noqa: E402

@@ -80,6 +80,7 @@ def test_the_sweep_leaves_the_users_model_and_random_streams_alone(make_project)
 ZOO = REPO / "examples" / "bugs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [
     REPO / "examples" / "digits" / "train.py", REPO / "examples" / "transformer" / "train.py",
     ZOO / "healthy_fit_slow_momentum.py", ZOO / "healthy_fit_transformer_warmup.py", ZOO / "healthy_fit_bn_cnn.py",
@@ -91,6 +92,7 @@ def test_shipped_healthy_models_get_no_verdict(path):
     assert [f.id for f in diagnosis.diagnoses] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,expected", [
     ("fit_lr_low_cnn_adam.py", "lr-too-low"), ("fit_lr_low_mlp_sgd.py", "lr-too-low"),
     ("fit_lr_low_transformer_adamw.py", "lr-too-low"), ("fit_lr_high_cnn_adam.py", "lr-too-high"),

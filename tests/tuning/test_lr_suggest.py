@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dldoctor.core.config import default_config
-from dldoctor.tuning.lr_suggest import CLEAR, NONE, WEAK, LrReading, moving_median, read_sweep, verdict
+from dldoctor.readings.lr import CLEAR, NONE, WEAK, LrReading, moving_median, read_sweep, verdict
 from dldoctor.tuning.search import lr_focus
 from dldoctor.tuning.space import Param
 

@@ -5,6 +5,9 @@ import sys
 import pytest
 import torch
 
+# Each test trains a study's trials.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("optuna")
 
 from dldoctor.core.errors import DldoctorError, EntrypointError  # noqa: E402

@@ -13,6 +13,9 @@ import uuid
 
 import pytest
 
+# Two `dldoctor tune` processes share a study.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("optuna")
 
 from tests.conftest import REPO  # noqa: E402

@@ -41,7 +41,9 @@ def command_line_errors(values: list[tuple[str, float]], percent: bool) -> dict[
     return {name: v / scale for name, v in values}
 
 
+@c.shared_options("fmt", "output", "fail_on", "config")
 def bias_variance(
+    common: c.CommonOptions,
     train: Optional[float] = typer.Option(None, "--train",
                                           help="Training error: a fraction (0.08) or a percentage (8), one scale "
                                                "for all the errors given."),
@@ -56,24 +58,21 @@ def bias_variance(
                                  help="Every error and accuracy given (and in the log) is a percentage: 8 = 8%. "
                                       "Without it: all within [0, 1] are fractions, all above 1 percentages, "
                                       "a mix is refused."),
-    fmt: c.OutputFormat = c.FORMAT_OPTION,
-    output: Optional[Path] = c.OUTPUT_OPTION,
-    fail_on: c.FailOn = c.FAIL_ON_OPTION,
-    config: Optional[Path] = c.CONFIG_OPTION,
 ) -> None:
     """Decompose the error into bias, variance, distribution shift and validation over-fitting.
 
     Errors and accuracies are fractions or percentages, one scale for the whole input.
     """
     from dldoctor import __version__
-    from dldoctor.checks.evaluate.decomposition import Errors
-    from dldoctor.checks.evaluate.report import decomposition_findings, log_findings
+    from dldoctor.readings.decomposition import Errors
+    from dldoctor.readings.bias_variance import decomposition_findings, log_findings
     from dldoctor.core.config import load_config
     from dldoctor.core.diagnosis import Diagnosis
     from dldoctor.core.ranking import rank
     from dldoctor.loading.metrics_log import Reading, parse_metrics
     from dldoctor.render import render
 
+    fmt, output, fail_on, config = common.fmt, common.output, common.fail_on, common.config
     started = time.perf_counter()
     try:
         cfg = load_config(Path.cwd(), config).values

@@ -1,10 +1,15 @@
-"""``dldoctor checks``: every registered check, its stage, IDs and summary."""
+"""``dldoctor checks``: every registered check, its stage, IDs and summary.
+
+Exits 2 when an installed plugin fails to load (after listing what did load), naming
+the entry point and why, so that a broken plugin is not mistaken for an installed one.
+"""
 
 from __future__ import annotations
 
 import typer
 
 from dldoctor.cli.common import err_console
+from dldoctor.core.errors import ExitCode
 
 
 def checks(
@@ -30,4 +35,8 @@ def checks(
         console.width = 160  # piped or captured: do not fold names at 80 columns
     console.print(table)
     for failure in failures:
-        err_console().print(f"plugin {failure.name!r} failed to load: {failure.error}", markup=False)
+        err_console().print(failure.message(), markup=False, soft_wrap=True)
+    if failures:
+        err_console().print("Fix or uninstall the plugin, or set DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD=1 to run "
+                            "without third-party checks.", markup=False, soft_wrap=True)
+        raise typer.Exit(int(ExitCode.USAGE))

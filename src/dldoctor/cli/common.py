@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
+import typing
 from pathlib import Path
-from typing import Iterable, NoReturn, Optional
+from typing import Any, Callable, Iterable, NoReturn, Optional
 
 import typer
 
@@ -12,7 +15,7 @@ from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.severity import FailOn
 from dldoctor.render import OutputFormat
 
-__all__ = ["FailOn", "OutputFormat"]
+__all__ = ["FailOn", "OutputFormat", "CommonOptions", "SHARED_OPTIONS", "diagnosing_command", "shared_options"]
 
 FORMAT_OPTION = typer.Option(OutputFormat.RICH, "--format", "-f", help="Output format: rich, json or markdown.")
 OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout.",
@@ -32,6 +35,112 @@ VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Show each check as
 ALLOW_INCOMPLETE_OPTION = typer.Option(
     False, "--allow-incomplete",
     help="Exit 0 even when a check could not finish (status incomplete); by default that exits 1.")
+TARGET_ARGUMENT = typer.Argument(None, help="The training file that defines dldoctor_spec().")
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedOption:
+    """One option (or the TARGET argument) that several commands take, declared once.
+
+    Attributes:
+        name: the command function's parameter name, and the :class:`CommonOptions` field.
+        annotation: its type, as typer reads it.
+        declaration: the ``typer.Option``/``typer.Argument``: flags, default, help.
+        leading: placed before the command's own options (TARGET, ``--spec``) rather than after.
+    """
+
+    name: str
+    annotation: Any
+    declaration: Any
+    leading: bool = False
+
+    def parameter(self) -> inspect.Parameter:
+        return inspect.Parameter(self.name, inspect.Parameter.KEYWORD_ONLY, default=self.declaration,
+                                 annotation=self.annotation)
+
+
+#: Every shared option, in the order ``--help`` lists them.
+SHARED_OPTIONS: tuple[SharedOption, ...] = (
+    SharedOption("target", Optional[str], TARGET_ARGUMENT, leading=True),
+    SharedOption("spec", Optional[str], SPEC_OPTION, leading=True),
+    SharedOption("fmt", OutputFormat, FORMAT_OPTION),
+    SharedOption("output", Optional[Path], OUTPUT_OPTION),
+    SharedOption("fail_on", FailOn, FAIL_ON_OPTION),
+    SharedOption("profile", str, PROFILE_OPTION),
+    SharedOption("select", Optional[list[str]], SELECT_OPTION),
+    SharedOption("ignore", Optional[list[str]], IGNORE_OPTION),
+    SharedOption("seed", Optional[int], SEED_OPTION),
+    SharedOption("device", str, DEVICE_OPTION),
+    SharedOption("config", Optional[Path], CONFIG_OPTION),
+    SharedOption("verbose", bool, VERBOSE_OPTION),
+    SharedOption("allow_incomplete", bool, ALLOW_INCOMPLETE_OPTION),
+)
+_SHARED_BY_NAME = {option.name: option for option in SHARED_OPTIONS}
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonOptions:
+    """The shared options' values as one command received them (the declared default
+    for an option the command does not take)."""
+
+    target: Optional[str]
+    spec: Optional[str]
+    fmt: OutputFormat
+    output: Optional[Path]
+    fail_on: FailOn
+    profile: str
+    select: Optional[list[str]]
+    ignore: Optional[list[str]]
+    seed: Optional[int]
+    device: str
+    config: Optional[Path]
+    verbose: bool
+    allow_incomplete: bool
+
+
+def shared_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: a command function that takes these shared options (all when no name is given).
+
+    The function declares only its own options, plus one parameter ``common`` that
+    receives a :class:`CommonOptions`. The command typer sees takes TARGET and
+    ``--spec`` first (when chosen), then the function's own options, then the other
+    shared options, each with the one declaration in :data:`SHARED_OPTIONS`.
+    """
+    unknown = set(names) - set(_SHARED_BY_NAME)
+    if unknown:
+        raise ValueError(f"not shared options: {sorted(unknown)}")
+    chosen = [option for option in SHARED_OPTIONS if not names or option.name in names]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(func)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+               for p in inspect.signature(func).parameters.values() if p.name != "common"]
+        if len(own) == len(inspect.signature(func).parameters):
+            raise TypeError(f"{func.__name__} must take a `common` parameter (the shared options' values)")
+        clash = {p.name for p in own} & set(_SHARED_BY_NAME)
+        if clash:
+            raise TypeError(f"{func.__name__} declares shared options itself: {sorted(clash)}")
+        params = ([o.parameter() for o in chosen if o.leading] + own
+                  + [o.parameter() for o in chosen if not o.leading])
+
+        def command(**values: Any) -> Any:
+            common = CommonOptions(**{o.name: values.pop(o.name) if o.name in values else o.declaration.default
+                                      for o in SHARED_OPTIONS})
+            return func(common=common, **values)
+
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(command, attribute, getattr(func, attribute))
+        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.shared_options = tuple(o.name for o in chosen)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+#: Decorator of the commands that diagnose a target (run, probe, overfit-batch,
+#: evaluate, data): every shared option.
+diagnosing_command = shared_options()
 
 #: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
 INTERRUPTED_EXIT = 130
@@ -101,7 +210,7 @@ class LiveView:
             self._losses = (getattr(self, "_losses", []) + [loss])[-24:] if label == getattr(self, "_label", None) \
                 else [loss]
             self._label = label
-            from dldoctor.checks.overfit.experiments import sparkline
+            from dldoctor.readings.curves import sparkline
 
             self.status.update(f"[bold]overfit[/] · {label} · step {step} · loss {loss:.4g} "
                                f"{sparkline(self._losses)}")

@@ -5,56 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from dldoctor.cli.common import LiveView, exit_with, fail, split_names, write_output
+from dldoctor.cli.common import CommonOptions, LiveView, exit_with, fail, split_names, write_output
 from dldoctor.core.errors import DldoctorError, ExitCode
-from dldoctor.core.severity import FailOn
 from dldoctor.core.stage import Stage
 from dldoctor.render import OutputFormat, render
 
 
 def diagnose_and_report(
+    common: CommonOptions,
     *,
     command: str,
-    target: Optional[str],
-    spec: Optional[str],
-    fmt: OutputFormat,
-    output: Optional[Path],
-    fail_on: FailOn,
-    profile: str,
-    select: Optional[list[str]],
-    ignore: Optional[list[str]],
-    seed: Optional[int],
-    device: str,
-    config: Optional[Path],
-    verbose: bool,
     stages: Optional[tuple[Stage, ...]] = None,
     overrides: tuple[tuple[str, object], ...] = (),
     plot: Optional[Path] = None,
-    allow_incomplete: bool = False,
 ) -> None:
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
+    fmt, output, fail_on = common.fmt, common.output, common.fail_on
     options = RunOptions(
-        target=target, spec=spec, config_file=config, profile=profile, seed=seed, device=device,
-        select=split_names(select), ignore=split_names(ignore), stages=stages, command=command,
-        overrides=overrides,
+        target=common.target, spec=common.spec, config_file=common.config, profile=common.profile,
+        seed=common.seed, device=common.device, select=split_names(common.select),
+        ignore=split_names(common.ignore), stages=stages, command=command, overrides=overrides,
     )
     try:
         validate_names(options.select, "--select")
         validate_names(options.ignore, "--ignore")
         resolved = resolve_config(options)
         measurements: dict | None = {} if plot is not None else None
-        with LiveView(verbose) as view:
+        with LiveView(common.verbose) as view:
             diagnosis = diagnose(options, events=view, config=resolved, measurements=measurements)
         if plot is not None and diagnosis.exit_code(fail_on) is not ExitCode.USAGE:
             from dldoctor.render.plots import plot_curves
 
-            plot_curves(measurements or {}, plot, title=str(target or spec))
+            plot_curves(measurements or {}, plot, title=str(common.target or common.spec))
     except DldoctorError as exc:
         fail(exc)
     except KeyboardInterrupt as exc:
         interrupted(getattr(exc, "diagnosis", None), fmt, output)
-    code = diagnosis.exit_code(fail_on, allow_incomplete)
+    code = diagnosis.exit_code(fail_on, common.allow_incomplete)
     if code is ExitCode.USAGE:
         fail_fatal(diagnosis, fmt, output)
     write_output(render(diagnosis, fmt), output)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -66,28 +65,15 @@ def parse_budget(text: str | None) -> tuple[tuple[str, object], ...]:
     return option_overrides(*((option, key, value) for key, (option, value) in parts.items()))
 
 
+@c.diagnosing_command
 def evaluate(
-    target: Optional[str] = typer.Argument(None, help="The training file that defines dldoctor_spec()."),
-    spec: Optional[str] = c.SPEC_OPTION,
+    common: c.CommonOptions,
     budget: Optional[str] = typer.Option(None, "--budget", help="Short-run budget, e.g. 5ep or 400steps; seconds (30s) are a safety limit that ends the run incomplete."),
-    fmt: c.OutputFormat = c.FORMAT_OPTION,
-    output: Optional[Path] = c.OUTPUT_OPTION,
-    fail_on: c.FailOn = c.FAIL_ON_OPTION,
-    profile: str = c.PROFILE_OPTION,
-    select: Optional[list[str]] = c.SELECT_OPTION,
-    ignore: Optional[list[str]] = c.IGNORE_OPTION,
-    seed: Optional[int] = c.SEED_OPTION,
-    device: str = c.DEVICE_OPTION,
-    config: Optional[Path] = c.CONFIG_OPTION,
-    verbose: bool = c.VERBOSE_OPTION,
-    allow_incomplete: bool = c.ALLOW_INCOMPLETE_OPTION,
 ) -> None:
     """Train briefly, compare to baselines and known results, and decompose the error."""
     try:
         overrides = parse_budget(budget)
     except DldoctorError as exc:
         c.fail(exc)
-    diagnose_and_report(command="evaluate", target=target, spec=spec, fmt=fmt, output=output, fail_on=fail_on,
-                        profile=profile, select=select, ignore=ignore, seed=seed, device=device, config=config,
-                        verbose=verbose, stages=(Stage.RUN, Stage.OVERFIT, Stage.COMPARE, Stage.EVALUATE),
-                        overrides=overrides, allow_incomplete=allow_incomplete)
+    diagnose_and_report(common, command="evaluate",
+                        stages=(Stage.RUN, Stage.OVERFIT, Stage.COMPARE, Stage.EVALUATE), overrides=overrides)

@@ -12,7 +12,6 @@ import typer
 from dldoctor.cli import common as c
 from dldoctor.cli.diagnose_cmd import fail_fatal
 from dldoctor.core.errors import DldoctorError, ExitCode, UsageError
-from dldoctor.core.severity import FailOn
 from dldoctor.core.stage import Stage
 from dldoctor.render import OutputFormat
 
@@ -58,9 +57,9 @@ def render_tune(diagnosis, fmt: OutputFormat) -> str:
     return text
 
 
+@c.shared_options("target", "spec", "fmt", "output", "fail_on", "seed", "device", "config", "verbose")
 def tune(
-    target: Optional[str] = typer.Argument(None, help="The training file that defines dldoctor_spec()."),
-    spec: Optional[str] = c.SPEC_OPTION,
+    common: c.CommonOptions,
     lr_finder: bool = typer.Option(False, "--lr-finder",
                                    help="Run only the learning-rate range test (no search; Optuna not needed)."),
     method: Method = typer.Option(Method.COARSE_TO_FINE, "--method",
@@ -82,13 +81,6 @@ def tune(
                                         help="Write the best hyper-parameters to this YAML file."),
     plot: Optional[Path] = typer.Option(None, "--plot", dir_okay=False,
                                         help="Draw the range test and the search to this PNG/SVG (needs matplotlib)."),
-    fmt: OutputFormat = c.FORMAT_OPTION,
-    output: Optional[Path] = c.OUTPUT_OPTION,
-    fail_on: FailOn = c.FAIL_ON_OPTION,
-    seed: Optional[int] = c.SEED_OPTION,
-    device: str = c.DEVICE_OPTION,
-    config: Optional[Path] = c.CONFIG_OPTION,
-    verbose: bool = c.VERBOSE_OPTION,
 ) -> None:
     """Suggest a learning rate (range test), then search the spec's search_space on validation data.
 
@@ -99,24 +91,26 @@ def tune(
     from dldoctor.tuning.session import TuneRequest, tune_target
     from dldoctor.tuning.study import storage_url
 
+    target, fmt, output, fail_on = common.target, common.fmt, common.output, common.fail_on
     try:
         overrides = option_overrides(("--trials", "tune.trials", trials), ("--rounds", "tune.rounds", rounds))
     except DldoctorError as exc:
         c.fail(exc)
-    options = RunOptions(target=target, spec=spec, config_file=config, seed=seed, device=device, overrides=overrides)
+    options = RunOptions(target=target, spec=common.spec, config_file=common.config, seed=common.seed,
+                         device=common.device, overrides=overrides)
     request = TuneRequest(lr_only=lr_finder, method=method.value, storage=storage_url(storage, output), study=study)
     try:
         if save is not None and lr_finder:
             raise UsageError("--save needs a search; drop --lr-finder")
         resolved = resolve_config(dataclasses.replace(options, overrides=(("lr_finder.enabled", True), *overrides)))
-        with TuneView(verbose) as view:
+        with TuneView(common.verbose) as view:
             diagnosis = tune_target(options, request, events=view)
         if diagnosis.exit_code(fail_on) is ExitCode.USAGE:
             fail_fatal(diagnosis, fmt, output)
         if save is not None:
             from dldoctor.tuning.best_file import save_best
 
-            save_best(diagnosis.reports["tuning"], str(target or spec), save)
+            save_best(diagnosis.reports["tuning"], str(target or common.spec), save)
         if plot is not None:
             from dldoctor.tuning.plot import plot_tuning
 

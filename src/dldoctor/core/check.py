@@ -8,15 +8,106 @@ objects directly: the context hands it copies.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, TypeVar
 
-from dldoctor.core import catalogue
+from dldoctor.core import catalogue as _catalogue
+from dldoctor.core.catalogue import DiagnosisInfo
 from dldoctor.core.finding import Finding
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dldoctor.core.context import Context
+    import torch
+    from torch import nn
+
+    from dldoctor.core.config import Config
+    from dldoctor.loading.spec import Spec
+
+T = TypeVar("T")
+
+
+class CheckContext(Protocol):
+    """What a check may use from the context it is given (``run(self, ctx)``).
+
+    The same context serves every check of a run: the model is built once under the
+    run's seed and handed out as fresh copies, batches are read once per split and
+    cached, and measurements are memoised by key, so two checks that need the same
+    measurement pay for it once. A check never trains or changes the user's objects:
+    it works on what the context hands out.
+
+    Attributes:
+        config: the resolved configuration; ``ctx.config.section("my_check")`` or
+            ``ctx.config.get("my_check.threshold")`` (a plugin's own section included).
+        spec: what the user's ``dldoctor_spec()`` returned (read-only): ``model``,
+            ``train_loader``, ``loss_fn``, ``optimizer``, ``val_loader``, ...
+        device: where models and batches live (a ``torch.device``).
+        seed: the run's seed; start every random experiment from it.
+        findings: the findings of the checks that already ran, in run order.
+        forward_fn: ``forward_fn(model, batch) -> (outputs, targets)``: the spec's
+            ``forward``, or ``model(inputs), targets`` for an ``(inputs, targets)`` batch.
+    """
+
+    config: Config
+    spec: Spec
+    device: torch.device
+    seed: int
+    findings: list[Finding]
+    forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]]
+
+    @property
+    def task(self) -> str:
+        """``classification``, ``regression`` or ``other`` (the spec's, else inferred from the loss)."""
+        ...
+
+    @property
+    def num_classes(self) -> int | None:
+        """The number of classes of a classification task (the spec's, else inferred), or None."""
+        ...
+
+    def fresh_model(self) -> nn.Module:
+        """A new copy of the model in its initial state, on the run's device, in train mode."""
+        ...
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """The spec's optimizer, built for ``model``'s parameters."""
+        ...
+
+    def batches(self, split: str = "train", n: int | None = None) -> list[Any]:
+        """The first ``n`` batches of a split (default ``run.cached_batches``), on the device, cached."""
+        ...
+
+    def first_batch(self, split: str = "train") -> Any:
+        """The first batch of a split, on the device."""
+        ...
+
+    def has_split(self, split: str) -> bool:
+        """The spec gives ``split`` (``train``, ``val`` or ``test``) and it can be used."""
+        ...
+
+    def loader(self, split: str) -> Any:
+        """The split's loader (a factory is called), or None when there is none or it cannot be used."""
+        ...
+
+    def read(self, split: str = "train", loader: Any = None, *, source: Callable[[], Any] | None = None,
+             what: str | None = None, unit: str = "batch") -> Iterator[Any]:
+        """One guarded pass over a split (a deadline per batch; a hang raises ``CheckIncomplete``)."""
+        ...
+
+    def measure(self, key: str, fn: Callable[[], T]) -> T:
+        """The memoised measurement ``key``, computed with ``fn`` the first time any check asks.
+
+        Prefix a plugin's keys with its name (``"my_plugin:logit_stats"``) so they
+        cannot collide with built-in measurements.
+        """
+        ...
+
+    def time_left(self) -> float:
+        """Seconds left of this check's wall-clock budget (``run.check_timeout_s``)."""
+        ...
+
+    def report_progress(self, label: str, step: int, loss: float) -> None:
+        """Tell a live view how a training experiment is going (a no-op without one)."""
+        ...
 
 #: Requirements a check may declare; the context says whether each is met.
 KNOWN_REQUIREMENTS = frozenset(
@@ -34,11 +125,17 @@ class Check:
     Class attributes:
         name: kebab-case name, unique among checks (``--select``/``--ignore`` use it).
         stage: the stage it belongs to.
-        emits: the diagnosis IDs it may report.
+        emits: the diagnosis IDs it may report: built-in IDs and the check's own
+            (those in ``catalogue`` are added to it).
         requires: context requirements (see ``KNOWN_REQUIREMENTS``, and
             ``"config:<key>"`` for a boolean setting); when one is not met the check
             is skipped with the reason.
         order: position within its stage (lower runs first).
+        catalogue: the check's own diagnosis IDs, ``{"my-id": DiagnosisInfo(...)}``
+            (third-party checks; built-in IDs are in :mod:`dldoctor.core.catalogue`).
+        config: the check's own config section(s) with defaults and rules,
+            ``{"my_check": {"threshold": (0.5, Range(0, 1))}}`` (see
+            :func:`dldoctor.core.config_schema.parse_declaration`).
 
     The first line of the docstring is the user-facing summary (``dldoctor checks``).
     """
@@ -48,6 +145,8 @@ class Check:
     emits: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
     order: ClassVar[int] = 100
+    catalogue: ClassVar[Mapping[str, DiagnosisInfo]] = {}
+    config: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,10 +155,18 @@ class Check:
         if not cls.name:
             raise TypeError(f"{cls.__qualname__}: a check needs a 'name'")
         cls.stage = Stage(cls.stage)
-        unknown = [i for i in cls.emits if str(i) not in catalogue.CATALOGUE]
+        own = _own_catalogue(cls)
+        unknown = [i for i in cls.emits if str(i) not in _catalogue.CATALOGUE and str(i) not in own]
         if unknown:
-            raise TypeError(f"{cls.__qualname__}: emits unknown diagnosis IDs {unknown}")
-        cls.emits = tuple(str(i) for i in cls.emits)
+            raise TypeError(f"{cls.__qualname__}: emits unknown diagnosis IDs {unknown} (declare a "
+                            "plugin's own IDs in its 'catalogue' class attribute)")
+        cls.emits = tuple(dict.fromkeys([*(str(i) for i in cls.emits), *own]))
+        try:
+            from dldoctor.core.config_schema import parse_declaration
+
+            parse_declaration(cls.config)
+        except TypeError as exc:
+            raise TypeError(f"{cls.__qualname__}: {exc}") from None
         bad = [r for r in cls.requires if r not in KNOWN_REQUIREMENTS and not r.startswith(CONFIG_REQUIREMENT)]
         if bad:
             raise TypeError(f"{cls.__qualname__}: unknown requirements {bad}")
@@ -69,8 +176,8 @@ class Check:
         doc = inspect.getdoc(cls) or ""
         return doc.splitlines()[0] if doc else ""
 
-    def run(self, ctx: "Context") -> Iterable[Finding]:
-        """Measure (through ``ctx``) and judge; return the findings."""
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        """Measure (through ``ctx``) and judge; return the findings (build them with :meth:`finding`)."""
         raise NotImplementedError
 
     def finding(
@@ -84,11 +191,13 @@ class Check:
         metrics: Mapping[str, Any] | None = None,
         location: str = "",
     ) -> Finding:
-        """Build a finding of this check; title and fixes default to the catalogue's."""
+        """Build a finding of this check; title and fixes default to the catalogue's
+        (the check's own ``catalogue`` for its own IDs)."""
         diagnosis_id = str(diagnosis_id)
         if diagnosis_id not in self.emits:
             raise ValueError(f"check {self.name!r} does not declare {diagnosis_id!r} in 'emits'")
-        entry = catalogue.get(diagnosis_id)
+        own = type(self).catalogue
+        entry = own[diagnosis_id] if diagnosis_id in own else _catalogue.get(diagnosis_id)
         return Finding(
             id=diagnosis_id,
             severity=Severity(severity),
@@ -101,3 +210,29 @@ class Check:
             location=location,
             stage=self.stage.label,
         )
+
+
+def _own_catalogue(cls: type[Check]) -> Mapping[str, DiagnosisInfo]:
+    """A check's ``catalogue``, validated: new kebab-case IDs, each with a ``DiagnosisInfo``
+    whose ``explains`` names built-in IDs or the check's own.
+
+    Raises:
+        TypeError: naming the check and the ID.
+    """
+    own = cls.catalogue
+    if not isinstance(own, Mapping):
+        raise TypeError(f"{cls.__qualname__}: 'catalogue' must be a dict of ID -> DiagnosisInfo")
+    for key, info in own.items():
+        if not isinstance(key, str) or not _catalogue.ID_PATTERN.match(key):
+            raise TypeError(f"{cls.__qualname__}: diagnosis ID {key!r} is not kebab-case (e.g. 'my-diagnosis')")
+        if key in _catalogue.CATALOGUE:
+            raise TypeError(f"{cls.__qualname__}: 'catalogue' declares {key!r}, which is a built-in diagnosis ID "
+                            "(emit a built-in ID without declaring it, or choose a new ID)")
+        if not isinstance(info, DiagnosisInfo):
+            raise TypeError(f"{cls.__qualname__}: catalogue[{key!r}] must be a DiagnosisInfo, "
+                            f"got {type(info).__name__}")
+        bad = [t for t in info.explains if t not in _catalogue.CATALOGUE and t not in own or t == key]
+        if bad:
+            raise TypeError(f"{cls.__qualname__}: catalogue[{key!r}] explains {bad}: only built-in IDs and "
+                            "the check's own other IDs can be explained")
+    return own

@@ -7,6 +7,10 @@ options merged by the runner) goes through :func:`merge`, which accepts only key
 that exist, values of a compatible type, and values inside the key's range;
 anything else is a :class:`ConfigError` naming where it came from, the key, the
 value and what it must be, raised before any check runs (exit 2).
+
+Installed plugins add their own sections (a check's ``config`` class attribute): the
+registry registers their defaults here and their rules in ``config_schema`` when it
+loads them, and :func:`load_config` loads them first, so every layer may set their keys.
 """
 
 from __future__ import annotations
@@ -236,6 +240,30 @@ def _pyproject_table(target_dir: Path) -> tuple[dict[str, Any], str] | None:
     return None
 
 
+#: The config sections the loaded plugins declare (section -> key -> default); the
+#: registry sets them when it loads plugins (see ``config_schema.parse_declaration``).
+_plugin_defaults: dict[str, dict[str, Any]] = {}
+
+
+def set_plugin_defaults(sections: Mapping[str, Mapping[str, Any]]) -> None:
+    """Replace the loaded plugins' sections; a built-in section cannot be replaced or shadowed."""
+    clash = sorted(set(sections) & set(_packaged_defaults()))
+    if clash:
+        raise ValueError(f"plugin config sections may not replace built-in sections: {clash}")
+    _plugin_defaults.clear()
+    _plugin_defaults.update(copy.deepcopy({k: dict(v) for k, v in sections.items()}))
+
+
+def builtin_sections() -> frozenset[str]:
+    """The names of the packaged (built-in) config sections, ``profiles`` included."""
+    return frozenset(_packaged_defaults())
+
+
+def plugin_defaults() -> dict[str, dict[str, Any]]:
+    """The loaded plugins' sections with their defaults, as a fresh nested dict."""
+    return copy.deepcopy(_plugin_defaults)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The resolved configuration of one run: a nested dict of plain values."""
@@ -260,10 +288,17 @@ def load_config(
     config_file: Path | None = None,
     profile: str = "standard",
 ) -> Config:
-    """Resolve the configuration: defaults, then pyproject, then --config, then the profile."""
+    """Resolve the configuration: defaults, then pyproject, then --config, then the profile.
+
+    The defaults are the packaged ones plus the sections of the installed plugins
+    (loaded here, unless ``DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD`` is set).
+    """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}", hint=f"Use one of: {', '.join(PROFILES)}")
-    values = default_config()
+    from dldoctor.core.registry import load_plugins
+
+    load_plugins()  # their sections join the defaults, so every layer below may set their keys
+    values = {**default_config(), **plugin_defaults()}
     sources = ["defaults"]
     if target_dir is not None:
         found = _pyproject_table(target_dir)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, Mapping
 
 #: NumPy's legacy seeding takes 32-bit unsigned seeds; a seed must be valid everywhere.
@@ -128,7 +129,7 @@ class Size:
         # module docstring), and is imported here only when a size is given.
         if isinstance(value, str) and not value.strip():
             return True
-        from dldoctor.checks.running.memory_model import parse_budget
+        from dldoctor.runtime.units import parse_budget
         from dldoctor.core.errors import ConfigError
 
         try:
@@ -492,8 +493,8 @@ SCHEMA: Mapping[str, Rule] = {
 
 
 def rule_for(dotted: str) -> Rule | None:
-    """The entry of a dotted key (``run.seed``), or None for a key without one."""
-    return SCHEMA.get(dotted)
+    """The entry of a dotted key (``run.seed``, or a loaded plugin's key), or None for a key without one."""
+    return SCHEMA.get(dotted) or _plugin_rules.get(dotted)
 
 
 def violation(dotted: str, value: Any) -> str | None:
@@ -508,7 +509,76 @@ def violation(dotted: str, value: Any) -> str | None:
         None when the value is allowed (or the key has no entry), else what is wrong
         and the rule to meet, e.g. ``is out of range: must be > 0 (seconds)``.
     """
-    rule = SCHEMA.get(dotted)
+    rule = rule_for(dotted)
     if rule is None or rule.allows(value):
         return None
     return f"{rule.failure}: {rule.describe()}"
+
+
+# ----------------------------------------------------------------- plugins' keys
+#
+# A plugin check declares its config section as a class attribute:
+#
+#     config = {"my_check": {"threshold": (0.5, Range(0, 1)), "verbose": False}}
+#
+# each key a ``(default, rule)`` pair (rule: Range, Choice, Flag or Size) or a bare
+# default (then only its type is checked). The registry parses the declaration
+# (:func:`parse_declaration`) when the plugin loads and registers the rules here
+# (:func:`set_plugin_rules`), so that ``--config``, pyproject and profiles check the
+# plugin's keys with the same messages as built-in keys.
+
+_plugin_rules: dict[str, Rule] = {}
+
+#: The types a default may have (those the merge knows how to check).
+DEFAULT_TYPES = (bool, int, float, str, list)
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def set_plugin_rules(rules: Mapping[str, Rule]) -> None:
+    """Replace the loaded plugins' rules (dotted key -> rule); built-in keys cannot be replaced."""
+    clash = sorted(set(rules) & set(SCHEMA))
+    if clash:
+        raise ValueError(f"plugin config rules may not replace built-in keys: {clash}")
+    _plugin_rules.clear()
+    _plugin_rules.update(rules)
+
+
+def parse_declaration(declared: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Rule]]:
+    """Read a check's ``config`` declaration into ``(defaults by section, rules by dotted key)``.
+
+    Raises:
+        TypeError: the declaration is not ``{section: {key: (default, rule) | default}}``,
+            a name is not an identifier, a default has a type config files cannot hold,
+            a rule is not a Range/Choice/Flag/Size, or a default breaks its own rule.
+    """
+    if not isinstance(declared, Mapping):
+        raise TypeError(f"'config' must be a dict of sections, got {type(declared).__name__}")
+    defaults: dict[str, dict[str, Any]] = {}
+    rules: dict[str, Rule] = {}
+    for section, keys in declared.items():
+        if not isinstance(section, str) or not _NAME.match(section) or section == "profiles":
+            raise TypeError(f"config section {section!r} is not a valid section name (an identifier, not 'profiles')")
+        if not isinstance(keys, Mapping) or not keys:
+            raise TypeError(f"config section {section!r} must be a non-empty dict of keys")
+        defaults[section] = {}
+        for key, spec in keys.items():
+            dotted = f"{section}.{key}"
+            if not isinstance(key, str) or not _NAME.match(key):
+                raise TypeError(f"config key {dotted!r} is not a valid key name (an identifier)")
+            default, rule = spec if isinstance(spec, tuple) else (spec, None)
+            if isinstance(spec, tuple) and len(spec) != 2:
+                raise TypeError(f"config key {dotted!r}: declare (default, rule) or a bare default")
+            if not isinstance(default, DEFAULT_TYPES):
+                raise TypeError(f"config key {dotted!r}: a default of type {type(default).__name__} cannot be "
+                                "set from a config file (use bool, int, float, str or list)")
+            if rule is not None:
+                if not isinstance(rule, (Range, Choice, Flag, Size)):
+                    raise TypeError(f"config key {dotted!r}: the rule must be a Range, Choice, Flag or Size, "
+                                    f"got {rule!r}")
+                if not rule.allows(default):
+                    raise TypeError(f"config key {dotted!r}: the default {default!r} {rule.failure}: "
+                                    f"{rule.describe()}")
+                rules[dotted] = rule
+            defaults[section][key] = default
+    return defaults, rules

@@ -21,23 +21,15 @@ from dldoctor.core.check import CONFIG_REQUIREMENT
 from dldoctor.core.config import Config
 from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.core.finding import Finding
+from dldoctor.core.loss_kinds import loss_name, task_of
 from dldoctor.core.model_copy import copy_model
 from dldoctor.loading.entrypoint import LoadedTarget
+from dldoctor.loading.reader import LOADER_HINT, GuardedReader, loader_generators
 from dldoctor.loading.user_traceback import format_user_traceback
-from dldoctor.probes.guarded_reader import LOADER_HINT, GuardedReader, loader_generators
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import to_device
+from dldoctor.runtime.rng import isolated_rng
+from dldoctor.runtime.tensors import to_device
 
 T = TypeVar("T")
-
-_LOSS_TASKS = {
-    "CrossEntropyLoss": "classification", "NLLLoss": "classification", "BCELoss": "classification",
-    "BCEWithLogitsLoss": "classification", "MultiLabelSoftMarginLoss": "classification",
-    "MSELoss": "regression", "L1Loss": "regression", "SmoothL1Loss": "regression", "HuberLoss": "regression",
-    "cross_entropy": "classification", "nll_loss": "classification", "binary_cross_entropy": "classification",
-    "binary_cross_entropy_with_logits": "classification", "mse_loss": "regression", "l1_loss": "regression",
-    "smooth_l1_loss": "regression", "huber_loss": "regression",
-}
 
 
 class BatchFormatError(Exception):
@@ -226,7 +218,7 @@ class Context:
     def read(self, split: str = "train", loader: Any = None, *, source: Callable[[], Any] | None = None,
              what: str | None = None, unit: str = "batch") -> Iterator[Any]:
         """Read ``split`` through the guarded reader (a deadline per batch; see
-        :mod:`dldoctor.probes.guarded_reader`): one pass of ``loader`` (default: the
+        :mod:`dldoctor.loading.reader`): one pass of ``loader`` (default: the
         split's), or of what ``source()`` returns (e.g. rows of its dataset fetched by
         index, with ``unit="item"``).
 
@@ -347,10 +339,9 @@ class Context:
     def _infer_task(self) -> str:
         if self.spec.task:
             return self.spec.task
-        loss_fn = self.spec.loss_fn
-        name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
-        if name in _LOSS_TASKS:
-            return _LOSS_TASKS[name]
+        task = task_of(loss_name(self.spec.loss_fn))
+        if task:
+            return task
         trace = self.forward_trace()
         if trace.targets:
             tgt = trace.targets[0]

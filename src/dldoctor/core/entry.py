@@ -11,6 +11,10 @@ from dldoctor.core.ids import DiagnosisId, Family
 class Entry:
     """The catalogue entry of one diagnosis ID.
 
+    Built-in entries use :class:`DiagnosisId` and :class:`Family` members; a plugin's
+    entry (built by the registry from its :class:`~dldoctor.core.catalogue.DiagnosisInfo`)
+    has a plain string ID and ``plugin <distribution>`` as its family.
+
     Attributes:
         id: the diagnosis ID.
         family: which family of root causes it belongs to.
@@ -22,10 +26,10 @@ class Entry:
             are found, ranking marks the symptom as explained by this one.
     """
 
-    id: DiagnosisId
-    family: Family
+    id: DiagnosisId | str
+    family: Family | str
     title: str
     explanation: str
     evidence: tuple[str, ...]
     fixes: tuple[str, ...]
-    explains: tuple[DiagnosisId, ...] = ()
+    explains: tuple[DiagnosisId | str, ...] = ()

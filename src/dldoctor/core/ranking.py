@@ -4,7 +4,13 @@
    one's title and fixes, the highest confidence, the evidence of all.
 2. A finding whose ID is a known consequence of another finding's ID (the
    catalogue's ``explains``, followed transitively) is marked ``explained_by`` that
-   root cause, when the root cause is at least a warning.
+   root cause, when the root cause is at least a warning and owns its entry: a
+   finding carries its ID's ``explains`` links only when one of the checks that
+   produced it owns the ID's catalogue entry. Built-in IDs are owned by the
+   built-in checks (and any check not known as a plugin), a plugin's own ID by the
+   plugin check(s) that declare it. So a plugin that borrows a built-in ID (or
+   another plugin's) for its finding re-ranks nothing: its finding may still be
+   explained by a root cause, but explains no other finding away.
 3. Order: findings that stand on their own first, then explained ones; within
    each, by severity (error first), stage (earlier stages are closer to the root),
    confidence (higher first), then ID and check for a total order.
@@ -66,14 +72,31 @@ def _closure(explains: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]
 
 
 def default_explains() -> dict[str, tuple[str, ...]]:
-    from dldoctor.core.catalogue import CATALOGUE
+    """The catalogue's ``explains`` links: built-in entries and the loaded plugins' entries."""
+    from dldoctor.core.catalogue import all_entries
 
-    return {k: tuple(str(i.value) for i in e.explains) for k, e in CATALOGUE.items()}
+    return {k: tuple(str(i) for i in e.explains) for k, e in all_entries().items()}
 
 
-def rank(findings: Iterable[Finding], explains: Mapping[str, Iterable[str]] | None = None) -> tuple[Finding, ...]:
-    """Merge, explain and order findings; return them with ``rank`` set (1 = most likely root cause)."""
+def _owns_entry(f: Finding, plugin_checks: Mapping[str, Iterable[str]]) -> bool:
+    """One of the checks behind ``f`` owns its ID's entry (see the module docstring, step 2)."""
+    checks = [c for c in f.check.split(", ") if c]
+    return not checks or any(c not in plugin_checks or f.id in plugin_checks[c] for c in checks)
+
+
+def rank(findings: Iterable[Finding], explains: Mapping[str, Iterable[str]] | None = None,
+         plugin_checks: Mapping[str, Iterable[str]] | None = None) -> tuple[Finding, ...]:
+    """Merge, explain and order findings; return them with ``rank`` set (1 = most likely root cause).
+
+    Args:
+        findings: the findings of a run, in any order.
+        explains: root-cause ID -> the IDs it explains (default: the catalogue's).
+        plugin_checks: plugin check name -> the diagnosis IDs it declares itself
+            (:func:`dldoctor.core.registry.plugin_ownership`); a plugin check's findings
+            of other IDs explain nothing. Default: no plugin checks.
+    """
     closure = _closure(default_explains() if explains is None else explains)
+    plugin_checks = {k: frozenset(v) for k, v in (plugin_checks or {}).items()}
     groups: dict[str, list[Finding]] = {}
     for f in findings:
         groups.setdefault(f.id, []).append(dataclasses.replace(f, rank=0, explained_by=None))
@@ -82,7 +105,7 @@ def rank(findings: Iterable[Finding], explains: Mapping[str, Iterable[str]] | No
     explained: dict[str, str] = {}
     for f in merged:
         roots = [r for r in merged if r.id != f.id and f.id in closure.get(r.id, ())
-                 and r.severity.at_least(Severity.WARNING)]
+                 and r.severity.at_least(Severity.WARNING) and _owns_entry(r, plugin_checks)]
         # A root that is itself explained by another root in the list defers to it.
         roots = [r for r in roots if not any(r.id in closure.get(o.id, ()) for o in roots if o.id != r.id)] or roots
         if roots:

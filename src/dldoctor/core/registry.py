@@ -10,10 +10,19 @@ declared in its entry-point group ``dldoctor.checks``:
 
 An entry may name a :class:`Check` subclass, or a module/list holding several.
 Setting ``DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD=1`` turns third-party loading off.
+
+A plugin's checks may declare their own diagnosis IDs (``catalogue``) and config
+sections (``config``); loading the plugin registers them with the catalogue and the
+config schema. An entry point whose module does not import, that names no check,
+whose check is malformed, or whose IDs, check names or config sections collide with
+built-in ones or another entry point's (with a different declaration) is not loaded
+at all: it becomes a :class:`PluginFailure`, which ``dldoctor checks`` reports with
+exit 2 and a diagnosing run reports as an errored check (``check-incomplete``).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import inspect
@@ -48,10 +57,25 @@ class Registered:
 
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
-    """A third-party entry point that could not be loaded."""
+    """A third-party entry point that could not be loaded.
+
+    Attributes:
+        name: the entry point's name.
+        error: why, in one line.
+        reference: what it points to (``package.module:Attr``), or "".
+        dist: the distribution that declares it, or "".
+    """
 
     name: str
     error: str
+    reference: str = ""
+    dist: str = ""
+
+    def message(self) -> str:
+        """``plugin entry point 'x' (= pkg.mod:Check, from dist) failed to load: why``."""
+        where = ", ".join(filter(None, (f"= {self.reference}" if self.reference else "",
+                                        f"from {self.dist}" if self.dist else "")))
+        return f"plugin entry point {self.name!r}{f' ({where})' if where else ''} failed to load: {self.error}"
 
 
 def _resolve(reference: str) -> Any:
@@ -79,31 +103,147 @@ def autoload_enabled() -> bool:
     return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
 
 
+@dataclasses.dataclass
+class _Declared:
+    """What the loaded plugins declared so far: IDs, config sections, check names."""
+
+    entries: dict[str, tuple[Any, str]] = dataclasses.field(default_factory=dict)  # id -> (info, entry point)
+    id_owners: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # id -> check names
+    families: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> "plugin <dist>"
+    sections: dict[str, tuple[Any, str]] = dataclasses.field(default_factory=dict)  # section -> (decl, entry point)
+    defaults: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    rules: dict[str, Any] = dataclasses.field(default_factory=dict)
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # check name -> entry point
+
+
+def _admit(classes: list[type[Check]], ep_name: str, dist: str, taken: _Declared,
+           builtin_names: Iterable[str]) -> str | None:
+    """Why the classes of entry point ``ep_name`` cannot be registered beside what is
+    already declared, or None (then ``taken`` is updated with their declarations)."""
+    from dldoctor.core.config import builtin_sections
+    from dldoctor.core.config_schema import parse_declaration
+
+    if not classes:
+        return "it names no dldoctor Check subclass"
+    builtin_names = set(builtin_names)
+    sections_builtin = builtin_sections()
+    new = copy.deepcopy(taken)  # committed only when every class fits
+    for cls in classes:
+        if cls.name in builtin_names:
+            return f"check name {cls.name!r} ({cls.__qualname__}) is already registered by a built-in check"
+        if cls.name in new.names:
+            return f"check name {cls.name!r} ({cls.__qualname__}) is already registered by plugin entry point " \
+                   f"{new.names[cls.name]!r}"
+        new.names[cls.name] = ep_name
+        for diagnosis_id, info in cls.catalogue.items():
+            if diagnosis_id in new.entries and new.entries[diagnosis_id][0] != info:
+                other = new.entries[diagnosis_id][1]
+                whose = "another check of this entry point" if other == ep_name else f"plugin entry point {other!r}"
+                return (f"diagnosis ID {diagnosis_id!r} of check {cls.name!r} is already declared by {whose} "
+                        "with a different entry")
+            new.entries.setdefault(diagnosis_id, (info, ep_name))
+            new.families.setdefault(diagnosis_id, f"plugin {dist}")
+            new.id_owners.setdefault(diagnosis_id, set()).add(cls.name)
+        defaults, rules = parse_declaration(cls.config)
+        for section in defaults:
+            if section in sections_builtin:
+                return f"config section {section!r} of check {cls.name!r} is a built-in section (choose another name)"
+            if section in new.sections and new.sections[section][0] != cls.config[section]:
+                other = new.sections[section][1]
+                whose = "another check of this entry point" if other == ep_name else f"plugin entry point {other!r}"
+                return (f"config section {section!r} of check {cls.name!r} is already declared by {whose} "
+                        "with different keys")
+            new.sections.setdefault(section, (cls.config[section], ep_name))
+            new.defaults[section] = defaults[section]
+        new.rules.update(rules)
+    for field in dataclasses.fields(taken):
+        setattr(taken, field.name, getattr(new, field.name))
+    return None
+
+
+def _publish(declared: _Declared) -> None:
+    """Make the loaded plugins' IDs and config sections known to the catalogue and config."""
+    from dldoctor.core import catalogue
+    from dldoctor.core.config import set_plugin_defaults
+    from dldoctor.core.config_schema import set_plugin_rules
+
+    catalogue.set_plugin_entries(
+        {k: info.entry(k, declared.families[k]) for k, (info, _) in declared.entries.items()},
+        declared.id_owners)
+    set_plugin_rules(declared.rules)
+    set_plugin_defaults(declared.defaults)
+
+
+def load_plugins(
+    enabled: bool | None = None, builtin_names: Iterable[str] = ()
+) -> tuple[list[Registered], list[PluginFailure]]:
+    """Load the third-party checks (entry points of ``dldoctor.checks``), sorted by entry point.
+
+    Registers their diagnosis IDs with the catalogue and their config sections with
+    the config (replacing what an earlier call registered). An entry point that cannot
+    be loaded is left out entirely and reported as a :class:`PluginFailure`.
+
+    Args:
+        enabled: load them (default: unless ``DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD`` is set).
+        builtin_names: names of the built-in checks (a plugin check may not reuse one).
+    """
+    registered: list[Registered] = []
+    failures: list[PluginFailure] = []
+    declared = _Declared()
+    if enabled if enabled is not None else autoload_enabled():
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or ""
+            try:
+                classes = _checks_in(ep.load())
+                why = _admit(classes, ep.name, dist or ep.name, declared, builtin_names)
+            except Exception as exc:  # a broken plugin must not break the run
+                why = f"{type(exc).__name__}: {exc}"
+            if why is not None:
+                failures.append(PluginFailure(ep.name, why, ep.value, dist))
+                continue
+            registered += [Registered(cls, f"plugin:{dist or ep.name}") for cls in classes]
+    _publish(declared)
+    return registered, failures
+
+
 def discover(
     builtin: Iterable[str] | None = None, plugins: bool | None = None
 ) -> tuple[list[Registered], list[PluginFailure]]:
     """Load every check: built-ins, then entry points (unless turned off).
 
     Returns the registered checks, ordered by (stage, order, name), and the
-    plugins that failed to load (reported, never fatal).
+    plugins that failed to load (reported, never fatal to a run).
     """
     found: dict[str, Registered] = {}
-    failures: list[PluginFailure] = []
     for reference in builtin_references() if builtin is None else builtin:
         for cls in _checks_in(_resolve(reference)):
             found[cls.name] = Registered(cls, "builtin")
-    if plugins if plugins is not None else autoload_enabled():
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            try:
-                classes = _checks_in(ep.load())
-            except Exception as exc:  # a broken plugin must not break the run
-                failures.append(PluginFailure(ep.name, f"{type(exc).__name__}: {exc}"))
-                continue
-            for cls in classes:
-                if cls.name in found:
-                    failures.append(PluginFailure(ep.name, f"check name {cls.name!r} is already registered"))
-                    continue
-                dist = getattr(getattr(ep, "dist", None), "name", None) or ep.name
-                found[cls.name] = Registered(cls, f"plugin:{dist}")
+    extra, failures = load_plugins(plugins, builtin_names=found)
+    found.update({r.check.name: r for r in extra})
     ordered = sorted(found.values(), key=lambda r: (int(r.check.stage), r.check.order, r.check.name))
     return ordered, failures
+
+
+def plugin_ownership(registered: Iterable[Registered]) -> dict[str, frozenset[str]]:
+    """Plugin check name -> the diagnosis IDs it declares itself, for :func:`dldoctor.core.ranking.rank`."""
+    return {r.check.name: frozenset(r.check.catalogue) for r in registered if r.source != "builtin"}
+
+
+def failure_finding(failure: PluginFailure):
+    """The ``check-incomplete`` finding of a plugin that failed to load: its checks did not run."""
+    from dldoctor.core import catalogue
+    from dldoctor.core.finding import Finding
+    from dldoctor.core.severity import Severity
+    from dldoctor.core.stage import Stage
+
+    return Finding(
+        id="check-incomplete", severity=Severity.WARNING, confidence=1.0,
+        title=f"plugin entry point {failure.name!r} failed to load: {failure.error}",
+        check=f"plugin:{failure.name}",
+        evidence=(failure.message(), "not checked: whatever the plugin's checks look for"),
+        fixes=(f"Fix or uninstall the plugin{f' {failure.dist}' if failure.dist else ''}; `dldoctor checks` "
+               "shows why it does not load.",
+               f"Or run without third-party checks: {AUTOLOAD_ENV}=1.",
+               *(f for f in catalogue.get("check-incomplete").fixes if "--allow-incomplete" in f)),
+        metrics={"fatal": False, "user_code": False}, location=f"plugin:{failure.name}", stage=Stage.RUN.label,
+    )

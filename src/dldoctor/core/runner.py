@@ -18,7 +18,7 @@ from dldoctor.core.errors import EntrypointError
 from dldoctor.core.finding import Finding
 from dldoctor.core.pipeline import Events, RunInterrupted, Selection, run_checks
 from dldoctor.core.ranking import rank
-from dldoctor.core.registry import discover
+from dldoctor.core.registry import discover, failure_finding, plugin_ownership
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 
@@ -99,7 +99,7 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     from dldoctor.core.context import Context, resolve_device
     from dldoctor.loading.entrypoint import load_target
 
-    from dldoctor.probes.rng import isolated_rng
+    from dldoctor.runtime.rng import isolated_rng
 
     device = resolve_device(options.device)
     # The user's random streams are put back afterwards, whatever the checks drew;
@@ -132,12 +132,14 @@ def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Ev
     except RunInterrupted as exc:
         interrupted, findings, results = exc, exc.findings, exc.results
     results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]
+    findings = [*findings, *(failure_finding(f) for f in failures)]  # the run is incomplete
     reports = {key.split(":", 1)[1]: value for key, value in ctx.measurements.items() if key.startswith("report:")}
     if interrupted is not None:
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(
         dldoctor_version=__version__, target=options.target or options.spec or "",
-        diagnoses=rank(findings), checks=tuple(results), seed=seed, device=str(device),
+        diagnoses=rank(findings, plugin_checks=plugin_ownership(registered)), checks=tuple(results),
+        seed=seed, device=str(device),
         duration_s=time.perf_counter() - started, command=options.command, profile=options.profile,
         reports=reports,
     )
@@ -161,8 +163,8 @@ def validate_names(names: Iterable[str], flag: str) -> None:
     for name in names:
         if name in catalogue.CATALOGUE:
             continue
-        checks = checks if checks is not None else known_check_names()
-        if name in checks:
+        checks = checks if checks is not None else known_check_names()  # loads plugins and their IDs
+        if name in checks or catalogue.known(name):
             continue
         close = catalogue.closest(name) or sorted(checks)[:3]
         raise UsageError(f"{flag} {name!r} is neither a diagnosis ID nor a check name",

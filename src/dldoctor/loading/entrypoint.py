@@ -186,7 +186,7 @@ def call_spec_function(
 def with_hparams(base: LoadedTarget, hparams: Mapping[str, Any], seed: int) -> LoadedTarget:
     """``base`` with its spec function called again on ``hparams`` under ``seed`` (a tuning
     trial, a larger-model variant)."""
-    from dldoctor.probes.rng import isolated_rng  # numpy and torch: not on the CLI's start-up path
+    from dldoctor.runtime.rng import isolated_rng  # numpy and torch: not on the CLI's start-up path
 
     with isolated_rng(seed), target_argv(base.target):
         spec = call_spec_function(base.spec_fn, base.target, base.user_roots, hparams)

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from dldoctor.core.context import restored_generators, unpack_batch
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import iter_tensors, to_device
+from dldoctor.runtime.rng import isolated_rng
+from dldoctor.runtime.tensors import iter_tensors, to_device
 
 
 @dataclasses.dataclass(frozen=True)

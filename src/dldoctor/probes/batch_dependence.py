@@ -25,8 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from dldoctor.probes.determinism import CallRecord, CallRecorder, call_label, parent_label
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import batch_size_of
+from dldoctor.runtime.rng import isolated_rng
+from dldoctor.runtime.tensors import batch_size_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +139,7 @@ def choose_samples(batch: Any, n: int, want: int) -> int:
     tensors; a size equal to, say, the image width would make a width axis look
     like the batch (an 8x8 image sliced to 8 samples).
     """
-    from dldoctor.probes.tensors import iter_tensors
+    from dldoctor.runtime.tensors import iter_tensors
 
     taken = {int(s) for t in iter_tensors(batch) for s in t.shape[1:]}
     top = min(want, n)
@@ -160,7 +160,7 @@ def _map_entries(obj: Any, k: int, fn: Callable[[torch.Tensor], torch.Tensor]) -
 
 
 def _has_integer_entry(obj: Any, k: int) -> bool:
-    from dldoctor.probes.tensors import iter_tensors
+    from dldoctor.runtime.tensors import iter_tensors
 
     return any(not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool and t.dim() > 0
                and t.shape[0] == k
@@ -217,7 +217,7 @@ class _Entry:
 
 
 def _output_tensor(outputs: Any) -> torch.Tensor | None:
-    from dldoctor.probes.tensors import iter_tensors
+    from dldoctor.runtime.tensors import iter_tensors
 
     for t in iter_tensors(outputs):
         if t.is_floating_point() and t.dim() > 0:

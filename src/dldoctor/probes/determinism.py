@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.runtime.rng import isolated_rng
+from dldoctor.runtime.tensors import iter_tensors
 
 #: Module types whose forward reads ``self.training`` (dropout, batch/instance norm, RReLU); recurrent
 #: and attention layers also do when their ``dropout`` is above 0 (see :func:`is_mode_dependent`).

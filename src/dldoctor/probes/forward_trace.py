@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from dldoctor.loading.user_traceback import _is_library, exception_line, format_user_traceback, innermost_user_frame
-from dldoctor.probes.tensors import TensorInfo, all_finite, describe, describe_all, iter_tensors
+from dldoctor.runtime.tensors import TensorInfo, all_finite, describe, describe_all, iter_tensors
 
 #: Module attributes that say what input a layer expects.
 SETTING_ATTRS = (

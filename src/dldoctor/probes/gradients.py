@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from dldoctor.probes.tensors import all_finite, iter_tensors
+from dldoctor.runtime.tensors import all_finite, iter_tensors
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,18 +33,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from dldoctor.probes.tensors import iter_tensors
-
-#: Loss names (class or function) -> how to build reference outputs for them.
-LOSS_KINDS = {
-    "CrossEntropyLoss": "cross_entropy", "cross_entropy": "cross_entropy",
-    "NLLLoss": "nll", "nll_loss": "nll",
-    "BCEWithLogitsLoss": "bce_logits", "binary_cross_entropy_with_logits": "bce_logits",
-    "BCELoss": "bce", "binary_cross_entropy": "bce",
-    "MSELoss": "squared", "mse_loss": "squared",
-    "L1Loss": "absolute", "l1_loss": "absolute", "SmoothL1Loss": "absolute", "smooth_l1_loss": "absolute",
-    "HuberLoss": "absolute", "huber_loss": "absolute",
-}
+from dldoctor.core.loss_kinds import ELEMENTWISE, LOSSES, loss_name
+from dldoctor.runtime.tensors import iter_tensors
 
 _NORMS = (_BatchNorm, _InstanceNorm, nn.LayerNorm, nn.GroupNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
@@ -128,7 +118,7 @@ class LayerInit:
 class LossAtInit:
     """The loss at step 0 next to what an uninformative and a constant output would get.
 
-    ``output_spread``: the standard deviation of the logits across classes (mean
+    ``kind``: the loss's kind (``core.loss_kinds``). ``output_spread``: the standard deviation of the logits across classes (mean
     over rows) for cross-entropy/NLL, the root mean square of the logits for BCE with
     logits, the root mean square of the outputs for regression losses.
     """
@@ -264,8 +254,10 @@ def _first_float(obj: Any) -> torch.Tensor | None:
 
 
 def _loss_kind(loss_fn: Any) -> str | None:
-    name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
-    return LOSS_KINDS.get(name)
+    """The loss's kind (``core.loss_kinds``) when it has an uninformative reference: a
+    classification or regression loss (not KL divergence, whose targets are distributions)."""
+    entry = LOSSES.get(loss_name(loss_fn))
+    return entry.kind if entry is not None and entry.kind and entry.task else None
 
 
 def _class_axis_view(t: torch.Tensor) -> torch.Tensor:
@@ -276,7 +268,7 @@ def _class_axis_view(t: torch.Tensor) -> torch.Tensor:
 def _references(kind: str, out: torch.Tensor, targets: Sequence[torch.Tensor]) -> tuple[Callable, Callable] | None:
     """Factories of (uninformative output, best constant output) shaped like ``out``."""
     classes = out.shape[1] if out.dim() >= 2 else 1
-    if kind in ("cross_entropy", "nll"):
+    if kind in ("logits", "log-probs"):
         if classes < 2:
             return None
         counts = torch.zeros(classes, dtype=torch.float64)
@@ -290,7 +282,7 @@ def _references(kind: str, out: torch.Tensor, targets: Sequence[torch.Tensor]) -
             return None
         log_p = (counts / counts.sum()).clamp(min=1e-8).log()
         shape = [1, classes] + [1] * (out.dim() - 2)
-        uniform = -math.log(classes) if kind == "nll" else 0.0
+        uniform = -math.log(classes) if kind == "log-probs" else 0.0
         return (lambda o: torch.full_like(o, uniform),
                 lambda o: log_p.to(o.device, o.dtype).view(shape).expand_as(o).clone())
     floats = [t for t in targets if t.is_floating_point()]
@@ -303,10 +295,10 @@ def _references(kind: str, out: torch.Tensor, targets: Sequence[torch.Tensor]) -
     else:
         mean = torch.cat([t.double().reshape(-1) for t in floats]).mean().reshape(1)
         shape = [1] * out.dim()
-    if kind in ("bce_logits", "bce"):
+    if kind in ("binary-logits", "probs"):
         p = mean.clamp(1e-6, 1 - 1e-6)
-        const = (p / (1 - p)).log() if kind == "bce_logits" else p
-        zero = 0.0 if kind == "bce_logits" else 0.5
+        const = (p / (1 - p)).log() if kind == "binary-logits" else p
+        zero = 0.0 if kind == "binary-logits" else 0.5
     else:
         const, zero = mean, 0.0
     if const.numel() != 1 and (out.dim() < 2 or out.shape[1] != const.numel()):
@@ -318,14 +310,14 @@ def _references(kind: str, out: torch.Tensor, targets: Sequence[torch.Tensor]) -
 
 def _output_spread(kind: str, out: torch.Tensor) -> float:
     x = out.detach().double()
-    if kind in ("cross_entropy", "nll") and x.dim() >= 2 and x.shape[1] > 1:
+    if kind in ("logits", "log-probs") and x.dim() >= 2 and x.shape[1] > 1:
         return float(_class_axis_view(x).std(dim=0).mean())
     return float(x.pow(2).mean().sqrt())
 
 
 def _terms(kind: str, out: torch.Tensor) -> int:
     """How many terms a ``reduction='sum'`` loss adds up for this output."""
-    if kind in ("cross_entropy", "nll") and out.dim() >= 2:
+    if kind in ("logits", "log-probs") and out.dim() >= 2:
         return max(1, out.numel() // out.shape[1])
     return max(1, out.numel())
 
@@ -346,7 +338,7 @@ def _loss_at_init(loss_fn: Any, kind: str, runs: list[tuple[Any, torch.Tensor, A
             uninf.append(float(loss_fn(refs[0](out), tgt)) * scale)
             prior.append(float(loss_fn(refs[1](out), tgt)) * scale)
     target_rms = None
-    if kind in ("squared", "absolute"):
+    if kind in ELEMENTWISE:
         floats = [t.double() for t in targets if t.is_floating_point()]
         target_rms = float(torch.cat([t.reshape(-1) for t in floats]).pow(2).mean().sqrt()) if floats else None
     out0 = outs[0]
@@ -354,7 +346,7 @@ def _loss_at_init(loss_fn: Any, kind: str, runs: list[tuple[Any, torch.Tensor, A
         kind=kind, loss=sum(losses) / len(losses),
         uninformative=sum(uninf) / len(uninf) if uninf else None,
         prior=sum(prior) / len(prior) if prior else None,
-        num_classes=int(out0.shape[1]) if kind in ("cross_entropy", "nll") and out0.dim() >= 2 else None,
+        num_classes=int(out0.shape[1]) if kind in ("logits", "log-probs") and out0.dim() >= 2 else None,
         output_spread=sum(_output_spread(kind, o) for o in outs) / len(outs), target_rms=target_rms,
     )
 

@@ -25,7 +25,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.tensors import iter_tensors
+from dldoctor.runtime.tensors import iter_tensors
 
 _SELF_NORMALISING = (_BatchNorm, _InstanceNorm, nn.LayerNorm, nn.GroupNorm) + (
     (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())

@@ -27,28 +27,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.core.loss_kinds import kind_of, loss_name
+from dldoctor.runtime.rng import isolated_rng
 
 if TYPE_CHECKING:  # pragma: no cover
     from dldoctor.core.context import Context
 
-#: What each standard loss expects as input, by module type name or function ``__name__``.
-#: ``logits``: unnormalised scores (softmax applied inside); ``binary-logits``: the same for
-#: independent sigmoids; ``log-probs``: log-probabilities; ``probs``: probabilities;
-#: ``elementwise``: a regression loss computed element by element.
-LOSS_KINDS = {
-    "CrossEntropyLoss": "logits", "cross_entropy": "logits",
-    "BCEWithLogitsLoss": "binary-logits", "binary_cross_entropy_with_logits": "binary-logits",
-    "NLLLoss": "log-probs", "nll_loss": "log-probs", "KLDivLoss": "log-probs", "kl_div": "log-probs",
-    "BCELoss": "probs", "binary_cross_entropy": "probs",
-    "MSELoss": "elementwise", "mse_loss": "elementwise", "L1Loss": "elementwise", "l1_loss": "elementwise",
-    "SmoothL1Loss": "elementwise", "smooth_l1_loss": "elementwise", "HuberLoss": "elementwise",
-    "huber_loss": "elementwise",
-}
-
-#: Reference losses tried on a loss whose name says nothing, and the kind each reveals.
+#: Reference losses tried on a loss whose name says nothing, and the kind each reveals
+#: (``core.loss_kinds`` vocabulary).
 REFERENCE_LOSSES: dict[str, tuple[Callable[..., torch.Tensor], str]] = {
     "cross_entropy": (F.cross_entropy, "logits"),
     "nll_loss": (F.nll_loss, "log-probs"),
@@ -104,19 +91,14 @@ class LossProbe:
     target_var: float | None = None
 
 
-def loss_name(loss_fn: Any) -> str:
-    """The loss's module type name or function ``__name__`` (as the forward trace records it)."""
-    return type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
-
-
 def loss_kind(name: str, matches: tuple[str, ...] = ()) -> tuple[str, str]:
     """``(kind, source)``: what the loss expects, from its name, else from measured behaviour.
 
     ``source`` is ``"name"``, ``"measured"`` or ``""`` (unknown). Two matching references
     (possible only when they agree on this output) leave the kind unknown.
     """
-    if name in LOSS_KINDS:
-        return LOSS_KINDS[name], "name"
+    if kind_of(name):
+        return kind_of(name), "name"
     kinds = {REFERENCE_LOSSES[m][1] for m in matches if m in REFERENCE_LOSSES}
     if len(kinds) == 1:
         return kinds.pop(), "measured"
@@ -209,7 +191,7 @@ def _probe_loss(ctx: "Context") -> LossProbe:
     tgt = targets.detach()
     gen = torch.Generator().manual_seed(ctx.seed)
     with isolated_rng(ctx.seed), torch.no_grad():
-        matches = () if loss_name(loss_fn) in LOSS_KINDS else _matches(loss_fn, out, tgt, gen)
+        matches = () if kind_of(loss_name(loss_fn)) else _matches(loss_fn, out, tgt, gen)
         at_perfect = at_mean = var = None
         if tgt.is_floating_point():
             var = float(tgt.float().var(unbiased=False)) if tgt.numel() > 1 else 0.0

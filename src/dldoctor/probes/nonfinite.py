@@ -35,7 +35,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from dldoctor.probes.gradients import GradFlow
-from dldoctor.probes.tensors import all_finite, iter_tensors, l2_norms
+from dldoctor.runtime.tensors import all_finite, iter_tensors, l2_norms
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[^\n]+)\n\s*(?P<code>[^\n]*)')

@@ -11,7 +11,7 @@ from dldoctor.core.errors import UsageError
 
 def plot_curves(measurements: Mapping[str, Any], path: Path, title: str = "") -> Path:
     """Draw every overfit run's loss curve, labelled by its experiment, to PNG or SVG."""
-    from dldoctor.probes.overfit import Curve
+    from dldoctor.probes.overfit.one_batch import Curve
 
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot {path}: use a .png, .svg or .pdf file name")

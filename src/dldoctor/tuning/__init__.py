@@ -2,9 +2,9 @@
 
 Measure, then judge, then search:
 
-- ``lr_sweep`` measures the learning-rate range test, ``lr_suggest`` reads it (a
-  suggestion with a confidence, or "no clear minimum"), ``lr_range`` memoises both
-  for the ``lr-range`` check;
+- the learning-rate range test lives with the other stages' code: ``probes.lr_sweep``
+  measures it, ``readings.lr`` reads it (a suggestion with a confidence, or "no clear
+  minimum"), and the ``lr-range`` check (``checks.tune.lr_range``) memoises both;
 - ``space`` reads and validates the spec's ``search_space``; ``trial`` scores one
   configuration with the evaluation stage's short training; ``sampler`` is the
   coarse-to-fine random search (an Optuna sampler); ``search`` runs one worker's

@@ -23,7 +23,7 @@ def _pyplot():
 
 
 def _lr_panel(ax, lr_report: Mapping[str, Any], smooth_width: int) -> None:
-    from dldoctor.tuning.lr_suggest import moving_median
+    from dldoctor.readings.lr import moving_median
 
     sweep, reading = lr_report["sweep"], lr_report["reading"]
     pairs = [(lr, loss) for lr, loss in zip(sweep["lrs"], sweep["losses"]) if math.isfinite(loss)]

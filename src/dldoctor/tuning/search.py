@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from dldoctor.core.errors import DldoctorError
 from dldoctor.loading.entrypoint import LoadedTarget
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.runtime.rng import isolated_rng
 from dldoctor.tuning import study as studies
 from dldoctor.tuning.outcome import metric_name, shown
 from dldoctor.tuning.space import Param, split_values

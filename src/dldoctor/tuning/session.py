@@ -17,8 +17,8 @@ from dldoctor.core.severity import FailOn
 from dldoctor.core.stage import Stage
 from dldoctor.loading.entrypoint import LoadedTarget
 from dldoctor.loading.spec import spec_parameters
+from dldoctor.readings.lr import LrReading
 from dldoctor.tuning import study as studies
-from dldoctor.tuning.lr_suggest import LrReading
 from dldoctor.tuning.outcome import TuneOutcome
 from dldoctor.tuning.search import (SearchSettings, Tuner, first_trials, grid_of, lr_focus, make_pruner,
                                     make_sampler, run_worker)
@@ -67,7 +67,7 @@ def run_search(base: LoadedTarget, params: tuple[Param, ...], lr_param: str | No
 def load_for_search(target: str | None, spec: str | None, seed: int) -> LoadedTarget:
     """Load the target and check its search space before anything trains (a usage error fails fast)."""
     from dldoctor.loading.entrypoint import load_target
-    from dldoctor.probes.rng import isolated_rng
+    from dldoctor.runtime.rng import isolated_rng
 
     studies.require_optuna()
     with isolated_rng(seed):  # seeds, and puts every generator back afterwards

@@ -1,5 +1,5 @@
 """One configuration, scored: the spec function called with it, then the evaluation
-stage's budgeted short training (``probes.short_training``), scored on validation.
+stage's budgeted short training (``probes.training.short``), scored on validation.
 
 Every configuration gets its own :class:`Context` built from the spec function's
 result under the same seed, so two trials differ only by their hyper-parameters
@@ -17,8 +17,8 @@ import torch
 
 from dldoctor.core.context import Context
 from dldoctor.loading.entrypoint import LoadedTarget, with_hparams
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.short_training import Budget, EpochRecord, short_training
+from dldoctor.probes.training.short import Budget, EpochRecord, short_training
+from dldoctor.runtime.rng import isolated_rng
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.checks.evaluate import training_run
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.baselines import baselines
+from dldoctor.probes.training import runs as training_run
 
 
 def _noise(error: float, n: int, error_name: str) -> float:

@@ -7,16 +7,17 @@ import math
 import numpy as np
 from torch import nn
 
-from dldoctor.checks.data import measurements as m
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+from dldoctor.probes.data import measurements as m
+from dldoctor.readings import data as words
 
 
 def _counts_text(counts: np.ndarray, shown: int) -> str:
     order = np.argsort(-counts, kind="stable")
-    parts = [f"class {c}: {m.number(counts[c])}" for c in order]
+    parts = [f"class {c}: {words.number(counts[c])}" for c in order]
     if len(parts) > shown:
         parts = parts[: shown - 2] + ["..."] + parts[-2:]
     return ", ".join(parts)
@@ -100,7 +101,7 @@ class ClassImbalanceCheck(Check):
         rare = int(np.flatnonzero(present)[np.argmin(counts[present])])
         title = (f"class {rare} is {ratio:.0f}x rarer than class {majority} in the training data"
                  if not missing else f"classes {missing} never occur in the training data")
-        evidence = [f"training labels{m.sampled_note(train)}: {_counts_text(counts, int(cfg['classes_shown']))} "
+        evidence = [f"training labels{words.sampled_note(train)}: {_counts_text(counts, int(cfg['classes_shown']))} "
                     f"(most / least frequent = {ratio:.1f})"]
         rare_classes = [int(c) for c in np.flatnonzero(present & (counts * float(cfg["ratio_warn"]) <= top))] or [rare]
         rare_share = float(counts[rare_classes].sum() / counts.sum())
@@ -129,7 +130,7 @@ class ClassImbalanceCheck(Check):
             evidence.append("counts are per epoch as the loader's sampler draws them (it repeats some samples)")
         binary = isinstance(ctx.spec.loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss))
         metrics = {"imbalance_ratio": ratio, "majority_class": majority, "majority_share": share,
-                   "minority_class": rare, "minority_share": rare_share, "class_counts": ", ".join(m.number(c) for c in counts),
+                   "minority_class": rare, "minority_share": rare_share, "class_counts": ", ".join(words.number(c) for c in counts),
                    "missing_classes": ", ".join(map(str, missing))}
         return [self.finding("class-imbalance", severity, confidence, title=title, evidence=evidence,
-                             fixes=imbalance_fixes(counts, binary), metrics=metrics, location=m.location())]
+                             fixes=imbalance_fixes(counts, binary), metrics=metrics, location=words.location())]

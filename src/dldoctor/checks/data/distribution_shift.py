@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dldoctor.checks.data import measurements as m
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
-from dldoctor.probes.data_sample import SplitSample
-from dldoctor.probes.data_shift import Shift, auc_null_se
+from dldoctor.probes.data import measurements as m
+from dldoctor.probes.data.sample import SplitSample
+from dldoctor.probes.data.shift import Shift, auc_null_se
+from dldoctor.readings import data as words
 
 
 def _p(p: float) -> str:
@@ -145,4 +146,4 @@ class DistributionShiftCheck(Check):
                    "features_moved": moved, "max_abs_smd": float(np.max(np.abs(shift.smd))) if len(shift.smd) else 0.0,
                    "label_tvd": shift.label_tvd if shift.label_tvd is not None else ""}
         return self.finding("distribution-shift", severity, confidence, title=title, evidence=evidence, fixes=fixes,
-                            metrics=metrics, location=m.location(split))
+                            metrics=metrics, location=words.location(split))

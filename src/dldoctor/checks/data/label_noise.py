@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from dldoctor.checks.data import measurements as m
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+from dldoctor.probes.data import measurements as m
+from dldoctor.readings import data as words
 
 
 def _pairs_text(joint: np.ndarray, shown: int) -> str:
@@ -89,7 +90,7 @@ class LabelNoiseCheck(Check):
                     for r, s in zip(flagged[:shown], report.issues.suggested[:shown]))
                 evidence.append(f"most suspicious samples ({train.index_word}: given label -> likely label): {listed}")
                 fixes.append(f"Look at the flagged samples first ({train.index_word} "
-                             f"{m.index_list(train, flagged, 20)}): fix their labels or drop them, then train again.")
+                             f"{words.index_list(train, flagged, 20)}): fix their labels or drop them, then train again.")
                 metrics.update(noise_fraction=noise, flagged=len(flagged), model=report.model,
                                model_accuracy=report.accuracy, model_skill=report.skill,
                                confident_disagreement=report.confident_disagreement,
@@ -116,4 +117,4 @@ class LabelNoiseCheck(Check):
             return []
         fixes += [f for f in catalogue.get("label-noise").fixes if f not in fixes]
         return [self.finding("label-noise", severity, confidence, title=title, evidence=evidence, fixes=fixes,
-                             metrics=metrics, location=m.location())]
+                             metrics=metrics, location=words.location())]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dldoctor.checks.data import measurements as m
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+from dldoctor.probes.data import measurements as m
+from dldoctor.readings import data as words
 
 
 def _words(held, train) -> str:
@@ -82,12 +83,12 @@ class LeakageCheck(Check):
                                 "training samples have an identical twin inside the training data, so only the excess "
                                 f"({judged:.1%}) is counted as leakage")
             fixes = [f"Remove the copied rows from the {overlap.split} set ({held.index_word}s "
-                     f"{m.index_list(held, overlap.exact if exact_n else overlap.near, 20)}), or de-duplicate the "
+                     f"{words.index_list(held, overlap.exact if exact_n else overlap.near, 20)}), or de-duplicate the "
                      "whole data set by input before splitting it.",
                      *catalogue.get("train-val-leakage").fixes]
             metrics = {"split": overlap.split, "leaked_fraction": fraction, "exact_copies": exact_n,
                        "near_copies": near_n, "near_copy_share": overlap.near_excess, "rows_read": held.n,
                        "same_label": overlap.same_label if overlap.same_label is not None else ""}
             findings.append(self.finding("train-val-leakage", severity, confidence, title=title, evidence=evidence,
-                                         fixes=fixes, metrics=metrics, location=m.location(overlap.split)))
+                                         fixes=fixes, metrics=metrics, location=words.location(overlap.split)))
         return findings

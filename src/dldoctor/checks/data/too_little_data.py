@@ -8,13 +8,14 @@ import numpy as np
 import torch
 from torch.nn.parameter import is_lazy
 
-from dldoctor.checks.data import measurements as m
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import trainable_count
+from dldoctor.probes.data import measurements as m
+from dldoctor.readings import data as words
+from dldoctor.runtime.rng import isolated_rng
+from dldoctor.runtime.tensors import trainable_count
 
 
 def trainable_parameters(ctx) -> int:
@@ -67,21 +68,21 @@ class TooLittleDataCheck(Check):
             smallest = int(np.argmin(np.where(counts > 0, counts, np.inf)))
             if len(present) and present.min() < float(cfg["class_min_warn"]):
                 few = int(np.sum((counts > 0) & (counts < float(cfg["class_min_warn"]))))
-                issues.append((Severity.WARNING, f"class {smallest} has only {m.number(counts[smallest])} training "
+                issues.append((Severity.WARNING, f"class {smallest} has only {words.number(counts[smallest])} training "
                                "samples", f"{few} of {len(present)} classes have fewer than "
                                f"{cfg['class_min_warn']:g} training samples (smallest: class {smallest}, "
-                               f"{m.number(counts[smallest])}): too few to learn a class from scratch or to "
+                               f"{words.number(counts[smallest])}): too few to learn a class from scratch or to "
                                "measure how well it is learned"))
         if per_sample >= float(cfg["params_per_sample_warn"]):
-            issues.append((Severity.WARNING, f"{m.number(per_sample)} trainable parameters per training sample",
-                           f"the model has {m.number(params)} trainable parameters for {m.number(n)} training "
-                           f"samples ({m.number(per_sample)} per sample); networks that train well from scratch "
+            issues.append((Severity.WARNING, f"{words.number(per_sample)} trainable parameters per training sample",
+                           f"the model has {words.number(params)} trainable parameters for {words.number(n)} training "
+                           f"samples ({words.number(per_sample)} per sample); networks that train well from scratch "
                            f"use far fewer (ResNet-18 on CIFAR-10: 220, WideResNet-28-10: 730), so this one can "
                            "memorise the training set"))
         elif per_sample >= float(cfg["params_per_sample_info"]):
-            issues.append((Severity.INFO, f"{m.number(per_sample)} trainable parameters per training sample",
-                           f"the model has {m.number(params)} trainable parameters for {m.number(n)} training "
-                           f"samples ({m.number(per_sample)} per sample)"))
+            issues.append((Severity.INFO, f"{words.number(per_sample)} trainable parameters per training sample",
+                           f"the model has {words.number(params)} trainable parameters for {words.number(n)} training "
+                           f"samples ({words.number(per_sample)} per sample)"))
         for held in m.held_out(ctx):
             size = m.split_size(held)
             if size < int(cfg["held_out_min_info"]):
@@ -100,8 +101,8 @@ class TooLittleDataCheck(Check):
         if counts is not None and (counts > 0).any():
             low, high = counts[counts > 0].min(), counts.max()
             sizes = f", {int((counts > 0).sum())} classes of " + (
-                f"{m.number(low)} samples each" if low == high else f"{m.number(low)} to {m.number(high)} samples")
-        evidence.append(f"{m.number(n)} training samples{m.sampled_note(train)}{sizes}")
+                f"{words.number(low)} samples each" if low == high else f"{words.number(low)} to {words.number(high)} samples")
+        evidence.append(f"{words.number(n)} training samples{words.sampled_note(train)}{sizes}")
         confidence = 0.75 if len(warnings) > 1 else 0.65 if warnings else 0.4
         fixes = list(catalogue.get("too-little-data").fixes)
         if n < int(cfg["cross_validation_below"]):
@@ -111,4 +112,4 @@ class TooLittleDataCheck(Check):
                    "smallest_class": float(counts[counts > 0].min()) if counts is not None and (counts > 0).any()
                    else None}
         return [self.finding("too-little-data", severity, confidence, title=title, evidence=evidence, fixes=fixes,
-                             metrics=metrics, location=m.location())]
+                             metrics=metrics, location=words.location())]

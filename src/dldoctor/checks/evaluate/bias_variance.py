@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from dldoctor.checks.evaluate import training_run
-from dldoctor.checks.evaluate.decomposition import Errors, RemedyContext
-from dldoctor.checks.evaluate.log_reading import read_epochs
-from dldoctor.checks.evaluate.report import decomposition_findings
-from dldoctor.checks.overfit.experiments import regularization
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+from dldoctor.probes.overfit.experiments import regularization
+from dldoctor.probes.training import runs as training_run
+from dldoctor.readings.bias_variance import decomposition_findings
+from dldoctor.readings.decomposition import Errors, RemedyContext
+from dldoctor.readings.epochs import read_epochs
 
 
 class BiasVarianceCheck(Check):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.checks.overfit import experiments
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import display_path
+from dldoctor.probes.overfit import experiments
+from dldoctor.readings import curves
 
 
 class GradientDynamicsCheck(Check):
@@ -31,11 +32,11 @@ class GradientDynamicsCheck(Check):
     def run(self, ctx):
         cfg = ctx.config.section("gradient_dynamics")
         curve = experiments.baseline(ctx)
-        reading = experiments.reading(ctx, curve)
-        if reading.shape == "converged" or experiments.fitted_by_metric(curve, reading):
+        reading = curves.reading(ctx, curve)
+        if reading.shape == "converged" or curves.fitted_by_metric(curve, reading):
             return []
         findings = []
-        curve_text = f"single-batch loss: {reading.describe()} {experiments.sparkline(curve.losses)}"
+        curve_text = f"single-batch loss: {reading.describe()} {curves.sparkline(curve.losses)}"
 
         relative = {m: curve.layer_grad.get(m, 0.0) / w for m, w in curve.layer_weight.items() if w > 0}
         layers = [m for m in curve.layer_order if m in relative]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import statistics
 
-from dldoctor.checks.overfit import experiments
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
-from dldoctor.probes.overfit import Setup
+from dldoctor.probes.overfit import experiments
+from dldoctor.probes.overfit.one_batch import Setup
+from dldoctor.readings import curves
 
 
 def _tail(losses) -> float:
@@ -50,7 +51,7 @@ class LabelSignalCheck(Check):
         base = experiments.baseline(ctx)
         if base.heldout_metric is None or base.heldout_chance is None:
             return []
-        if experiments.reading(ctx, base).shape != "converged" and any(
+        if curves.reading(ctx, base).shape != "converged" and any(
                 f.check == "overfit-batch" for f in ctx.findings):
             return []  # the fit itself is broken for a known reason: labels cannot be judged through it
         better = (base.heldout_metric - base.heldout_chance if base.metric_name == "accuracy"

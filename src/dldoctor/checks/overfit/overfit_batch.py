@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.checks.overfit import experiments
-from dldoctor.checks.overfit.curve_shape import CurveReading
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
-from dldoctor.probes.overfit import Curve, Setup
-from dldoctor.probes.tensors import batch_size_of
+from dldoctor.probes.overfit import experiments
+from dldoctor.probes.overfit.one_batch import Curve, Setup
+from dldoctor.readings import curves
+from dldoctor.readings.curves import CurveReading
+from dldoctor.runtime.tensors import batch_size_of
 
 #: Stage-1 root causes that, found at error severity, explain a failed fit.
 STAGE1_ROOTS = ("loss-input-probabilities", "loss-broadcast", "batch-mixing", "no-gradient-flow",
@@ -43,15 +44,15 @@ class OverfitBatchCheck(Check):
 
     def run(self, ctx):
         base = experiments.baseline(ctx)
-        reading = experiments.reading(ctx, base)
+        reading = curves.reading(ctx, base)
         ctx.measurements["overfit:reading"] = reading
         if reading.shape == "converged":
             return []
-        curve_text = f"single batch at {_lr_text(base)}: {reading.describe()} {experiments.sparkline(base.losses)}"
+        curve_text = f"single batch at {_lr_text(base)}: {reading.describe()} {curves.sparkline(base.losses)}"
         explained = self._explained_by_earlier(ctx, curve_text)
         if explained:
             return explained
-        if experiments.fitted_by_metric(base, reading):
+        if curves.fitted_by_metric(base, reading):
             return []  # the loss has a floor, but every sample of the batch is right
         if reading.shape in ("goes-up", "explodes", "oscillates"):
             return self._too_high_or_flipped(ctx, base, reading, curve_text)
@@ -71,12 +72,12 @@ class OverfitBatchCheck(Check):
     # -- the experiments -----------------------------------------------------------
     def _try(self, ctx, setup: Setup, base_reading: CurveReading) -> tuple[Curve, CurveReading, bool]:
         curve = experiments.run(ctx, setup)
-        r = experiments.reading(ctx, curve)
-        return curve, r, experiments.fixes_curve(ctx, r, base_reading)
+        r = curves.reading(ctx, curve)
+        return curve, r, curves.fixes_curve(ctx, r, base_reading)
 
     @staticmethod
     def _result(curve: Curve, r: CurveReading, setup: Setup) -> str:
-        return f"with {setup.label} ({_lr_text(curve)}): {r.describe()} {experiments.sparkline(curve.losses)}"
+        return f"with {setup.label} ({_lr_text(curve)}): {r.describe()} {curves.sparkline(curve.losses)}"
 
     def _too_high_or_flipped(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
         tried = []
@@ -221,10 +222,10 @@ class OverfitBatchCheck(Check):
         larger = experiments.larger_model(ctx)
         if larger is not None:
             variant, curve = larger
-            r = experiments.reading(ctx, curve)
+            r = curves.reading(ctx, curve)
             tried.append(f"with a larger model, {variant.describe} ({_lr_text(curve)}): {r.describe()} "
-                         f"{experiments.sparkline(curve.losses)}")
-            if experiments.fixes_curve(ctx, r, reading):
+                         f"{curves.sparkline(curve.losses)}")
+            if curves.fixes_curve(ctx, r, reading):
                 return [self._too_small(reading, r, [curve_text, *tried],
                                         f"a larger model ({variant.name}={variant.scaled}) fits the batch "
                                         f"{'' if r.shape == 'converged' else 'much better '}at the same learning "

@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 import os
 
-from dldoctor.checks.evaluate import training_run
-from dldoctor.checks.resources import pipeline_words as words
-from dldoctor.checks.resources.pipeline_split import StepSplit, split_steps
 from dldoctor.core.check import Check
 from dldoctor.core.context import restored_generators
 from dldoctor.core.errors import CheckIncomplete
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
-from dldoctor.probes.resource_loader import bare_loader_seconds, time_items
-from dldoctor.probes.resource_throughput import batch_scaling, preloaded_step
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.probes.resources.loader import bare_loader_seconds, time_items
+from dldoctor.probes.resources.throughput import batch_scaling, preloaded_step
+from dldoctor.probes.training import runs as training_run
+from dldoctor.readings import pipeline as words
+from dldoctor.readings.step_split import StepSplit, split_steps
+from dldoctor.runtime.rng import isolated_rng
 
 
 class InputPipelineCheck(Check):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from dldoctor.checks.overfit import experiments
-from dldoctor.checks.resources import leak_verdict
 from dldoctor.core.check import Check
 from dldoctor.core.stage import Stage
-from dldoctor.probes.memory import auto_budget
+from dldoctor.probes.overfit import experiments
+from dldoctor.probes.resources.memory_model import auto_budget
+from dldoctor.readings import leaks as leak_verdict
 
 
 def leak_findings(check: Check, ctx, record, run_label: str) -> list:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dldoctor.checks.evaluate import training_run
 from dldoctor.checks.resources.memory_leak import leak_findings
 from dldoctor.core.check import Check
 from dldoctor.core.stage import Stage
+from dldoctor.probes.training import runs as training_run
 
 
 class TrainingMemoryLeakCheck(Check):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dldoctor.core.errors import CheckIncomplete, user_line
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
+from dldoctor.core.errors import CheckIncomplete, user_line
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.batch_dependence import loader_batch_size, slice_batch
 from dldoctor.probes.determinism import Determinism, ModeUse, forward_of, measure_determinism
-from dldoctor.probes.tensors import batch_size_of
+from dldoctor.runtime.tensors import batch_size_of
 
 _REGISTER_FIX = ("Create the module once in __init__ (self.drop = nn.Dropout(p), self.norm = nn.BatchNorm1d(n)) "
                  "and call it in forward: model.eval() and model.train() only reach registered submodules.")

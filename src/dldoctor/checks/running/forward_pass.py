@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dldoctor.checks.running.crash_rules import classify
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import code_location
+from dldoctor.readings.crash import classify
 
 
 class ForwardPassCheck(Check):

@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from dldoctor.checks.running.crash_rules import classify
 from dldoctor.checks.running.label_range import _label_list
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
@@ -18,8 +17,9 @@ from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import ForwardTrace, trace_step
 from dldoctor.probes.loss_probe import LabelCounts, loss_kind, measure_labels, measure_loss
-from dldoctor.probes.rng import isolated_rng
-from dldoctor.probes.tensors import batch_size_of
+from dldoctor.readings.crash import classify
+from dldoctor.runtime.rng import isolated_rng
+from dldoctor.runtime.tensors import batch_size_of
 
 HELD_OUT = ("val", "test")
 INTEGER_DTYPES = {"uint8", "int8", "int16", "int32", "int64"}

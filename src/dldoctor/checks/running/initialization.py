@@ -8,16 +8,17 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
+from dldoctor.core.loss_kinds import CLASS_SCORES
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import display_path
 from dldoctor.probes.init_stats import InitStats, LayerInit, LossAtInit, measure_init
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.runtime.rng import isolated_rng
 
 BAD_INIT = "bad-initialization"
 DEAD = "dead-activations"
 DEFAULT_GAIN = 1 / math.sqrt(3)  # PyTorch's default Linear/Conv init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-_CLASSIFICATION = ("cross_entropy", "nll", "bce_logits", "bce")
+_CLASSIFICATION = CLASS_SCORES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,19 +143,19 @@ def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
         severity = Severity.ERROR if excess >= thr["loss_excess_error_nats"] else Severity.WARNING
         confidence = _ramp(excess, thr["loss_excess_warn_nats"], 2 * thr["loss_excess_error_nats"])
         c = loss.num_classes
-        expected = f"ln({c}) = {_g(ref)}" if c and loss.kind in ("cross_entropy", "nll") else \
-            f"ln(2) = {_g(ref)} per output" if loss.kind in ("bce_logits", "bce") else _g(ref)
+        expected = f"ln({c}) = {_g(ref)}" if c and loss.kind in ("logits", "log-probs") else \
+            f"ln(2) = {_g(ref)} per output" if loss.kind in ("binary-logits", "probs") else _g(ref)
         prior = "" if loss.prior is None else \
             f"; predicting the class frequencies of these batches would give {_g(loss.prior)}"
-        what = {"cross_entropy": f"the initial logits are too large: std {_g(loss.output_spread)} across classes",
-                "nll": f"the initial log-probabilities spread too far: std {_g(loss.output_spread)} across classes",
-                "bce_logits": f"the initial logits are too large: rms {_g(loss.output_spread)}",
-                "bce": f"the initial probabilities are far from 0.5 (rms {_g(loss.output_spread)})"}[loss.kind]
+        what = {"logits": f"the initial logits are too large: std {_g(loss.output_spread)} across classes",
+                "log-probs": f"the initial log-probabilities spread too far: std {_g(loss.output_spread)} across classes",
+                "binary-logits": f"the initial logits are too large: rms {_g(loss.output_spread)}",
+                "probs": f"the initial probabilities are far from 0.5 (rms {_g(loss.output_spread)})"}[loss.kind]
         evidence = [f"loss at init {_g(loss.loss)}, expected ≈ {expected} for uniform predictions{prior}",
                     f"{what} (a well-initialised model starts well below 1: the model begins confidently wrong and "
                     "spends its first updates undoing that)"]
         title = f"The loss at initialisation is {_g(loss.loss)}, far above the expected {_g(ref)}"
-        target = "≈ ln(C)" if loss.kind in ("cross_entropy", "nll") else "≈ ln(2)"
+        target = "≈ ln(C)" if loss.kind in ("logits", "log-probs") else "≈ ln(2)"
         fix = (f"Initialise the last layer {where} small: nn.init.normal_({where}.weight, std=0.01) (or zeros) and "
                f"its bias to 0 (or to the log of the class frequencies), so the initial loss is {target}.")
         metrics["excess_nats"] = excess

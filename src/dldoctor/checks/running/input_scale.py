@@ -11,7 +11,7 @@ from dldoctor.core.check import Check
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.input_stats import FeatureStats, InputStats, measure_inputs
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.runtime.rng import isolated_rng
 
 _SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 

@@ -8,13 +8,15 @@ import math
 import torch
 
 from dldoctor.core.check import Check
+from dldoctor.core.loss_kinds import ELEMENTWISE as ELEMENTWISE_KINDS
+from dldoctor.core.loss_kinds import LOSSES
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
-from dldoctor.probes.loss_probe import LOSS_KINDS, LossProbe, measure_loss
+from dldoctor.probes.loss_probe import LossProbe, measure_loss
 
 #: Element-wise losses by name (BCE and BCE-with-logits raise on a size mismatch, so
 #: a run that got this far with them has equal sizes; they are listed for completeness).
-ELEMENTWISE = {name for name, kind in LOSS_KINDS.items() if kind == "elementwise"} | {
+ELEMENTWISE = {name for name, loss in LOSSES.items() if loss.kind in ELEMENTWISE_KINDS} | {
     "BCELoss", "binary_cross_entropy", "BCEWithLogitsLoss", "binary_cross_entropy_with_logits"}
 
 

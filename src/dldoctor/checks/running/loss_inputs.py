@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 from dldoctor.core.check import Check
+from dldoctor.core.loss_kinds import ELEMENTWISE
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.probes.forward_trace import ForwardTrace, ModuleCall, OutputSummary, display_path
@@ -45,7 +46,7 @@ def judge(kind: str, summary: OutputSummary, width: int, ndim: int, op: str, dty
     """Judge the model output against the loss kind; None when they fit (or nothing is decisive).
 
     Args:
-        kind: what the loss expects (``loss_probe.LOSS_KINDS`` values).
+        kind: what the loss expects (a kind of ``core.loss_kinds``).
         summary: the traced output's value summary.
         width: size of dim 1 of the output (classes), 1 when the output is 1-D.
         ndim: the output's number of dimensions.
@@ -135,7 +136,7 @@ class LossInputsCheck(Check):
         kind, source = loss_kind(trace.loss_name)
         if not kind:
             kind, source = loss_kind(trace.loss_name, measure_loss(ctx).matches)
-        if not kind or kind in ("probs", "elementwise"):
+        if not kind or kind == "probs" or kind in ELEMENTWISE:
             return []
         op = measure_loss(ctx).output_op if summary.frac_in_01 == 1.0 else ""
         shape = trace.outputs[0].shape

@@ -15,7 +15,7 @@ from dldoctor.probes.nonfinite import (
     DataNonFinite, Localisation, Origin, StepSymptoms, localise, scan_batch, step_then_forward, symptoms_of,
     step_then_localise,
 )
-from dldoctor.probes.rng import isolated_rng
+from dldoctor.runtime.rng import isolated_rng
 
 ID = "numerical-instability"
 

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dldoctor.core import catalogue
 from dldoctor.core.check import Check
 from dldoctor.core.stage import Stage
-from dldoctor.tuning.lr_range import range_test, report
-from dldoctor.tuning.lr_suggest import verdict
+from dldoctor.probes.lr_sweep import Sweep, lr_sweep
+from dldoctor.readings.lr import LrReading, read_sweep, verdict
+
+
+def range_test(ctx) -> tuple[Sweep, LrReading]:
+    """Sweep the learning rate on a fresh model (config ``lr_finder``) and read the curve."""
+    cfg = ctx.config.section("lr_finder")
+
+    def run() -> tuple[Sweep, LrReading]:
+        sweep = lr_sweep(ctx, float(cfg["lr_low"]), float(cfg["lr_high"]), int(cfg["steps"]),
+                         float(cfg["diverge_factor"]), float(cfg["running_smoothing"]), float(cfg["margin"]))
+        return sweep, read_sweep(sweep.lrs, sweep.losses, sweep.stopped_by, cfg)
+
+    return ctx.measure("lr_range", run)
+
+
+def report(sweep: Sweep, reading: LrReading) -> dict[str, Any]:
+    """Plain data for the JSON report and the plot."""
+    return {"sweep": sweep.to_dict(), "reading": reading.to_dict(), "summary": reading.summary()}
 
 
 class LrRangeCheck(Check):

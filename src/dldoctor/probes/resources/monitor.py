@@ -1,0 +1,163 @@
+"""Per-step resource records of the runs that train (the overfit runs, the short training).
+
+A :class:`StepMonitor` is told, after each step, how long the loop waited for the
+batch (and how much of that was the copy to the device) and how long the step
+itself took; it reads the memory in use and, at a few steps (5, 17, 65, 257, ...
+and the last), takes a snapshot of what the model, loss, forward,
+optimiser and dataset hold (``probes.resources.holders``). It times itself, so the
+cost of measuring is known (``overhead_s``; ``benchmarks/measurement_overhead.py``).
+
+Reading malloc's statistics walks its free lists, which right after a step can take
+tens of microseconds. The first ``DENSE_READS`` steps are all read (a short run needs
+every point for the trend test, and costs little in total); after them, a read that
+costs more than ``READ_BUDGET`` of a step is made every second to eighth step only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Mapping
+
+import torch
+
+from dldoctor.probes.resources.holders import Snapshot, snapshot
+from dldoctor.probes.resources.memory import MemoryReader
+
+#: The first snapshot comes after this many steps: the optimiser's state exists by then.
+FIRST_SNAPSHOT = 5
+#: Bytes a Python list of per-step records adds to malloc's in-use count per step: an
+#: 8-byte pointer, the list's over-allocation (1/8) and realloc rounding; measured at
+#: 9-14 B on CPython 3.11 with glibc (the float objects themselves live in pymalloc's
+#: arenas, which malloc does not count).
+RECORD_BYTES = 16
+#: Steps whose memory is always read.
+DENSE_READS = 32
+#: After them, a memory read may cost this fraction of a step; a costlier one is made
+#: less often, but at least every ``MAX_READ_INTERVAL`` steps.
+READ_BUDGET = 0.005
+MAX_READ_INTERVAL = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceRecord:
+    """What a run used, step by step (plain numbers).
+
+    Attributes:
+        wait_s: per step, seconds waiting for the next batch (loading and copying it).
+        copy_s: per step, the part of ``wait_s`` spent moving the batch to the device.
+        compute_s: per step, seconds in forward, loss, backward and the optimiser step.
+        samples: per step, samples in the batch.
+        memory: bytes in use after the steps ``memory_steps`` (``memory_source`` says which).
+        memory_steps: the 0-based step of each memory reading (every step, unless a
+            reading costs more than ``READ_BUDGET`` of a step).
+        host_memory: on CUDA, the host's bytes in use at the same steps (else empty).
+        snapshots: what the run's objects held at a few steps (for where memory grows).
+        overhead_s: seconds the monitor itself took (reading memory, snapshots).
+        own_bytes_per_step: how much the run's own per-step records (this monitor's
+            and the probe's lists) add to the memory reading each step, at most.
+        memory_coarse: ``memory`` is the resident set, not bytes in use.
+    """
+
+    wait_s: tuple[float, ...] = ()
+    copy_s: tuple[float, ...] = ()
+    compute_s: tuple[float, ...] = ()
+    samples: tuple[int, ...] = ()
+    memory: tuple[int, ...] = ()
+    memory_steps: tuple[int, ...] = ()
+    memory_source: str = ""
+    host_memory: tuple[int, ...] = ()
+    host_source: str = ""
+    snapshots: tuple[Snapshot, ...] = ()
+    overhead_s: float = 0.0
+    own_bytes_per_step: float = 0.0
+    memory_coarse: bool = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.compute_s)
+
+
+class StepMonitor:
+    """Collects a :class:`ResourceRecord` during one run.
+
+    Args:
+        device: the run's device.
+        roots: returns the objects to snapshot (see ``resources.holders.roots_of``);
+            None for no snapshots.
+        own_records: how many lists of per-step records the calling probe keeps
+            besides this monitor's (they grow the memory reading a little each step).
+    """
+
+    def __init__(self, device: torch.device, roots: Callable[[], Mapping[str, Any]] | None = None,
+                 own_records: int = 0):
+        self._reader = MemoryReader(device)
+        self._read, self._read_host = self._reader.read, self._reader.read_host
+        self._roots = roots
+        self._wait: list[float] = []
+        self._copy: list[float] = []
+        self._compute: list[float] = []
+        self._samples: list[int] = []
+        self._memory: list[int] = []
+        self._memory_steps: list[int] = []
+        self._host: list[int] = []
+        self._next_read = 0
+        self._read_cost = 0.0
+        self._snapshots: list[Snapshot] = []
+        self._next_snapshot = FIRST_SNAPSHOT
+        self._overhead = 0.0
+        self._own = RECORD_BYTES * (own_records + (6 if device.type == "cuda" else 5))
+
+    def step(self, wait_s: float, compute_s: float, samples: int, copy_s: float = 0.0) -> None:
+        """Record one finished step (call it right after the step, before anything else)."""
+        start = time.perf_counter()
+        self._wait.append(wait_s)
+        self._copy.append(copy_s)
+        self._compute.append(compute_s)
+        self._samples.append(samples)
+        index = len(self._compute) - 1
+        if index >= self._next_read:
+            self._read_memory(index, compute_s)
+        if self._roots is not None and len(self._compute) >= self._next_snapshot:
+            self._take_snapshot()
+            self._next_snapshot = 4 * self._next_snapshot - 3
+        self._overhead += time.perf_counter() - start
+
+    def _read_memory(self, index: int, compute_s: float) -> None:
+        t0 = time.perf_counter()
+        self._memory.append(self._read())
+        if self._read_host is not None:
+            self._host.append(self._read_host())
+        self._memory_steps.append(index)
+        cost = time.perf_counter() - t0
+        # a moving average, so that one read interrupted by the scheduler does not space the next ones
+        self._read_cost = cost if index == 0 else 0.8 * self._read_cost + 0.2 * cost
+        interval = math.ceil(self._read_cost / (READ_BUDGET * compute_s)) if compute_s > 0 else 1
+        if len(self._memory_steps) < DENSE_READS:
+            interval = 1
+        self._next_read = index + min(MAX_READ_INTERVAL, max(1, interval))
+
+    def _take_snapshot(self) -> None:
+        step = len(self._compute) - 1
+        if self._snapshots and self._snapshots[-1].step == step:
+            return
+        try:
+            self._snapshots.append(snapshot(step, self._roots()))
+        except Exception:  # noqa: BLE001 - a user object that cannot be walked costs the "where", not the run
+            self._roots = None
+
+    def finish(self) -> ResourceRecord:
+        """The record, with a last snapshot at the final step."""
+        start = time.perf_counter()
+        if self._roots is not None and self._compute:
+            self._take_snapshot()
+        self._overhead += time.perf_counter() - start
+        return ResourceRecord(
+            wait_s=tuple(self._wait), copy_s=tuple(self._copy), compute_s=tuple(self._compute),
+            samples=tuple(self._samples), memory=tuple(self._memory), memory_steps=tuple(self._memory_steps),
+            memory_source=self._reader.source,
+            host_memory=tuple(self._host), host_source=self._reader.host_source,
+            snapshots=tuple(self._snapshots), overhead_s=self._overhead, own_bytes_per_step=self._own,
+            memory_coarse=self._reader.coarse,
+        )

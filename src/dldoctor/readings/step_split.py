@@ -1,0 +1,63 @@
+"""The time split of a training run's steps: waiting for data versus computing."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+from dldoctor.probes.training.short import TrainingRun
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSplit:
+    """Mean seconds per step, away from the epochs' first steps.
+
+    Attributes:
+        steps: steps averaged (every step but the first of each epoch, which also
+            starts the loader's iterator).
+        wait_s: waiting for the next batch (loading, collating, copying to the device).
+        copy_s: the part of ``wait_s`` spent copying the batch to the device.
+        compute_s: forward, loss, backward and the optimiser step.
+        samples: samples per step.
+        epoch_start_extra_s: how much longer the first step of an epoch waits.
+    """
+
+    steps: int
+    wait_s: float
+    copy_s: float
+    compute_s: float
+    samples: float
+    epoch_start_extra_s: float
+
+    @property
+    def step_s(self) -> float:
+        return self.wait_s + self.compute_s
+
+    @property
+    def wait_fraction(self) -> float:
+        return self.wait_s / self.step_s if self.step_s > 0 else 0.0
+
+    @property
+    def loader_samples_per_s(self) -> float:
+        return self.samples / self.step_s if self.step_s > 0 else 0.0
+
+    @property
+    def compute_samples_per_s(self) -> float:
+        return self.samples / self.compute_s if self.compute_s > 0 else 0.0
+
+
+def split_steps(run: TrainingRun, min_steps: int) -> StepSplit | None:
+    """The run's step split, or None with fewer than ``min_steps`` steady steps."""
+    rec = run.resources
+    firsts = {0, *(e.steps for e in run.epochs[:-1])}
+    steady = [i for i in range(rec.steps) if i not in firsts]
+    if len(steady) < min_steps:
+        return None
+    mean = lambda xs: statistics.fmean(xs) if xs else 0.0  # noqa: E731
+    wait = mean([rec.wait_s[i] for i in steady])
+    starts = [rec.wait_s[i] for i in sorted(firsts) if i < rec.steps]
+    return StepSplit(
+        steps=len(steady), wait_s=wait, copy_s=mean([rec.copy_s[i] for i in steady]),
+        compute_s=mean([rec.compute_s[i] for i in steady]), samples=mean([rec.samples[i] for i in steady]),
+        epoch_start_extra_s=max(0.0, mean(starts) - wait),
+    )
