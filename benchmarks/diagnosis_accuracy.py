@@ -76,7 +76,7 @@ def run_case(path: Path, expect: str, also: list[str], extra: list[str], timeout
     cmd = [sys.executable, "-m", "dldoctor", "run", str(path), "--format", "json", "--fail-on", "never", *extra]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         case.seconds = time.perf_counter() - start
         case.error = f"timed out after {timeout:g}s"
@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     alarms = sum(not c.top1 for c in healthy)
     median = statistics.median(c.seconds for c in cases) if cases else 0.0
     print()
-    print(f"| cases | top-1 | top-3 | false alarms (healthy) | median s/case |")
-    print(f"|---|---|---|---|---|")
+    print("| cases | top-1 | top-3 | false alarms (healthy) | median s/case |")
+    print("|---|---|---|---|---|")
     print(f"| {len(bugs)} bugs + {len(healthy)} healthy | {top1}/{len(bugs)} ({top1 / max(1, len(bugs)):.0%}) "
           f"| {top3}/{len(bugs)} ({top3 / max(1, len(bugs)):.0%}) | {alarms}/{len(healthy)} | {median:.1f} |")
     if args.json_out:

@@ -77,8 +77,9 @@ def show(target: str, select: tuple[str, ...]) -> None:
 
 def compare_meters() -> None:
     """The dispatch-mode tensor count (used off CUDA) against the CUDA allocator's peak."""
-    from dldoctor.probes.resources.memory_model import CudaPeak, LiveBytes
     from memory_model_accuracy import transformer_case
+
+    from dldoctor.probes.resources.memory_model import CudaPeak, LiveBytes
 
     _, make_model, _, loss_fn, pool, _, _ = transformer_case()
     device = torch.device("cuda")
@@ -127,7 +128,7 @@ def attempt(fn, *args):
 
     try:
         return fn(*args)
-    except Exception:  # noqa: BLE001
+    except Exception:
         traceback.print_exc()
         return 1
 

@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from dldoctor.probes.resources.holders import roots_of  # noqa: E402
-from dldoctor.probes.resources.monitor import StepMonitor  # noqa: E402
+from dldoctor.probes.resources.holders import roots_of
+from dldoctor.probes.resources.monitor import StepMonitor
 
 
 def tiny_mlp():

@@ -230,12 +230,13 @@ def main(argv=None) -> int:
 
     cases = [digits_case(), transformer_case()]
     rows = []
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {device_name}, torch {torch.__version__}")
     print("peak = tensor bytes allocated during two training steps of a fresh model and optimiser, "
           "above the parameters")
     print()
-    print(f"| model | batch | predicted MB | measured MB | error % |")
-    print(f"|---|---|---|---|---|")
+    print("| model | batch | predicted MB | measured MB | error % |")
+    print("|---|---|---|---|---|")
     for name, make_model, make_opt, loss_fn, pool, spec_batch, sizes in cases:
         mm = predict(make_model, make_opt, loss_fn, pool, spec_batch, device)
         for n in sizes:

@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_cost import median_step_seconds  # noqa: E402
+from probe_cost import median_step_seconds
 
-from dldoctor.core.runner import RunOptions, diagnose  # noqa: E402
-from dldoctor.core.stage import Stage  # noqa: E402
+from dldoctor.core.runner import RunOptions, diagnose
+from dldoctor.core.stage import Stage
 
 #: (target, learning-rate override for the overfit stage or 0 for the spec's own)
 DEFAULT_CASES = [
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cases = [(t, args.lr) for t in args.targets] or DEFAULT_CASES
-    print("| target | step ms | stage-2 s | stage-2 step-equivalents | training runs (baseline included) | top finding |")
+    print("| target | step ms | stage-2 s | stage-2 step-equivalents | training runs (baseline included) "
+          "| top finding |")
     print("|---|---|---|---|---|---|")
     for target, lr in cases:
         measurements: dict = {}

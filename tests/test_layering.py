@@ -4,8 +4,10 @@ From top to bottom:
 
     cli       the command line
     app       what runs a diagnosis or a tuning session: core.runner, core.pipeline,
-              the public API (the package root, dldoctor.api), render, tuning
-    checks    judge: Check classes only, grouped by stage
+              the package root, render, tuning
+    checks    judge: Check classes only, grouped by stage; they import dldoctor.api only
+    api       the public, typed surface for check authors (dldoctor.api and its
+              submodules): it re-exports what lies below it
     readings  pure interpretation of measurements: verdicts and wording
     probes    measure: run the model on copies, read the data
     core      the context, config, findings, catalogue, the Check base class...
@@ -13,7 +15,6 @@ From top to bottom:
     runtime   helpers below everything: RNG isolation, tensors, byte sizes (and core.errors)
 
 Every import counts: module level, inside functions, and under ``if TYPE_CHECKING:``.
-The one import any layer may make is of ``dldoctor.api``, the plugin API.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ PACKAGE = SRC / "dldoctor"
 #: (layer, module prefixes), top first; a module belongs to the layer of its longest prefix.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("dldoctor.cli", "dldoctor.__main__")),
-    ("app", ("dldoctor", "dldoctor.api", "dldoctor.core.runner", "dldoctor.core.pipeline", "dldoctor.render",
-             "dldoctor.tuning")),
+    ("app", ("dldoctor", "dldoctor.core.runner", "dldoctor.core.pipeline", "dldoctor.render", "dldoctor.tuning")),
     ("checks", ("dldoctor.checks",)),
+    ("api", ("dldoctor.api",)),
     ("readings", ("dldoctor.readings",)),
     ("probes", ("dldoctor.probes",)),
     ("core", ("dldoctor.core",)),
@@ -41,9 +42,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runtime", ("dldoctor.runtime", "dldoctor.core.errors")),
 )
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
-
-#: Imports any module may make.
-ANYWHERE = ("dldoctor.api",)
 
 #: Upward imports that remain, each with its reason. Keep this list short.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {
@@ -54,6 +52,9 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "Context.forward_trace() / unmet('forward_pass') / task inference trace the first step",
     ("dldoctor.core.context", "dldoctor.probes.gradients"):
         "Context.grad_flow() memoises the gradient pass gradient-flow and numerics share",
+    ("dldoctor.core.context", "dldoctor.probes.keys"):
+        "the context memoises its trace, gradient passes, task and classes under built-in keys, declared "
+        "(typed by the probes' results) with the other measurement keys",
 }
 
 
@@ -111,8 +112,6 @@ def test_imports_point_to_the_same_layer_or_below():
     for module, path in MODULES.items():
         own = RANK[layer_of(module)]
         for line, target in imported_modules(module, path):
-            if target in ANYWHERE or target.startswith(tuple(a + "." for a in ANYWHERE)):
-                continue
             if RANK[layer_of(target)] >= own:
                 continue
             if (module, target) in ALLOWED_UPWARD:
@@ -122,6 +121,29 @@ def test_imports_point_to_the_same_layer_or_below():
                               f"{target} ({layer_of(target)})")
     assert not violations, "imports against the layering:\n" + "\n".join(violations)
     assert used == set(ALLOWED_UPWARD), f"stale allow-list entries: {sorted(set(ALLOWED_UPWARD) - used)}"
+
+
+def test_checks_import_only_the_public_api():
+    """A built-in check uses what a plugin can: ``dldoctor.api`` and its submodules (plus
+    the standard library, torch, numpy), never dldoctor's internals or another check."""
+    violations = []
+    for module, path in MODULES.items():
+        if not module.startswith("dldoctor.checks."):
+            continue
+        for line, target in imported_modules(module, path):
+            if target != "dldoctor.api" and not target.startswith("dldoctor.api."):
+                violations.append(f"{path.relative_to(SRC)}:{line}: imports {target}")
+    assert not violations, "checks import dldoctor's internals (expose it in dldoctor.api):\n" + "\n".join(violations)
+
+
+def test_importing_the_api_does_not_import_torch():
+    """``import dldoctor.api`` stays light: plugins and tools may read it without torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, dldoctor.api; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 CHECK_MODULES = sorted(m for m, p in MODULES.items() if m.startswith("dldoctor.checks.") and p.name != "__init__.py")

@@ -1,9 +1,9 @@
 """A small CNN on scikit-learn's 8x8 handwritten digits."""
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 
 class DigitsCNN(nn.Module):

@@ -34,9 +34,9 @@ def diagnose(target=None, **options):
     back as a diagnosis whose ``exit_code()`` is 2, not as an exception; a bad option
     raises :class:`dldoctor.core.errors.DldoctorError`.
     """
-    from dldoctor.core.runner import RunOptions, diagnose as _diagnose
-
     from dldoctor.core.errors import DldoctorError
+    from dldoctor.core.runner import RunOptions
+    from dldoctor.core.runner import diagnose as _diagnose
     from dldoctor.core.stage import Stage
 
     options.setdefault("device", "auto")

@@ -6,8 +6,13 @@ from torch import nn
 
 from dldoctor.checks.running.batch_mixing import leaks, locate, looks_causal, sample_ranges
 from dldoctor.core.context import default_forward
-from dldoctor.probes.batch_dependence import (CallChange, RowGradient, choose_samples,
-                                              measure_batch_dependence, slice_batch)
+from dldoctor.probes.batch_dependence import (
+    CallChange,
+    RowGradient,
+    choose_samples,
+    measure_batch_dependence,
+    slice_batch,
+)
 from tests.conftest import diagnose_file
 
 BODY = """
@@ -42,7 +47,9 @@ MLP_INIT = "self.fc1 = nn.Linear(6, 16)\nself.fc2 = nn.Linear(16, 3)"
 
 
 def project(make_project, x, init, forward, extra=""):
-    indent = lambda s: "\n".join(("        " + line) if line.strip() else line for line in s.strip().splitlines())
+    def indent(s):
+        return "\n".join(("        " + line) if line.strip() else line for line in s.strip().splitlines())
+
     return make_project(BODY.format(x=x, init=indent(init), forward=indent(forward), extra=extra))
 
 

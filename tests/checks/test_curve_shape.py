@@ -34,7 +34,8 @@ CURVES = {
 }
 EXPECTED = {
     "converged": "converged", "converged-noisy-adam": "converged", "decreasing": "decreasing",
-    "plateau": "plateau", "stalled": "plateau", "goes-up": "goes-up", "explodes-nan": "explodes", "explodes-large": "explodes",
+    "plateau": "plateau", "stalled": "plateau", "goes-up": "goes-up",
+    "explodes-nan": "explodes", "explodes-large": "explodes",
     "oscillates": "oscillates", "falls-below-zero": "falls-below-zero",
 }
 

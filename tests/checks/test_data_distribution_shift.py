@@ -1,4 +1,5 @@
-"""distribution-shift (input level): shifted features, a separable domain, shifted labels; silent on one distribution."""
+"""distribution-shift (input level): shifted features, a separable domain, shifted labels;
+silent on one distribution."""
 
 import numpy as np
 import pytest
@@ -38,7 +39,8 @@ def test_images_preprocessed_differently_point_at_the_transform(make_project):
 
 
 def test_a_split_of_sorted_data_gets_the_stratify_fix(make_project):
-    data = blobs(1000, 8, 3) + "o = torch.argsort(y)\nX, y = X[o], y[o]\nXv, yv, X, y = X[800:], y[800:], X[:800], y[:800]\n"
+    data = blobs(1000, 8, 3) + ("o = torch.argsort(y)\nX, y = X[o], y[o]\n"
+                                "Xv, yv, X, y = X[800:], y[800:], X[:800], y[:800]\n")
     [finding], _ = data_findings(make_project, data, "distribution-shift")
     assert finding.severity.value == "warning" and finding.metrics["label_tvd"] > 0.5
     assert "stratify" in finding.fixes[0]

@@ -30,7 +30,8 @@ def test_dict_batches_are_read_through_the_forward_contract(make_project):
 
 
 def test_an_iterable_of_batches_is_read_in_its_order(make_project):
-    data = blobs(600, 8, 3) + "batches = [(X[i:i + 50], y[i:i + 50]) for i in range(0, 600, 50)]\nXv, yv = X[:60], y[:60]\n"
+    data = blobs(600, 8, 3) + ("batches = [(X[i:i + 50], y[i:i + 50]) for i in range(0, 600, 50)]\n"
+                               "Xv, yv = X[:60], y[:60]\n")
     [finding], _ = data_findings(make_project, data, "train-val-leakage", train="batches")
     assert "position in the loader's output" in finding.evidence[0]
 
@@ -64,7 +65,7 @@ def test_batches_that_are_not_pairs_get_a_clear_message(make_project):
 
 def test_reading_is_deterministic_and_leaves_the_users_objects_alone(make_project):
     body = blobs(600, 8, 3) + "Xv, yv = X[:100], y[:100]\n"
-    from tests.checks.data_cases import TEMPLATE, TRAIN, VAL, MLP
+    from tests.checks.data_cases import MLP, TEMPLATE, TRAIN, VAL
 
     path = make_project(TEMPLATE.format(data=body, model=MLP.format(d=8, k=3), train=TRAIN,
                                         loss="nn.CrossEntropyLoss()", extra=VAL))

@@ -39,7 +39,9 @@ def dldoctor_spec():
 
 
 def project(make_project, forward, init="", methods="", extra=""):
-    indent = lambda s, n=8: "\n".join(" " * n + line if line.strip() else line for line in s.strip().splitlines())
+    def indent(s, n=8):
+        return "\n".join(" " * n + line if line.strip() else line for line in s.strip().splitlines())
+
     return make_project(BODY.format(forward=indent(forward), init=indent(init) if init else "",
                                     methods=indent(methods, 4) if methods else "", extra=extra))
 
@@ -155,7 +157,7 @@ def test_probe_reports_a_crash_as_a_status():
                 raise RuntimeError("only trains")
             return x
 
-    det = measure_determinism(lambda: Broken(), Broken(), (torch.zeros(2, 2), None), default_forward, 0, 1e-4)
+    det = measure_determinism(Broken, Broken(), (torch.zeros(2, 2), None), default_forward, 0, 1e-4)
     assert det.status == "crashed" and "only trains" in det.reason
 
 

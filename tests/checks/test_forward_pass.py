@@ -107,7 +107,8 @@ def test_the_shape_trace_names_the_modules_before_the_crash(make_project):
                 .replace("nn.CrossEntropyLoss()", "nn.NLLLoss()"),
     HEALTHY_BODY.replace("y = (X[:, 0] > 0).long()", "y = X[:, :2].sum(1)")
                 .replace("nn.Linear(16, 2)", "nn.Linear(16, 1)")
-                .replace("return self.fc2(torch.relu(self.fc1(x)))", "return self.fc2(torch.relu(self.fc1(x))).squeeze(1)")
+                .replace("return self.fc2(torch.relu(self.fc1(x)))",
+                         "return self.fc2(torch.relu(self.fc1(x))).squeeze(1)")
                 .replace("nn.CrossEntropyLoss()", "nn.MSELoss()"),
 ])
 def test_healthy_models_are_silent(make_project, body):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dldoctor.checks.running.initialization import judge_dead, judge_loss, merge_issues, judge_init
+from dldoctor.checks.running.initialization import judge_dead, judge_init, judge_loss, merge_issues
 from dldoctor.probes.init_stats import InitStats, LayerInit, LossAtInit
 from tests.conftest import diagnose_file
 

@@ -134,7 +134,7 @@ def test_binary_and_constant_features_are_left_out():
     flag = FeatureStats(mean=0.01, std=0.1, min=0.0, max=1.0, integer_valued=True, binary=True)
     const = FeatureStats(mean=7.0, std=0.0, min=7.0, max=7.0, integer_valued=True, binary=False)
     verdict = judge_inputs(_stats([raw, flag, const]), THRESHOLDS)
-    assert verdict is not None and [i.kind for i in verdict.issues] == ["scale"]
+    assert verdict is not None and verdict.case == "scale"
     assert verdict.metrics["scale_disparity"] == 1.0
     assert "leave the 0/1 features [1]" in verdict.fixes[0]
     assert judge_inputs(_stats([flag, const]), THRESHOLDS) is None

@@ -78,7 +78,7 @@ def test_batch_that_does_not_fit_the_budget_is_out_of_memory(cnn):
 
 
 def test_budget_string_with_units(cnn):
-    path, info = cnn
+    path, _ = cnn
     findings, _ = run(path, "1KiB")
     assert findings[0].severity is Severity.ERROR and findings[0].metrics["budget_bytes"] == 1024
     findings, _ = run(path, "2.5G")
@@ -114,7 +114,7 @@ def dldoctor_spec""")
     assert f.severity is Severity.ERROR
     assert f.metrics["measured_sizes"] == "1,2"
     assert "ran out of memory" in f.evidence[0]
-    assert 0 < f.metrics["recommended_batch"]
+    assert f.metrics["recommended_batch"] > 0
 
 
 def test_step_that_ran_out_of_memory_although_it_fits_says_something_else_holds_it(make_project):
@@ -157,7 +157,7 @@ def test_batch_of_one_and_fixed_batch_forward_still_get_the_breakdown(make_proje
 
 def test_malformed_budget_is_a_config_error(make_project):
     # The config schema checks the size when the config is resolved, before any check runs.
-    with pytest.raises(ConfigError, match="memory_model.budget = 'lots' is not a size"):
+    with pytest.raises(ConfigError, match=r"memory_model\.budget = 'lots' is not a size"):
         run(make_project(HEALTHY_BODY), "lots")
 
 

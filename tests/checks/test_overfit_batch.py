@@ -95,7 +95,6 @@ def test_model_too_small_fits_few_samples_but_not_the_batch(make_project):
 def test_labels_that_do_not_depend_on_inputs(make_project):
     path = project(make_project, "torch.optim.Adam(p, lr=1e-2)").read_text().replace(
         "y = (X @ W).argmax(1)", "y = (X @ W).argmax(1)[torch.randperm(256, generator=g)]")
-    from pathlib import Path
     target = make_project(path.split("from torch.utils.data import DataLoader, TensorDataset\n", 1)[1],
                           name="labels_train.py")
     finding = top(diagnose_file(target, select=STAGE2))
@@ -183,8 +182,7 @@ def test_a_loss_with_a_floor_is_fitted_when_every_sample_is_right(make_project):
 
 def test_curve_helpers_read_gradient_overflow_and_metric_fit():
     from dldoctor.probes.overfit.one_batch import Curve, Setup
-    from dldoctor.readings.curves import CurveReading
-    from dldoctor.readings.curves import fitted_by_metric
+    from dldoctor.readings.curves import CurveReading, fitted_by_metric
 
     def curve(losses, grads, metric=(), first=None):
         return Curve(Setup(), tuple(losses), tuple(metric), tuple(grads), {}, {}, {}, {}, (), {}, first, 0.1, 0.0,

@@ -168,7 +168,7 @@ class Cached(torch.utils.data.Dataset):
 
 def test_a_dataset_that_keeps_every_item_leaks_in_the_training_run(make_project):
     loader = "DataLoader(Logged(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(1))"
-    [finding], record = leak_run(make_project, select="memory-leak-training", code=DATASET_LEAK, loader=loader)
+    [finding], _ = leak_run(make_project, select="memory-leak-training", code=DATASET_LEAK, loader=loader)
     assert finding.check == "memory-leak-training" and finding.location == "train_loader.dataset.seen"
     assert finding.metrics["culprit_tensors_per_step"] >= 32
     assert "short training run" in finding.evidence[0]

@@ -131,10 +131,10 @@ def test_values_reach_the_command_as_common_options():
 
 
 @pytest.mark.parametrize("argv", [["--help"], *[[name, "--help"] for name in (*DIAGNOSING, *SUBSETS)]],
-                         ids=lambda argv: " ".join(argv))
+                         ids=" ".join)
 def test_help_does_not_import_torch(argv):
     """`dldoctor --help` (and each command's) stays fast: torch is imported only to diagnose."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "dldoctor", *argv],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [line for line in proc.stderr.splitlines() if "torch" in line] == []

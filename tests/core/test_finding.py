@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -15,7 +16,7 @@ def test_finding_is_frozen_and_round_trips_through_json():
                       location="fc1", stage="overfit", rank=1)
     assert finding.confidence == 1.0  # clipped
     assert finding.metrics == {"loss": 2.5, "steps": 3.0}
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         finding.id = "other"  # type: ignore[misc]
     again = Finding.from_dict(json.loads(json.dumps(finding.to_dict())))
     assert again == finding

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from dldoctor.core.check import Check
-from dldoctor.core.config import load_config, merge, default_config, Config
+from dldoctor.core.config import Config, default_config, load_config, merge
 from dldoctor.core.context import Context
 from dldoctor.core.pipeline import Selection, run_checks
 from dldoctor.core.severity import Severity
@@ -117,5 +117,5 @@ def test_a_check_must_declare_what_it_emits():
         name = "declared"
         emits = ("lr-too-high",)
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lr-too-low"):
         Declared().finding("lr-too-low", "warning", 0.5)

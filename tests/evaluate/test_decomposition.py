@@ -47,12 +47,12 @@ def test_remedies_follow_the_methods_priority():
     assert "regularisation" in flat[0] and flat[3].startswith("Add more training data")
     assert remedies("variance", RemedyContext(best_epoch=8))[7] == \
         "Stop early: validation error is lowest at epoch 8."
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown component 'luck'"):
         remedies("luck")
 
 
 def test_negative_and_non_finite_errors_are_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not be negative"):
         Errors(train=-0.1, val=0.2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be a finite number"):
         Errors(train=float("nan"), val=0.2)

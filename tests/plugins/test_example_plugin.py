@@ -71,7 +71,7 @@ def plugin_python(tmp_path_factory) -> Path:
     subprocess.run(["cp", "-r", str(EXAMPLE), str(build)], check=True)
     proc = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
                            "--disable-pip-version-check", "-q", str(build)],
-                          capture_output=True, text=True, timeout=180, env=_env())
+                          capture_output=True, text=True, timeout=180, env=_env(), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return python
 
@@ -84,7 +84,7 @@ def _env() -> dict[str, str]:
 
 def _dldoctor(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(python), "-m", "dldoctor", *args], capture_output=True, text=True, cwd=cwd,
-                          env=_env(), timeout=120)
+                          env=_env(), timeout=120, check=False)
 
 
 def _run_json(python: Path, target: Path, config: Path) -> dict:

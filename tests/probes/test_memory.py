@@ -7,8 +7,15 @@ from torch import nn
 
 from dldoctor.core.context import default_forward
 from dldoctor.probes.resources.memory_model import (
-    LiveBytes, MemoryModel, OneSampleDoesNotFit, find_max_batch, measure_memory, measurement_sizes,
-    optimizer_state_bytes, resize_batch, unique_bytes,
+    LiveBytes,
+    MemoryModel,
+    OneSampleDoesNotFit,
+    find_max_batch,
+    measure_memory,
+    measurement_sizes,
+    optimizer_state_bytes,
+    resize_batch,
+    unique_bytes,
 )
 
 H = 32

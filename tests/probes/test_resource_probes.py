@@ -1,5 +1,7 @@
 """Resource probes: memory reading, what objects hold, per-step records, loader timing."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -85,7 +87,7 @@ def test_the_monitor_snapshots_at_spaced_steps_and_counts_its_own_records():
     assert record.steps == 40 and record.samples == (2,) * 40
     assert record.memory_steps[:32] == tuple(range(32))  # the first 32 steps: every one
     assert record.own_bytes_per_step == RECORD_BYTES * (3 + 5)
-    assert 0 < record.overhead_s
+    assert record.overhead_s > 0
     assert growth(record.snapshots)[0].path == "model.outputs"
 
 
@@ -108,7 +110,7 @@ def test_memory_reads_are_spaced_when_they_cost_too_much_of_a_step():
         monitor.step(0.0, 1e-7, 1)  # a step far shorter than a read: read every 8th step after the first 32
     steps = monitor.finish().memory_steps
     assert steps[:32] == tuple(range(32))
-    assert all(b - a == 8 for a, b in zip(steps[32:], steps[33:]))
+    assert all(b - a == 8 for a, b in itertools.pairwise(steps[32:]))
 
 
 def test_item_timing_counts_reads_and_leaves_the_generators_alone(tmp_path):

@@ -180,10 +180,9 @@ def test_a_shuffled_worker_loader_hang_is_replayed_to_its_index(tmp_path):
     path.write_text("def dldoctor_spec():\n    return {}\n")
     reader = GuardedReader((tmp_path, ), floor_s=1.0, factor=10.0)
     state = loader.generator.get_state()
-    with isolated_rng(0), restored_generators(loader):
-        with pytest.raises(CheckIncomplete) as raised:
-            for _ in reader.read("train", lambda: loader, what="iterating the train_loader", loader=loader):
-                pass
+    with isolated_rng(0), restored_generators(loader), pytest.raises(CheckIncomplete) as raised:
+        for _ in reader.read("train", lambda: loader, what="iterating the train_loader", loader=loader):
+            pass
     dataset.release.set()
     assert f"__getitem__(index={dataset.stuck})" in raised.value.reason
     assert "at batch 3" in raised.value.reason and "num_workers=2" in raised.value.reason
@@ -200,7 +199,7 @@ def test_batches_through_the_reader_are_those_of_a_plain_pass(make_project):
     ctx = _context(path)
     loader = ctx.loader("train")
     with isolated_rng(0), restored_generators(loader):
-        plain = [b for b in loader]
+        plain = list(loader)
     with isolated_rng(0), restored_generators(loader):
         guarded = list(ctx.read("train", loader))
     assert len(plain) == len(guarded) == 8
@@ -248,9 +247,8 @@ def test_a_read_interrupted_by_the_check_budget_is_waited_for_not_repeated():
         time.sleep(0.6)
         yield "late"
 
-    with pytest.raises(CheckTimeout):
-        with time_limit(0.2):
-            list(reader.read("train", source, what="x"))
+    with pytest.raises(CheckTimeout), time_limit(0.2):
+        list(reader.read("train", source, what="x"))
     t0 = time.perf_counter()
     assert list(reader.read("train", lambda: ["next"], what="x")) == ["next"]
     assert 0.2 < time.perf_counter() - t0 < 2.0

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dldoctor.core.errors import DldoctorError
 from dldoctor.core.severity import FailOn

@@ -58,12 +58,12 @@ def outcome(diagnosis):
 
 
 def test_the_busy_processes_run_beside_the_run_and_always_stop():
-    with pytest.raises(RuntimeError):
-        with busy_machine() as spinners:
-            assert len(spinners) >= 1 and all(s.poll() is None for s in spinners)
-            if hasattr(os, "sched_getaffinity"):
-                assert {c for s in spinners for c in os.sched_getaffinity(s.pid)} == os.sched_getaffinity(0)
-            raise RuntimeError("a failing case")
+    # The block is the test: busy_machine must stop its processes when its body raises.
+    with pytest.raises(RuntimeError), busy_machine() as spinners:  # noqa: PT012
+        assert len(spinners) >= 1 and all(s.poll() is None for s in spinners)
+        if hasattr(os, "sched_getaffinity"):
+            assert {c for s in spinners for c in os.sched_getaffinity(s.pid)} == os.sched_getaffinity(0)
+        raise RuntimeError("a failing case")
     assert all(s.returncode is not None for s in spinners)
 
 

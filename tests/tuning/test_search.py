@@ -124,7 +124,7 @@ def test_a_spec_without_validation_data_cannot_be_tuned(make_project):
 
 def test_a_bad_search_space_fails_before_anything_trains(make_project):
     path = make_project(tiny_spec(space='{"depth": [1, 2]}'))
-    with pytest.raises(EntrypointError, match="'depth'.* is not a keyword argument"):
+    with pytest.raises(EntrypointError, match=r"'depth'.* is not a keyword argument"):
         tune_file(path)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -44,15 +43,15 @@ def command_line_errors(values: list[tuple[str, float]], percent: bool) -> dict[
 @c.shared_options("fmt", "output", "fail_on", "config")
 def bias_variance(
     common: c.CommonOptions,
-    train: Optional[float] = typer.Option(None, "--train",
+    train: float | None = typer.Option(None, "--train",
                                           help="Training error: a fraction (0.08) or a percentage (8), one scale "
                                                "for all the errors given."),
-    val: Optional[float] = typer.Option(None, "--val", help="Validation error."),
-    test: Optional[float] = typer.Option(None, "--test", help="Test error."),
-    train_val: Optional[float] = typer.Option(None, "--train-val",
+    val: float | None = typer.Option(None, "--val", help="Validation error."),
+    test: float | None = typer.Option(None, "--test", help="Test error."),
+    train_val: float | None = typer.Option(None, "--train-val",
                                               help="Error on a split held out from the training distribution."),
     irreducible: float = typer.Option(0.0, "--irreducible", help="Best achievable (e.g. human-level) error."),
-    metrics: Optional[Path] = typer.Option(None, "--metrics", dir_okay=False,
+    metrics: Path | None = typer.Option(None, "--metrics", dir_okay=False,
                                            help="A CSV/JSON per-epoch log (train_loss, val_acc, epoch, ...)."),
     percent: bool = typer.Option(False, "--percent",
                                  help="Every error and accuracy given (and in the log) is a percentage: 8 = 8%. "
@@ -64,12 +63,12 @@ def bias_variance(
     Errors and accuracies are fractions or percentages, one scale for the whole input.
     """
     from dldoctor import __version__
-    from dldoctor.readings.decomposition import Errors
-    from dldoctor.readings.bias_variance import decomposition_findings, log_findings
     from dldoctor.core.config import load_config
     from dldoctor.core.diagnosis import Diagnosis
     from dldoctor.core.ranking import rank
     from dldoctor.loading.metrics_log import Reading, parse_metrics
+    from dldoctor.readings.bias_variance import decomposition_findings, log_findings
+    from dldoctor.readings.decomposition import Errors
     from dldoctor.render import render
 
     fmt, output, fail_on, config = common.fmt, common.output, common.fail_on, common.config

@@ -6,8 +6,9 @@ import dataclasses
 import inspect
 import sys
 import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -15,7 +16,10 @@ from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.severity import FailOn
 from dldoctor.render import OutputFormat
 
-__all__ = ["FailOn", "OutputFormat", "CommonOptions", "SHARED_OPTIONS", "diagnosing_command", "shared_options"]
+if TYPE_CHECKING:
+    from rich.status import Status
+
+__all__ = ["SHARED_OPTIONS", "CommonOptions", "FailOn", "OutputFormat", "diagnosing_command", "shared_options"]
 
 FORMAT_OPTION = typer.Option(OutputFormat.RICH, "--format", "-f", help="Output format: rich, json or markdown.")
 OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout.",
@@ -24,8 +28,10 @@ FAIL_ON_OPTION = typer.Option(FailOn.ERROR, "--fail-on",
                               help="Exit 1 when a finding at or above this severity is found (error, warning, never).")
 PROFILE_OPTION = typer.Option("standard", "--profile", "-p",
                               help="Cost tier: quick, standard or thorough (how many steps and experiments).")
-SELECT_OPTION = typer.Option(None, "--select", help="Only these diagnosis IDs or check names (repeat or comma-separate).")
-IGNORE_OPTION = typer.Option(None, "--ignore", help="Skip these diagnosis IDs or check names (repeat or comma-separate).")
+SELECT_OPTION = typer.Option(None, "--select",
+                             help="Only these diagnosis IDs or check names (repeat or comma-separate).")
+IGNORE_OPTION = typer.Option(None, "--ignore",
+                             help="Skip these diagnosis IDs or check names (repeat or comma-separate).")
 SEED_OPTION = typer.Option(None, "--seed", help="Seed for every experiment (default: run.seed from config, 0).")
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 CONFIG_OPTION = typer.Option(None, "--config", help="A YAML file overriding thresholds and budgets.",
@@ -61,17 +67,17 @@ class SharedOption:
 
 #: Every shared option, in the order ``--help`` lists them.
 SHARED_OPTIONS: tuple[SharedOption, ...] = (
-    SharedOption("target", Optional[str], TARGET_ARGUMENT, leading=True),
-    SharedOption("spec", Optional[str], SPEC_OPTION, leading=True),
+    SharedOption("target", str | None, TARGET_ARGUMENT, leading=True),
+    SharedOption("spec", str | None, SPEC_OPTION, leading=True),
     SharedOption("fmt", OutputFormat, FORMAT_OPTION),
-    SharedOption("output", Optional[Path], OUTPUT_OPTION),
+    SharedOption("output", Path | None, OUTPUT_OPTION),
     SharedOption("fail_on", FailOn, FAIL_ON_OPTION),
     SharedOption("profile", str, PROFILE_OPTION),
-    SharedOption("select", Optional[list[str]], SELECT_OPTION),
-    SharedOption("ignore", Optional[list[str]], IGNORE_OPTION),
-    SharedOption("seed", Optional[int], SEED_OPTION),
+    SharedOption("select", list[str] | None, SELECT_OPTION),
+    SharedOption("ignore", list[str] | None, IGNORE_OPTION),
+    SharedOption("seed", int | None, SEED_OPTION),
     SharedOption("device", str, DEVICE_OPTION),
-    SharedOption("config", Optional[Path], CONFIG_OPTION),
+    SharedOption("config", Path | None, CONFIG_OPTION),
     SharedOption("verbose", bool, VERBOSE_OPTION),
     SharedOption("allow_incomplete", bool, ALLOW_INCOMPLETE_OPTION),
 )
@@ -83,17 +89,17 @@ class CommonOptions:
     """The shared options' values as one command received them (the declared default
     for an option the command does not take)."""
 
-    target: Optional[str]
-    spec: Optional[str]
+    target: str | None
+    spec: str | None
     fmt: OutputFormat
-    output: Optional[Path]
+    output: Path | None
     fail_on: FailOn
     profile: str
-    select: Optional[list[str]]
-    ignore: Optional[list[str]]
-    seed: Optional[int]
+    select: list[str] | None
+    ignore: list[str] | None
+    seed: int | None
     device: str
-    config: Optional[Path]
+    config: Path | None
     verbose: bool
     allow_incomplete: bool
 
@@ -146,7 +152,7 @@ diagnosing_command = shared_options()
 INTERRUPTED_EXIT = 130
 
 
-def split_names(values: Optional[Iterable[str]]) -> tuple[str, ...]:
+def split_names(values: Iterable[str] | None) -> tuple[str, ...]:
     out: list[str] = []
     for value in values or ():
         out += [v.strip() for v in value.split(",") if v.strip()]
@@ -170,7 +176,7 @@ def fail(error: DldoctorError) -> NoReturn:
     raise typer.Exit(int(error.exit_code))
 
 
-def write_output(text: str, output: Optional[Path]) -> None:
+def write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
@@ -189,9 +195,9 @@ class LiveView:
     def __init__(self, verbose: bool):
         self.verbose = verbose
         self.console = err_console()
-        self.status = None
+        self.status: Status | None = None
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         if self.console.is_terminal:
             self.status = self.console.status("starting", spinner="dots")
             self.status.__enter__()

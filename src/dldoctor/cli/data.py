@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from dldoctor.cli import common as c
@@ -14,7 +12,7 @@ from dldoctor.core.stage import Stage
 @c.diagnosing_command
 def data(
     common: c.CommonOptions,
-    max_samples: Optional[int] = typer.Option(
+    max_samples: int | None = typer.Option(
         None, "--max-samples",  # at least 10: the range of data.max_samples, checked below
         help="Rows read per split, at least 10 (a uniform sample beyond it; default: data.max_samples, 20000)."),
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from dldoctor.cli.common import CommonOptions, LiveView, exit_with, fail, split_names, write_output
 from dldoctor.core.errors import DldoctorError, ExitCode
@@ -15,9 +14,9 @@ def diagnose_and_report(
     common: CommonOptions,
     *,
     command: str,
-    stages: Optional[tuple[Stage, ...]] = None,
+    stages: tuple[Stage, ...] | None = None,
     overrides: tuple[tuple[str, object], ...] = (),
-    plot: Optional[Path] = None,
+    plot: Path | None = None,
 ) -> None:
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
@@ -49,7 +48,7 @@ def diagnose_and_report(
     exit_with(code)
 
 
-def interrupted(partial, fmt: OutputFormat, output: Optional[Path]) -> None:
+def interrupted(partial, fmt: OutputFormat, output: Path | None) -> None:
     """Ctrl-C: one line on stderr; with --output, the partial report (status incomplete,
     marked interrupted) is written there; exit 130 as for any process ended by SIGINT."""
     from dldoctor.cli.common import INTERRUPTED_EXIT, err_console
@@ -61,7 +60,7 @@ def interrupted(partial, fmt: OutputFormat, output: Optional[Path]) -> None:
     raise SystemExit(INTERRUPTED_EXIT)
 
 
-def fail_fatal(diagnosis, fmt: OutputFormat, output: Optional[Path]) -> None:
+def fail_fatal(diagnosis, fmt: OutputFormat, output: Path | None) -> None:
     """dldoctor could not run: the message goes to stderr; machine formats still get
     their report (with the fatal finding) where they asked for it."""
     if fmt is not OutputFormat.RICH or output is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import typer
 
@@ -23,7 +22,7 @@ BUDGET_UNITS = {"e": "training.epochs", "ep": "training.epochs", "epoch": "train
 _BUDGET_PART = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)\s*")
 
 
-def parse_budget(text: str | None) -> tuple[tuple[str, object], ...]:
+def budget_overrides(text: str | None) -> tuple[tuple[str, object], ...]:
     """``5ep,30s`` / ``400steps`` -> config overrides of the short run's budget.
 
     Each part is held to its key's range in the config schema (at least one epoch or
@@ -68,11 +67,12 @@ def parse_budget(text: str | None) -> tuple[tuple[str, object], ...]:
 @c.diagnosing_command
 def evaluate(
     common: c.CommonOptions,
-    budget: Optional[str] = typer.Option(None, "--budget", help="Short-run budget, e.g. 5ep or 400steps; seconds (30s) are a safety limit that ends the run incomplete."),
+    budget: str | None = typer.Option(None, "--budget", help="Short-run budget, e.g. 5ep or 400steps; seconds (30s) "
+                                                           "are a safety limit that ends the run incomplete."),
 ) -> None:
     """Train briefly, compare to baselines and known results, and decompose the error."""
     try:
-        overrides = parse_budget(budget)
+        overrides = budget_overrides(budget)
     except DldoctorError as exc:
         c.fail(exc)
     diagnose_and_report(common, command="evaluate",

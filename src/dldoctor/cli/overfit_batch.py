@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,11 +15,11 @@ from dldoctor.core.stage import Stage
 def overfit_batch(
     common: c.CommonOptions,
     # Ranges come from the config schema (overfit.steps, ...), checked below with the option's name.
-    steps: Optional[int] = typer.Option(None, "--steps", help="Steps of the single-batch run (default 200)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size",
+    steps: int | None = typer.Option(None, "--steps", help="Steps of the single-batch run (default 200)."),
+    batch_size: int | None = typer.Option(None, "--batch-size",
                                              help="Samples in the batch (default: the loader's batch)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate to use instead of the spec's."),
-    plot: Optional[Path] = typer.Option(None, "--plot", dir_okay=False,
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate to use instead of the spec's."),
+    plot: Path | None = typer.Option(None, "--plot", dir_okay=False,
                                         help="Draw every run's loss curve to this PNG/SVG file (needs matplotlib)."),
 ) -> None:
     """Overfit one batch, read the curve, and confirm the cause by experiment."""

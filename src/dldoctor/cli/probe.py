@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from dldoctor.cli import common as c
@@ -14,7 +12,7 @@ from dldoctor.core.stage import Stage
 @c.diagnosing_command
 def probe(
     common: c.CommonOptions,
-    memory_budget: Optional[str] = typer.Option(
+    memory_budget: str | None = typer.Option(
         None, "--memory-budget",
         help="Memory a training step may use, e.g. 8GiB or 500MB (default: the CUDA device's free memory, "
              "else available RAM)."),

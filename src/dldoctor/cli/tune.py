@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -66,20 +66,20 @@ def tune(
                                   help="coarse-to-fine (rounds of random search, each inside the best trials' "
                                        "ranges), random, grid, or bayes (Optuna's TPE)."),
     # Ranges come from the config schema (tune.trials, tune.rounds), checked with the option's name.
-    trials: Optional[int] = typer.Option(None, "--trials",
+    trials: int | None = typer.Option(None, "--trials",
                                          help="Trials in the study, all workers together (default 24)."),
-    rounds: Optional[int] = typer.Option(None, "--rounds", help="Rounds of coarse-to-fine search (default 3)."),
-    storage: Optional[str] = typer.Option(
+    rounds: int | None = typer.Option(None, "--rounds", help="Rounds of coarse-to-fine search (default 3)."),
+    storage: str | None = typer.Option(
         None, "--storage",
         help="Where trials are kept: a SQLite file (tune.db or sqlite:///tune.db) or a database URL "
              "(postgresql://user:pass@host/db) that workers on several machines share. Default: "
              "dldoctor-tune.db beside --output when given, else memory (nothing is written)."),
-    study: Optional[str] = typer.Option(None, "--study",
+    study: str | None = typer.Option(None, "--study",
                                         help="Study name: workers with the same --storage and --study share trials "
                                              "(default: dldoctor-FILE-METHOD-HASH of the search space)."),
-    save: Optional[Path] = typer.Option(None, "--save", dir_okay=False,
+    save: Path | None = typer.Option(None, "--save", dir_okay=False,
                                         help="Write the best hyper-parameters to this YAML file."),
-    plot: Optional[Path] = typer.Option(None, "--plot", dir_okay=False,
+    plot: Path | None = typer.Option(None, "--plot", dir_okay=False,
                                         help="Draw the range test and the search to this PNG/SVG (needs matplotlib)."),
 ) -> None:
     """Suggest a learning rate (range test), then search the spec's search_space on validation data.

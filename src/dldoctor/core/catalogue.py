@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from dldoctor.core.catalogue_entries import ENTRIES
 from dldoctor.core.entry import Entry
@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 #: The built-in entries, by ID. Never changed at run time (plugins go to a table beside it).
-CATALOGUE: dict[str, Entry] = {entry.id.value: entry for entry in ENTRIES}
+CATALOGUE: dict[str, Entry] = {
+    (entry.id.value if isinstance(entry.id, DiagnosisId) else entry.id): entry for entry in ENTRIES
+}
 
 #: What a diagnosis ID looks like: kebab-case, lowercase letters and digits.
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

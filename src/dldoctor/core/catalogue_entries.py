@@ -9,7 +9,8 @@ Crashes explain nothing: they stop the run before any symptom can be measured.
 from __future__ import annotations
 
 from dldoctor.core.entry import Entry
-from dldoctor.core.ids import DiagnosisId as D, Family as F
+from dldoctor.core.ids import DiagnosisId as D
+from dldoctor.core.ids import Family as F
 
 ENTRIES: tuple[Entry, ...] = (
     # ------------------------------------------------------------------ crashes

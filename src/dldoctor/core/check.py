@@ -8,15 +8,20 @@ objects directly: the context hands it copies.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from dldoctor.core import catalogue as _catalogue
 from dldoctor.core.catalogue import DiagnosisInfo
 from dldoctor.core.finding import Finding
+from dldoctor.core.judgement import Judgement
+from dldoctor.core.keys import Key, Store
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     import torch
     from torch import nn
 
@@ -31,9 +36,20 @@ class CheckContext(Protocol):
 
     The same context serves every check of a run: the model is built once under the
     run's seed and handed out as fresh copies, batches are read once per split and
-    cached, and measurements are memoised by key, so two checks that need the same
-    measurement pay for it once. A check never trains or changes the user's objects:
-    it works on what the context hands out.
+    cached, and measurements are memoised by typed key, so two checks that need the
+    same measurement pay for it once. A check never trains or changes the user's
+    objects: it works on what the context hands out.
+
+    Keys are :class:`dldoctor.api.Key` objects, never strings: the built-in ones are in
+    :mod:`dldoctor.api.keys` (``ctx.measure(keys.LOSS_PROBE, ...)``, ``keys.TRAINING_FRACTION.at(0.5)``),
+    and a plugin declares its own once, at module level, with the value's type::
+
+        LOGIT_STATS: Key[LogitStats] = Key("my_plugin:logit_stats", "the logits at init")
+        stats = ctx.measure(LOGIT_STATS, lambda: logit_stats(ctx.fresh_model(), ctx.first_batch()))
+
+    A key equals only itself (and its own ``at(...)`` forms), so a plugin's key never
+    meets a built-in one, whatever its name; prefix the name with the plugin's anyway,
+    since names are what people and tools see.
 
     Attributes:
         config: the resolved configuration; ``ctx.config.section("my_check")`` or
@@ -43,6 +59,11 @@ class CheckContext(Protocol):
         device: where models and batches live (a ``torch.device``).
         seed: the run's seed; start every random experiment from it.
         findings: the findings of the checks that already ran, in run order.
+        reports: sections of the JSON report's ``reports``, by key (the key's name is
+            the section's): ``ctx.reports[MY_REPORT] = {...}`` (plain JSON data).
+        results: what a check publishes for later checks, by key: a check that reads
+            one declares the publisher in ``after`` (see :class:`Check`).
+        user_roots: the folders of the user's code (to tell their frames from others).
         forward_fn: ``forward_fn(model, batch) -> (outputs, targets)``: the spec's
             ``forward``, or ``model(inputs), targets`` for an ``(inputs, targets)`` batch.
     """
@@ -52,7 +73,14 @@ class CheckContext(Protocol):
     device: torch.device
     seed: int
     findings: list[Finding]
+    reports: Store
+    results: Store
     forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]]
+
+    @property
+    def user_roots(self) -> tuple[Path, ...]:
+        """The folders of the user's code."""
+        ...
 
     @property
     def task(self) -> str:
@@ -66,6 +94,20 @@ class CheckContext(Protocol):
 
     def fresh_model(self) -> nn.Module:
         """A new copy of the model in its initial state, on the run's device, in train mode."""
+        ...
+
+    def template_model(self) -> nn.Module:
+        """The model in its initial state, shared (read it, never train or change it)."""
+        ...
+
+    def forward_trace(self) -> Any:
+        """The traced forward, loss and backward of the first training batch (memoised under
+        ``keys.FORWARD_TRACE``; a :class:`dldoctor.api.measure.ForwardTrace`)."""
+        ...
+
+    def grad_flow(self, index: int) -> Any:
+        """A watched forward and backward of training batch ``index`` on a fresh model
+        (memoised under ``keys.GRAD_FLOW.at(index)``; a :class:`dldoctor.api.measure.GradFlow`)."""
         ...
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -88,16 +130,20 @@ class CheckContext(Protocol):
         """The split's loader (a factory is called), or None when there is none or it cannot be used."""
         ...
 
+    def set_unusable(self, split: str, reason: str) -> None:
+        """Record that a held-out split cannot be used (checks requiring it are then skipped)."""
+        ...
+
     def read(self, split: str = "train", loader: Any = None, *, source: Callable[[], Any] | None = None,
              what: str | None = None, unit: str = "batch") -> Iterator[Any]:
         """One guarded pass over a split (a deadline per batch; a hang raises ``CheckIncomplete``)."""
         ...
 
-    def measure(self, key: str, fn: Callable[[], T]) -> T:
+    def measure(self, key: Key[T], fn: Callable[[], T]) -> T:
         """The memoised measurement ``key``, computed with ``fn`` the first time any check asks.
 
-        Prefix a plugin's keys with its name (``"my_plugin:logit_stats"``) so they
-        cannot collide with built-in measurements.
+        A measurement that failed (the user's code raised or hung) fails again at once
+        for every later check that asks.
         """
         ...
 
@@ -130,7 +176,11 @@ class Check:
         requires: context requirements (see ``KNOWN_REQUIREMENTS``, and
             ``"config:<key>"`` for a boolean setting); when one is not met the check
             is skipped with the reason.
-        order: position within its stage (lower runs first).
+        order: position within its stage (lower runs first), among checks that do not
+            depend on each other.
+        after: names of the checks whose results (``ctx.results``) this check reads,
+            in its own stage or an earlier one: it runs after them when they run (it
+            does not make them run). An unknown name or a cycle is a registration error.
         catalogue: the check's own diagnosis IDs, ``{"my-id": DiagnosisInfo(...)}``
             (third-party checks; built-in IDs are in :mod:`dldoctor.core.catalogue`).
         config: the check's own config section(s) with defaults and rules,
@@ -145,6 +195,7 @@ class Check:
     emits: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
     order: ClassVar[int] = 100
+    after: ClassVar[tuple[str, ...]] = ()
     catalogue: ClassVar[Mapping[str, DiagnosisInfo]] = {}
     config: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
@@ -170,6 +221,9 @@ class Check:
         bad = [r for r in cls.requires if r not in KNOWN_REQUIREMENTS and not r.startswith(CONFIG_REQUIREMENT)]
         if bad:
             raise TypeError(f"{cls.__qualname__}: unknown requirements {bad}")
+        if isinstance(cls.after, str) or not all(isinstance(n, str) for n in cls.after) or cls.name in cls.after:
+            raise TypeError(f"{cls.__qualname__}: 'after' must be a tuple of other checks' names, got {cls.after!r}")
+        cls.after = tuple(cls.after)
 
     @classmethod
     def summary(cls) -> str:
@@ -211,6 +265,15 @@ class Check:
             stage=self.stage.label,
         )
 
+    def judged(self, judgement: Judgement, diagnosis_id: str | None = None) -> Finding:
+        """The finding of a :class:`Judgement` (``diagnosis_id`` where the judgement names none)."""
+        found = judgement.diagnosis_id or diagnosis_id
+        if found is None:
+            raise ValueError(f"check {self.name!r}: a judgement without a diagnosis ID needs one")
+        return self.finding(found, judgement.severity, judgement.confidence, title=judgement.title or None,
+                            evidence=judgement.evidence, fixes=judgement.fixes, metrics=judgement.metrics,
+                            location=judgement.location)
+
 
 def _own_catalogue(cls: type[Check]) -> Mapping[str, DiagnosisInfo]:
     """A check's ``catalogue``, validated: new kebab-case IDs, each with a ``DiagnosisInfo``
@@ -231,7 +294,7 @@ def _own_catalogue(cls: type[Check]) -> Mapping[str, DiagnosisInfo]:
         if not isinstance(info, DiagnosisInfo):
             raise TypeError(f"{cls.__qualname__}: catalogue[{key!r}] must be a DiagnosisInfo, "
                             f"got {type(info).__name__}")
-        bad = [t for t in info.explains if t not in _catalogue.CATALOGUE and t not in own or t == key]
+        bad = [t for t in info.explains if (t not in _catalogue.CATALOGUE and t not in own) or t == key]
         if bad:
             raise TypeError(f"{cls.__qualname__}: catalogue[{key!r}] explains {bad}: only built-in IDs and "
                             "the check's own other IDs can be explained")

@@ -18,9 +18,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import sys
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -35,7 +37,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _parse(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader either way
+    return yaml.load(text, Loader=_Loader)  # a safe loader either way
 
 
 def default_config() -> dict[str, Any]:
@@ -224,10 +226,10 @@ def option_overrides(*options: tuple[str, str, Any]) -> tuple[tuple[str, Any], .
 
 def _pyproject_table(target_dir: Path) -> tuple[dict[str, Any], str] | None:
     """Find ``[tool.dldoctor]`` in the nearest pyproject.toml at or above target_dir."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib
     for folder in [target_dir, *target_dir.parents]:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
@@ -274,7 +276,8 @@ class Config:
 
     def section(self, name: str) -> Mapping[str, Any]:
         """A top-level section (e.g. ``forward_pass``), with the profile applied."""
-        return self.values[name]
+        section: Mapping[str, Any] = self.values[name]
+        return section
 
     def get(self, dotted: str) -> Any:
         node: Any = self.values

@@ -22,7 +22,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: NumPy's legacy seeding takes 32-bit unsigned seeds; a seed must be valid everywhere.
 MAX_SEED = 2**32 - 1
@@ -65,9 +66,7 @@ class Range:
             return False
         if self.min is not None and (value < self.min or (value == self.min and not self.min_inclusive)):
             return False
-        if self.max is not None and (value > self.max or (value == self.max and not self.max_inclusive)):
-            return False
-        return True
+        return not (self.max is not None and (value > self.max or (value == self.max and not self.max_inclusive)))
 
     def describe(self) -> str:
         """``must be > 0 (seconds)``, ``must be in [0, 1]``: the range as the fix to apply."""
@@ -129,8 +128,8 @@ class Size:
         # module docstring), and is imported here only when a size is given.
         if isinstance(value, str) and not value.strip():
             return True
-        from dldoctor.runtime.units import parse_budget
         from dldoctor.core.errors import ConfigError
+        from dldoctor.runtime.units import parse_budget
 
         try:
             return parse_budget(value) is not None

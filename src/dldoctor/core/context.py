@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -21,13 +22,18 @@ from dldoctor.core.check import CONFIG_REQUIREMENT
 from dldoctor.core.config import Config
 from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.core.finding import Finding
+from dldoctor.core.keys import Key, Store
 from dldoctor.core.loss_kinds import loss_name, task_of
 from dldoctor.core.model_copy import copy_model
 from dldoctor.loading.entrypoint import LoadedTarget
-from dldoctor.loading.reader import LOADER_HINT, GuardedReader, loader_generators
+from dldoctor.loading.reader import GuardedReader, loader_generators
 from dldoctor.loading.user_traceback import format_user_traceback
 from dldoctor.runtime.rng import isolated_rng
 from dldoctor.runtime.tensors import to_device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dldoctor.probes.forward_trace import ForwardTrace
+    from dldoctor.probes.gradients import GradFlow
 
 T = TypeVar("T")
 
@@ -90,7 +96,11 @@ class Context:
         config: the resolved configuration.
         device: where models and batches live.
         seed: the run's seed; every experiment starts from it.
-        measurements: memoised results of probes, by key (plain data).
+        measurements: memoised results of probes, by typed key (:mod:`dldoctor.probes.keys`).
+        reports: what checks add to the JSON report, by typed key (its ``name`` is the
+            report's name).
+        results: what a check publishes for the checks that declare it in ``after``.
+        exhausted: the splits whose loader ended before ``run.cached_batches`` batches.
         findings: findings of the checks that already ran, in run order.
     """
 
@@ -100,8 +110,11 @@ class Context:
         self.config = config
         self.device = device
         self.seed = seed
-        self.measurements: dict[str, Any] = {}
-        self._failed: dict[str, BaseException] = {}
+        self.measurements = Store()
+        self.reports = Store()
+        self.results = Store()
+        self.exhausted: set[str] = set()
+        self._failed: dict[Key[Any], BaseException] = {}
         self.findings: list[Finding] = []
         self.deadline: float | None = None
         self._template: nn.Module | None = None
@@ -112,6 +125,11 @@ class Context:
         self.reader = GuardedReader(loaded.user_roots, float(config.get("run.batch_deadline_s")),
                                     float(config.get("run.batch_deadline_factor")))
         self._unusable: dict[str, str] = {}
+
+    @property
+    def user_roots(self) -> tuple[Path, ...]:
+        """The folders of the user's code (to tell their frames from torch's and ours)."""
+        return tuple(self.loaded.user_roots)
 
     def report_progress(self, label: str, step: int, loss: float) -> None:
         """Tell a live view how a training experiment is going (no-op without one)."""
@@ -243,7 +261,7 @@ class Context:
         """
         want = n or int(self.config.get("run.cached_batches"))
         cached = self._batches.get(split)
-        if cached is not None and (len(cached) >= want or self.measurements.get(f"exhausted:{split}")):
+        if cached is not None and (len(cached) >= want or split in self.exhausted):
             return cached[:want]
         loader = self._spec_loader(split)
         if loader is None:
@@ -255,7 +273,7 @@ class Context:
                 if len(taken) >= want:
                     break
             else:
-                self.measurements[f"exhausted:{split}"] = True
+                self.exhausted.add(split)
         if not taken:
             raise EntrypointError(f"the {split}_loader yielded no batches", hint=EMPTY_LOADER_HINT)
         self._batches[split] = taken
@@ -265,13 +283,16 @@ class Context:
         return self.batches(split, 1)[0]
 
     # -- measurement memo ------------------------------------------------------------
-    def measure(self, key: str, fn: Callable[[], T]) -> T:
+    def measure(self, key: Key[T], fn: Callable[[], T]) -> T:
         """Return the memoised measurement ``key``, computing it with ``fn`` the first time.
 
         A measurement that could not be taken (the user's code raised or hung, a safety
         limit stopped it) is memoised too: every later check that asks for it gets the
         same error at once, so one stuck loader costs one deadline per run, not one per check.
         """
+        if not isinstance(key, Key):
+            raise TypeError(f"measure({key!r}, ...): a measurement's key is a dldoctor.api.Key, not "
+                            f"{type(key).__name__} (declare one: MY_KEY: Key[MyType] = Key('my_plugin:name'))")
         failed = self._failed.get(key)
         if failed is not None:
             raise failed
@@ -283,30 +304,32 @@ class Context:
                 raise
         return self.measurements[key]
 
-    def forward_trace(self):
+    def forward_trace(self) -> ForwardTrace:
         """The traced forward/loss/backward of the first training batch (memoised)."""
+        from dldoctor.probes import keys
         from dldoctor.probes.forward_trace import trace_step
 
-        def run():
+        def run() -> ForwardTrace:
             batch = self.first_batch("train")
             with isolated_rng(self.seed):
                 return trace_step(self.fresh_model(), batch, self.forward_fn, self.spec.loss_fn,
                                   self.loaded.user_roots)
 
-        return self.measure("forward_trace", run)
+        return self.measure(keys.FORWARD_TRACE, run)
 
-    def grad_flow(self, index: int):
+    def grad_flow(self, index: int) -> GradFlow:
         """Forward, loss and backward of training batch ``index`` on a fresh model, watched
         (memoised): gradient-flow reads where gradients stop, numerics whether the loss
         and gradients are finite, from the same pass."""
+        from dldoctor.probes import keys
         from dldoctor.probes.gradients import measure_grad_flow
 
-        def run():
+        def run() -> GradFlow:
             with isolated_rng(self.seed):
                 return measure_grad_flow(self.fresh_model(), self.batches("train", index + 1)[index],
                                          self.forward_fn, self.spec.loss_fn)
 
-        return self.measure(f"grad_flow:{index}", run)
+        return self.measure(keys.GRAD_FLOW.at(index), run)
 
     # -- requirements ----------------------------------------------------------------
     def unmet(self, requirement: str) -> str | None:
@@ -328,13 +351,17 @@ class Context:
             return None if self.device.type == "cuda" else "the run is not on a CUDA device"
         if requirement.startswith(CONFIG_REQUIREMENT):
             key = requirement.removeprefix(CONFIG_REQUIREMENT)
-            return None if self.config.get(key) else f"{key} is off in this configuration (a profile such as thorough, or --config, turns it on)"
+            if self.config.get(key):
+                return None
+            return f"{key} is off in this configuration (a profile such as thorough, or --config, turns it on)"
         return f"unknown requirement {requirement!r}"
 
     # -- what the task is -------------------------------------------------------------
     @property
     def task(self) -> str:
-        return self.measure("task", self._infer_task)
+        from dldoctor.probes import keys
+
+        return self.measure(keys.TASK, self._infer_task)
 
     def _infer_task(self) -> str:
         if self.spec.task:
@@ -353,7 +380,9 @@ class Context:
 
     @property
     def num_classes(self) -> int | None:
-        return self.measure("num_classes", self._infer_num_classes)
+        from dldoctor.probes import keys
+
+        return self.measure(keys.NUM_CLASSES, self._infer_num_classes)
 
     def _infer_num_classes(self) -> int | None:
         if self.spec.num_classes:

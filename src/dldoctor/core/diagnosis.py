@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dldoctor.core.errors import ExitCode
 from dldoctor.core.finding import Finding
@@ -36,7 +37,7 @@ class CheckResult:
                 "duration_s": round(self.duration_s, 4), "reason": self.reason}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CheckResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
         return cls(name=data["name"], stage=data["stage"], status=data["status"],
                    duration_s=float(data.get("duration_s", 0.0)), reason=data.get("reason", ""))
 
@@ -126,7 +127,7 @@ class Diagnosis:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Diagnosis":
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnosis:
         return cls(
             dldoctor_version=data["dldoctor_version"],
             target=data["target"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dldoctor.core.severity import Severity
 
@@ -44,6 +45,9 @@ class Finding:
         explained_by: the ID of a higher-ranked root cause that explains this
             finding, set by ranking; None when it stands on its own.
         rank: 1-based position in the ranked diagnosis, set by ranking; 0 before.
+        checks: the checks behind it, one by one: ``(check,)``, or every check whose
+            findings of this ID ranking merged (``check`` then names them all, for
+            people and the JSON report). Derived from ``check`` unless given with it.
     """
 
     id: str
@@ -58,8 +62,11 @@ class Finding:
     stage: str = ""
     explained_by: str | None = None
     rank: int = 0
+    checks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if ", ".join(self.checks) != self.check:  # not given, or stale after a replace(check=...)
+            object.__setattr__(self, "checks", (self.check,) if self.check else ())
         object.__setattr__(self, "severity", Severity(self.severity))
         object.__setattr__(self, "confidence", float(min(1.0, max(0.0, self.confidence))))
         object.__setattr__(self, "evidence", tuple(str(e) for e in self.evidence))
@@ -83,7 +90,7 @@ class Finding:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Finding":
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
         fields = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["evidence"] = tuple(kwargs.get("evidence", ()))

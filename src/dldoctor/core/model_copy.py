@@ -29,8 +29,8 @@ _ATOMIC = (bool, int, float, complex, str, bytes, type(None))
 _TENSOR_TABLES = ("_parameters", "_buffers")
 
 
-@functools.lru_cache(maxsize=None)
-def _plain(cls: type) -> bool:
+@functools.cache
+def _plain(cls: type[nn.Module]) -> bool:
     """Whether ``cls`` copies the way ``nn.Module`` does (nothing of its own)."""
     return (
         getattr(cls, "__deepcopy__", None) is None
@@ -47,11 +47,11 @@ def copy_model(model: nn.Module) -> nn.Module:
 
 
 def _copy_module(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
-    found = memo.get(id(module))
+    found: nn.Module | None = memo.get(id(module))
     if found is not None:
         return found
     cls = type(module)
-    if not _plain(cls):
+    if not _plain(cls):  # type: ignore[arg-type]  # a class is hashable; mypy checks the instances' __hash__
         return copy.deepcopy(module, memo)
     new = cls.__new__(cls)
     memo[id(module)] = new
@@ -71,5 +71,6 @@ def _copy_module(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
             state[key] = kind()
         else:
             state[key] = copy.deepcopy(value, memo)
-    new.__setstate__(state)  # as copy.deepcopy ends (a class's own __setstate__ fills in defaults)
+    # As copy.deepcopy ends (a class's own __setstate__ fills in defaults).
+    new.__setstate__(state)  # type: ignore[no-untyped-call]  # torch leaves Module.__setstate__ unannotated
     return new

@@ -13,14 +13,21 @@ import dataclasses
 import signal
 import threading
 import time
-from typing import Iterable, Iterator, Protocol
+from collections.abc import Iterable, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from dldoctor.core.check import Check
 from dldoctor.core.diagnosis import CheckResult, CheckStatus
 from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.core.finding import Finding
+from dldoctor.core.registry import run_order
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+
+if TYPE_CHECKING:
+    from dldoctor.core.context import Context
+    from dldoctor.core.diagnosis import Diagnosis
 
 
 #: Findings about the run itself (the user's entrypoint, what could not be checked):
@@ -40,7 +47,7 @@ class RunInterrupted(KeyboardInterrupt):
         self.findings = findings
         self.results = results
         self.during = during
-        self.diagnosis = None
+        self.diagnosis: Diagnosis | None = None
 
 
 class CheckTimeout(BaseException):
@@ -55,11 +62,11 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     """Interrupt the block after ``seconds`` (main thread on POSIX only; else a no-op)."""
     usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
               and threading.current_thread() is threading.main_thread())
-    if not usable:
+    if not usable or seconds is None:  # (usable implies a number: the second test is for mypy)
         yield
         return
 
-    def _alarm(signum, frame):  # noqa: ARG001
+    def _alarm(signum: int, frame: FrameType | None) -> NoReturn:
         raise CheckTimeout()
 
     previous = signal.signal(signal.SIGALRM, _alarm)
@@ -102,9 +109,7 @@ class Selection:
             return False
         ids = self._selected_ids(check_names)
         selected_checks = self.select & check_names
-        if ids and finding.id not in ids and not any(c in selected_checks for c in finding.check.split(", ")):
-            return False
-        return True
+        return not (ids and finding.id not in ids and not any(c in selected_checks for c in finding.checks))
 
 
 class Events(Protocol):
@@ -157,7 +162,7 @@ def incomplete_finding(check: type[Check], reason: str, *, location: str = "", u
     )
 
 
-def _crash_finding(ctx, check: type[Check], exc: Exception) -> Finding:
+def _crash_finding(ctx: Context, check: type[Check], exc: Exception) -> Finding:
     """A check raised: the user's code (a loader, a model's forward on another split) when
     the innermost frames are theirs, otherwise dldoctor's own failure."""
     from dldoctor.loading.user_traceback import exception_line, format_user_traceback, innermost_user_frame
@@ -171,11 +176,11 @@ def _crash_finding(ctx, check: type[Check], exc: Exception) -> Finding:
 
 
 def run_checks(
-    ctx, checks: Iterable[type[Check]], selection: Selection = Selection(), events: Events | None = None,
+    ctx: Context, checks: Iterable[type[Check]], selection: Selection = Selection(), events: Events | None = None,
 ) -> tuple[list[Finding], list[CheckResult]]:
     """Run ``checks`` in order on ``ctx``; return all kept findings and per-check results."""
     events = events or _NoEvents()
-    checks = sorted(checks, key=lambda c: (int(c.stage), c.order, c.name))
+    checks = run_order(checks, strict=False)
     names = {c.name for c in checks}
     timeout = float(ctx.config.get("run.check_timeout_s"))
     findings: list[Finding] = []
@@ -190,7 +195,8 @@ def run_checks(
     return findings, results
 
 
-def _run_one(ctx, check_cls: type[Check], selection: Selection, names: set[str], timeout: float, events,
+def _run_one(ctx: Context, check_cls: type[Check], selection: Selection, names: set[str], timeout: float,
+             events: Events,
              findings: list[Finding], results: list[CheckResult]) -> None:
     """Run one check (or skip it with the reason); append its findings and result."""
     reason = selection.skip_reason(check_cls, names)

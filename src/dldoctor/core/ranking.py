@@ -21,7 +21,8 @@ The input order never matters: the same set of findings gives the same output.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from dldoctor.core.finding import Finding
 from dldoctor.core.severity import Severity
@@ -35,7 +36,7 @@ def _stage_index(label: str) -> int:
         return len(Stage) + 1
 
 
-def _strength(f: Finding) -> tuple:
+def _strength(f: Finding) -> tuple[Any, ...]:
     return (-f.severity.rank, _stage_index(f.stage), -f.confidence, f.id, f.check, f.title, f.evidence)
 
 
@@ -50,17 +51,18 @@ def _merge(group: list[Finding]) -> Finding:
         evidence += [e for e in other.evidence if e not in evidence]
         for k, v in other.metrics.items():
             metrics.setdefault(k, v)
-    checks = sorted({f.check for f in group if f.check})
-    return dataclasses.replace(best, evidence=tuple(evidence), metrics=metrics, check=", ".join(checks))
+    checks = tuple(sorted({c for f in group for c in f.checks}))
+    return dataclasses.replace(best, evidence=tuple(evidence), metrics=metrics, check=", ".join(checks),
+                               checks=checks)
 
 
 def _closure(explains: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
     """For each root-cause ID, every ID it explains directly or through others."""
     direct = {str(k): {str(v) for v in vs} for k, vs in explains.items()}
     closed: dict[str, frozenset[str]] = {}
-    for root in direct:
+    for root, explained in direct.items():
         seen: set[str] = set()
-        todo = list(direct[root])
+        todo = list(explained)
         while todo:
             nxt = todo.pop()
             if nxt in seen or nxt == root:
@@ -80,8 +82,7 @@ def default_explains() -> dict[str, tuple[str, ...]]:
 
 def _owns_entry(f: Finding, plugin_checks: Mapping[str, Iterable[str]]) -> bool:
     """One of the checks behind ``f`` owns its ID's entry (see the module docstring, step 2)."""
-    checks = [c for c in f.check.split(", ") if c]
-    return not checks or any(c not in plugin_checks or f.id in plugin_checks[c] for c in checks)
+    return not f.checks or any(c not in plugin_checks or f.id in plugin_checks[c] for c in f.checks)
 
 
 def rank(findings: Iterable[Finding], explains: Mapping[str, Iterable[str]] | None = None,

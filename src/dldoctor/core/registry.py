@@ -27,8 +27,9 @@ import dataclasses
 import importlib
 import inspect
 import os
+from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from dldoctor.core.check import Check
 
@@ -36,6 +37,9 @@ ENTRY_POINT_GROUP = "dldoctor.checks"
 AUTOLOAD_ENV = "DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD"
 
 BUILTIN_PACKAGE = "dldoctor.checks"
+
+if TYPE_CHECKING:
+    from dldoctor.core.finding import Finding
 
 
 def builtin_references(package: str = BUILTIN_PACKAGE) -> tuple[str, ...]:
@@ -211,8 +215,12 @@ def discover(
 ) -> tuple[list[Registered], list[PluginFailure]]:
     """Load every check: built-ins, then entry points (unless turned off).
 
-    Returns the registered checks, ordered by (stage, order, name), and the
+    Returns the registered checks in run order (see :func:`run_order`), and the
     plugins that failed to load (reported, never fatal to a run).
+
+    Raises:
+        TypeError: a built-in check's ``after`` names an unknown check, a check of a
+            later stage, or makes a cycle. (A plugin's such check is a load failure.)
     """
     found: dict[str, Registered] = {}
     for reference in builtin_references() if builtin is None else builtin:
@@ -220,8 +228,81 @@ def discover(
             found[cls.name] = Registered(cls, "builtin")
     extra, failures = load_plugins(plugins, builtin_names=found)
     found.update({r.check.name: r for r in extra})
-    ordered = sorted(found.values(), key=lambda r: (int(r.check.stage), r.check.order, r.check.name))
-    return ordered, failures
+    while True:
+        try:
+            ordered = run_order([r.check for r in found.values()])
+            break
+        except DependencyError as exc:
+            culprit = found[exc.check]
+            if culprit.source == "builtin":
+                raise TypeError(str(exc)) from None
+            plugin = culprit.source.removeprefix("plugin:")
+            failures.append(PluginFailure(plugin, str(exc)))
+            found = {n: r for n, r in found.items() if r.source != culprit.source}
+    return [found[c.name] for c in ordered], failures
+
+
+class DependencyError(Exception):
+    """A check's ``after`` cannot be met: ``check`` names the check to blame."""
+
+    def __init__(self, check: str, message: str):
+        super().__init__(message)
+        self.check = check
+
+
+def run_order(checks: Iterable[type[Check]], strict: bool = True) -> list[type[Check]]:
+    """The checks in the order they run: by stage, and within a stage every check after the
+    ones it names in ``after``, otherwise by (``order``, name).
+
+    A dependency is an edge, not a position: sorting by ``order`` alone let a check
+    read another's results only because its number was higher. Here the earliest
+    ready check by (stage, order, name) runs next (Kahn's algorithm), so checks with
+    no dependencies keep the order they always had.
+
+    With ``strict`` off (a run of some checks only), names of checks not among
+    ``checks`` are left out instead of raising.
+
+    Raises:
+        DependencyError: ``after`` names a check that is not registered or belongs to a
+            later stage, or the dependencies make a cycle.
+    """
+    import heapq
+
+    checks = list(checks)
+    by_name = {c.name: c for c in checks}
+    for c in checks:
+        for name in c.after:
+            other = by_name.get(name)
+            if other is None and not strict:
+                continue
+            if other is None:
+                raise DependencyError(c.name, f"check {c.name!r} runs after {name!r}, which is not a registered check")
+            if int(other.stage) > int(c.stage):
+                raise DependencyError(c.name, f"check {c.name!r} ({c.stage.label} stage) runs after {name!r}, "
+                                              f"which belongs to the later {other.stage.label} stage")
+    waiting = {c.name: {n for n in c.after if n in by_name} for c in checks}
+    dependents: dict[str, list[str]] = {}
+    for c in checks:
+        for name in waiting[c.name]:
+            dependents.setdefault(name, []).append(c.name)
+
+    def key(c: type[Check]) -> tuple[int, int, str]:
+        return int(c.stage), c.order, c.name
+
+    ready = [key(c) for c in checks if not waiting[c.name]]
+    heapq.heapify(ready)
+    ordered: list[type[Check]] = []
+    while ready:
+        name = heapq.heappop(ready)[2]
+        ordered.append(by_name[name])
+        for dependent in dependents.get(name, ()):
+            waiting[dependent].discard(name)
+            if not waiting[dependent]:
+                heapq.heappush(ready, key(by_name[dependent]))
+    if len(ordered) < len(checks):
+        stuck = sorted(n for n, deps in waiting.items() if deps)
+        raise DependencyError(stuck[0], f"the 'after' declarations of checks {stuck} make a cycle")
+    return ordered
 
 
 def plugin_ownership(registered: Iterable[Registered]) -> dict[str, frozenset[str]]:
@@ -229,7 +310,7 @@ def plugin_ownership(registered: Iterable[Registered]) -> dict[str, frozenset[st
     return {r.check.name: frozenset(r.check.catalogue) for r in registered if r.source != "builtin"}
 
 
-def failure_finding(failure: PluginFailure):
+def failure_finding(failure: PluginFailure) -> Finding:
     """The ``check-incomplete`` finding of a plugin that failed to load: its checks did not run."""
     from dldoctor.core import catalogue
     from dldoctor.core.finding import Finding

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any
 
 from dldoctor import __version__
 from dldoctor.core.config import Config, load_config
@@ -21,6 +22,12 @@ from dldoctor.core.ranking import rank
 from dldoctor.core.registry import discover, failure_finding, plugin_ownership
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
+
+if TYPE_CHECKING:
+    import torch
+
+    from dldoctor.core.context import Context
+    from dldoctor.loading.entrypoint import LoadedTarget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +60,7 @@ def resolve_config(options: RunOptions) -> Config:
     if overrides:
         from dldoctor.core.config import merge
 
-        nested: dict = {}
+        nested: dict[str, Any] = {}
         for dotted, value in overrides:
             node = nested
             *parents, leaf = dotted.split(".")
@@ -78,13 +85,14 @@ def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int,
 
 
 def diagnose(options: RunOptions, events: Events | None = None, config: Config | None = None,
-             measurements: dict | None = None, loaded=None) -> Diagnosis:
+             measurements: dict[str, Any] | None = None, loaded: LoadedTarget | None = None) -> Diagnosis:
     """Run dldoctor on a target and return the ranked diagnosis.
 
     Entrypoint problems (the file, the spec, the model factory, the training loader)
     do not raise: they come back as a diagnosis whose only finding is a fatal
     ``entrypoint-error`` (exit code 2). When ``measurements`` is a dict, it receives
-    the context's measurements (plain data: curves, traces) for plots and tools.
+    the context's measurements and the checks' published results by key name
+    (``key.name``: curves, traces) for plots and tools.
     ``loaded`` is the target when the caller has already loaded it (under the run's
     seed), so the user's file is not imported twice.
     """
@@ -98,7 +106,6 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     # Heavy imports stay here, off the CLI's start-up path.
     from dldoctor.core.context import Context, resolve_device
     from dldoctor.loading.entrypoint import load_target
-
     from dldoctor.runtime.rng import isolated_rng
 
     device = resolve_device(options.device)
@@ -117,10 +124,12 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
             return _run(options, ctx, seed, device, started, events)
         finally:
             if measurements is not None:
-                measurements.update(ctx.measurements)
+                measurements.update(ctx.measurements.by_name())
+                measurements.update(ctx.results.by_name())
 
 
-def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Events | None) -> Diagnosis:
+def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, started: float,
+         events: Events | None) -> Diagnosis:
     ctx.progress = getattr(events, "progress", None)
     ctx.reading = getattr(events, "reading", None)
     registered, failures = discover()
@@ -133,7 +142,7 @@ def _run(options: RunOptions, ctx, seed: int, device, started: float, events: Ev
         interrupted, findings, results = exc, exc.findings, exc.results
     results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]
     findings = [*findings, *(failure_finding(f) for f in failures)]  # the run is incomplete
-    reports = {key.split(":", 1)[1]: value for key, value in ctx.measurements.items() if key.startswith("report:")}
+    reports = ctx.reports.by_name()
     if interrupted is not None:
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(

@@ -16,7 +16,7 @@ class Severity(str, enum.Enum):
     def rank(self) -> int:
         return _RANK[self]
 
-    def at_least(self, other: "Severity") -> bool:
+    def at_least(self, other: Severity) -> bool:
         return self.rank >= other.rank
 
 

@@ -30,7 +30,7 @@ class Stage(enum.IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, text: str) -> "Stage":
+    def parse(cls, text: str) -> Stage:
         try:
             return cls[text.strip().upper()]
         except KeyError:

@@ -14,9 +14,10 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from dldoctor.core.errors import EntrypointError
 from dldoctor.loading.spec import SPEC_SNIPPET, Spec, spec_parameters, validate_spec
@@ -138,13 +139,15 @@ def resolve_spec_function(target: str | None, spec_ref: str | None) -> tuple[Cal
         where = str(path)
     else:
         where = module.__name__
-        if getattr(module, "__file__", None):
-            roots = (Path(module.__file__).resolve().parent,)
+        file = getattr(module, "__file__", None)
+        if file:
+            roots = (Path(file).resolve().parent,)
     fn = getattr(module, name, None)
     if fn is None:
         raise EntrypointError(
             f"{where} has no function {name}()",
-            hint=f"Add a function that tells dldoctor what to examine:\n\n{SPEC_SNIPPET.replace(DEFAULT_SPEC_NAME, name)}",
+            hint="Add a function that tells dldoctor what to examine:\n\n"
+                 f"{SPEC_SNIPPET.replace(DEFAULT_SPEC_NAME, name)}",
         )
     if not callable(fn):
         raise EntrypointError(f"{where}: {name} is a {type(fn).__name__}, not a function", hint=SPEC_SNIPPET)
@@ -157,6 +160,7 @@ def call_spec_function(
     """Call the spec function (with hyper-parameters, if any) and validate what it returns."""
     hparams = dict(hparams or {})
     accepted = spec_parameters(fn)
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):

@@ -37,8 +37,9 @@ import io
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from dldoctor.core.errors import UsageError
 
@@ -208,7 +209,7 @@ def _rows_from_json(text: str, path: Path) -> tuple[list[dict[str, Any]], list[s
                                  hint="Use a JSON list of rows, an object of columns, or one JSON object per line.") \
                     from None
             if not isinstance(row, dict):
-                raise UsageError(f"{path}: line {i} is not a JSON object")
+                raise UsageError(f"{path}: line {i} is not a JSON object") from None
             rows.append(row)
             where.append(f"line {i}")
         return rows, where

@@ -44,9 +44,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,7 +88,7 @@ def _discard(obj: Any) -> None:
     released, and waits up to 5 s for each that is busy (torch's status interval)
     before it terminates it: the next pass must not wait behind that.
     """
-    global _janitor_jobs
+    global _janitor_jobs  # noqa: PLW0603 - one queue and thread per process, started on first use
     with _janitor_lock:
         if _janitor_jobs is None:
             _janitor_jobs = queue.SimpleQueue()
@@ -190,7 +191,7 @@ class _Pass:
         except StopIteration:
             self._finish((_END, None))
             return
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who reports it
+        except BaseException as exc:  # handed to the caller, who reports it
             self._finish((_ERROR, exc))
             return
         finally:
@@ -291,7 +292,8 @@ def _spot(frames: list[tuple[FrameType, int]], roots: tuple[str, ...]) -> Spot:
 
 def thread_spot(thread: threading.Thread, roots: Iterable[Path]) -> Spot:
     """Sample the stack of ``thread`` now: where in the user's code it waits."""
-    frame = sys._current_frames().get(thread.ident)  # noqa: SLF001 - the documented way to sample a thread
+    # sys._current_frames: the documented way to sample a thread.
+    frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
     frames: list[tuple[FrameType, int]] = []
     while frame is not None:
         frames.append((frame, frame.f_lineno))
@@ -586,7 +588,7 @@ class GuardedReader:
         if not spot.frames and unit == "batch" and workers and number > 0:
             try:
                 replayed = self._replay_hang(split, loader, number, start, head)
-            except Exception:  # noqa: BLE001 - localising is a bonus; the hang stands without it
+            except Exception:  # localising is a bonus; the hang stands without it
                 replayed = None
         if replayed is not None:
             spot, reason, heading, hint = replayed
@@ -647,7 +649,7 @@ class GuardedReader:
             if unit == "batch" and loader is not None and _map_style(loader):
                 try:
                     again = self._replay_error(split, loader, number, start)
-                except Exception:  # noqa: BLE001 - the worker's own traceback stands without it
+                except Exception:  # the worker's own traceback stands without it
                     again = None
                 if again is not None:
                     spot = dataclasses.replace(again, frames=again.frames or spot.frames)

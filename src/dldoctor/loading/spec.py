@@ -10,7 +10,8 @@ import dataclasses
 import difflib
 import inspect
 import numbers
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dldoctor.core.errors import EntrypointError
 
@@ -51,6 +52,12 @@ class Spec:
 
 REQUIRED = tuple(f.name for f in dataclasses.fields(Spec) if f.default is dataclasses.MISSING)
 ALL_KEYS = tuple(f.name for f in dataclasses.fields(Spec))
+
+
+def _is_real(value: Any) -> bool:
+    """isinstance(value, numbers.Real), without narrowing ``value`` for mypy (numbers.Real has no
+    comparison operators in typeshed, the values checked here do)."""
+    return isinstance(value, numbers.Real)
 
 
 def _fail(problem: str, hint: str = "") -> EntrypointError:
@@ -243,7 +250,7 @@ def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
     if values.get("reference") is not None:
         _check_reference(values["reference"])
     irreducible = values.get("irreducible_error")
-    if irreducible is not None and (not isinstance(irreducible, numbers.Real) or not 0 <= irreducible < 1):
+    if irreducible is not None and (not _is_real(irreducible) or not 0 <= irreducible < 1):
         raise _fail(f"spec key 'irreducible_error' must be a fraction in [0, 1), got {irreducible!r}")
     if values.get("search_space") is not None:
         _check_search_space(values["search_space"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sysconfig
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 _LIBRARY_DIRS = tuple(

@@ -55,9 +55,10 @@ def baselines(ctx, max_samples: int, linear_steps: int) -> BaselineScores | None
     if ctx.spec.forward is not None:
         return None
     task = ctx.task
+    constant: float | None
     x_train, y_train = _collect(ctx, "train", ctx.loader("train"), max_samples)
     x_val, y_val = _collect(ctx, "val", ctx.loader("val"), max_samples)
-    if x_train is None or x_val is None:
+    if x_train is None or x_val is None or y_train is None or y_val is None:  # (all four or none)
         return None
     if task == "classification" and not y_train.is_floating_point():
         values, counts = torch.unique(y_train.reshape(-1), return_counts=True)
@@ -85,7 +86,7 @@ def _linear(ctx, task, x, y, xv, yv, steps: int) -> float | None:
             if y.dim() != 1 or classes < 2:
                 return None
             layer = nn.Linear(x.shape[1], classes).to(x.device)
-            loss_fn = nn.CrossEntropyLoss()
+            loss_fn: nn.Module = nn.CrossEntropyLoss()
             target = y.long()
         else:
             layer = nn.Linear(x.shape[1], 1 if y.dim() == 1 else y.shape[1]).to(x.device)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -127,7 +128,8 @@ def loader_batch_size(loader) -> int | None:
     if not isinstance(loader, DataLoader) or loader.batch_size is None:
         return None
     try:
-        return min(int(loader.batch_size), len(loader.sampler))
+        sampler: Any = loader.sampler  # a sampler need not have a length
+        return min(int(loader.batch_size), len(sampler))
     except TypeError:
         return int(loader.batch_size)
 
@@ -266,7 +268,7 @@ def _row_gradients(entry: _Entry, model: nn.Module, batch: Any, forward: Callabl
         with torch.backends.cudnn.flags(enabled=False):
             g = torch.autograd.grad((out[r] * weights).sum(), leaves, retain_graph=True, allow_unused=True)
         sq = torch.zeros(k, dtype=torch.float64, device=out.device)
-        for leaf, gi in zip(leaves, g):
+        for _leaf, gi in zip(leaves, g):
             if gi is not None:
                 sq += gi.detach().double().reshape(k, -1).pow(2).sum(dim=1)
         norms = tuple(float(v) for v in sq.sqrt().cpu())
@@ -350,7 +352,9 @@ def measure_batch_dependence(model: nn.Module, batch: Any, forward: Callable[[nn
     k = choose_samples(batch, n, samples)
     small = slice_batch(batch, n, k)
     model.eval()
-    status, reason, out_shape, grads, label = "not-applicable", "", (), (), "inputs"
+    status, reason, label = "not-applicable", "", "inputs"
+    out_shape: tuple[int, ...] = ()
+    grads: tuple[RowGradient, ...] = ()
     kinds = ["inputs"] + (["embedding"] if _has_integer_entry(small, k) else [])
     try:
         for kind in kinds:
@@ -363,7 +367,8 @@ def measure_batch_dependence(model: nn.Module, batch: Any, forward: Callable[[nn
             return BatchDependence(status, reason, k, label, out_shape, grads, layout_known)
         worst = max(grads, key=lambda g: max(v for j, v in enumerate(g.relative()) if j != g.owner))
         leak = max(v for j, v in enumerate(worst.relative()) if j != worst.owner)
-        calls, out_change = (), None
+        calls: tuple[CallChange, ...] = ()
+        out_change: float | None = None
         if leak > tolerance:
             calls, out_change = _localise(entry, model, small, forward, k, worst.owner, seed)
     except Exception as exc:  # reported by the check as incomplete, with the user's line

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -141,7 +142,7 @@ class CallRecorder:
         self._completed = 0
         self._handles: list[Any] = []
 
-    def __enter__(self) -> "CallRecorder":
+    def __enter__(self) -> CallRecorder:
         self._handles = [register_module_forward_pre_hook(self._pre), register_module_forward_hook(self._post)]
         return self
 
@@ -357,7 +358,7 @@ def measure_determinism(model_factory: Callable[[], nn.Module], template: nn.Mod
 
     template_eval = tuple(display_path(name) for name, m in modules.items()
                           if is_mode_dependent(m) and not m.training and not frozen(name))
-    common = dict(template_training=bool(template.training), template_eval_mode=template_eval,
+    common: dict[str, Any] = dict(template_training=bool(template.training), template_eval_mode=template_eval,
                   mode_dependent_count=len(mode_modules), overrides_train=overrides)
     def eval_runs(keep_tensors: bool):
         runs = []

@@ -15,8 +15,9 @@ import inspect
 import math
 import numbers
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -263,7 +264,7 @@ def code_location(fn: Any, roots: Iterable[Path] = ()) -> str:
     if isinstance(target, nn.Module):
         target = type(target).forward
     elif not (inspect.isfunction(target) or inspect.ismethod(target)):
-        target = getattr(type(target), "__call__", None)
+        target = getattr(type(target), "__call__", None)  # noqa: B004 - fetches the method, not a callability test
     try:
         code = inspect.unwrap(target).__code__
     except (AttributeError, ValueError):
@@ -392,7 +393,7 @@ class _Recorder:
     """Hooks every module of a model; keeps the call stack and the completed calls."""
 
     def __init__(self, model: nn.Module):
-        self.paths = {}
+        self.paths: dict[nn.Module, str] = {}
         for name, module in model.named_modules(remove_duplicate=False):
             self.paths.setdefault(module, name)
         self.stack: list[tuple[nn.Module, tuple[Any, ...], dict[str, Any]]] = []
@@ -482,7 +483,7 @@ def trace_step(
     """
     param = next(iter(model.parameters()), None)
     reduction = getattr(loss_fn, "reduction", None)
-    base = dict(param_dtype=describe(param).dtype if param is not None else "",
+    base: dict[str, Any] = dict(param_dtype=describe(param).dtype if param is not None else "",
                 param_device=str(param.device) if param is not None else "",
                 loss_reduction=reduction if isinstance(reduction, str) else None,
                 loss_location=code_location(loss_fn, roots), model_location=code_location(model, roots))
@@ -508,7 +509,7 @@ def trace_step(
     loss_name = type(loss_fn).__name__ if isinstance(loss_fn, nn.Module) else getattr(loss_fn, "__name__", "")
     structure = describe_structure(outputs)
     strings, n_strings = string_labels(targets)
-    common = dict(outputs=out_info, targets=tgt_info, target_range=target_range, loss_name=loss_name,
+    common: dict[str, Any] = dict(outputs=out_info, targets=tgt_info, target_range=target_range, loss_name=loss_name,
                   output_summary=output_summary(first_out) if first_out is not None else None,
                   output_structure=structure, target_strings=strings, target_string_count=n_strings, **base)
     calls = tuple(recorder.calls)
@@ -553,11 +554,13 @@ def _param_grads(model: nn.Module) -> tuple[ParamGrad, ...]:
         for name, p in model.named_parameters():
             g = p.grad
             has = g is not None
-            finite = all_finite(g) if has else True
+            finite = all_finite(g) if g is not None else True
             out.append(ParamGrad(
                 name=name, module_path=name.rpartition(".")[0], shape=tuple(p.shape), requires_grad=p.requires_grad,
-                has_grad=has, grad_norm=float(g.float().norm()) if has and finite else (0.0 if not has else float("nan")),
-                grad_abs_max=float(g.abs().max()) if has and finite and g.numel() else 0.0, grad_nonfinite=not finite,
+                has_grad=has,
+                grad_norm=float(g.float().norm()) if g is not None and finite else (0.0 if not has else float("nan")),
+                grad_abs_max=float(g.abs().max()) if g is not None and finite and g.numel() else 0.0,
+                grad_nonfinite=not finite,
                 param_norm=float(p.detach().float().norm()), numel=p.numel(),
             ))
     return tuple(out)

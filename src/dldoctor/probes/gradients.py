@@ -14,7 +14,8 @@ Hooks are removed in ``finally``; no tensor leaves this module.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -118,8 +119,8 @@ class LayerInit:
 class LossAtInit:
     """The loss at step 0 next to what an uninformative and a constant output would get.
 
-    ``kind``: the loss's kind (``core.loss_kinds``). ``output_spread``: the standard deviation of the logits across classes (mean
-    over rows) for cross-entropy/NLL, the root mean square of the logits for BCE with
+    ``kind``: the loss's kind (``core.loss_kinds``). ``output_spread``: the standard deviation of the
+    logits across classes (mean over rows) for cross-entropy/NLL, the root mean square of the logits for BCE with
     logits, the root mean square of the outputs for regression losses.
     """
 
@@ -148,13 +149,15 @@ class _Acc:
         self.shape: tuple[int, ...] = ()
         self.sq = 0.0
         self.n = 0
-        self.unit_sum = self.unit_sq = None
+        self.unit_sum: torch.Tensor | None = None
+        self.unit_sq: torch.Tensor | None = None
         self.unit_n = 0
         self.avg_sum = 0.0
         self.avg_sq = 0.0
-        self.unit_max = None
+        self.unit_max: torch.Tensor | None = None
         self.sat = 0
-        self.in_unit_sum = self.in_unit_sq = None
+        self.in_unit_sum: torch.Tensor | None = None
+        self.in_unit_sq: torch.Tensor | None = None
         self.in_unit_n = 0
         self.in_sq = 0.0
         self.in_n = 0
@@ -171,7 +174,7 @@ class _Acc:
         self.n += x.numel()
         per = self._per_unit(x, axis)
         units = per.shape[0]
-        if self.unit_sum is None:
+        if self.unit_sum is None or self.unit_sq is None or self.unit_max is None:  # all three, on the first call
             self.unit_sum = torch.zeros(units, dtype=torch.float64)
             self.unit_sq = torch.zeros(units, dtype=torch.float64)
             self.unit_max = torch.full((units,), -math.inf, dtype=torch.float64)
@@ -194,7 +197,7 @@ class _Acc:
             xi = inp.detach().double()
             self.in_n += xi.numel()
             pi = self._per_unit(xi, in_axis)
-            if self.in_unit_sum is None:
+            if self.in_unit_sum is None or self.in_unit_sq is None:  # both, on the first call
                 self.in_unit_sum = torch.zeros(pi.shape[0], dtype=torch.float64)
                 self.in_unit_sq = torch.zeros(pi.shape[0], dtype=torch.float64)
             in_unit_sq = (pi * pi).sum(1)
@@ -215,19 +218,22 @@ class _Acc:
         return float(var.mean().sqrt())
 
     def result(self) -> LayerInit:
-        units = int(self.unit_sum.shape[0]) if self.unit_sum is not None else 0
-        signal = self._signal(self.unit_sum, self.unit_sq, self.unit_n) if units else 0.0
-        unit_means = self.unit_sum / max(1, self.unit_n) if units else torch.zeros(1, dtype=torch.float64)
+        unit_sum, unit_sq, unit_max = self.unit_sum, self.unit_sq, self.unit_max
+        units = int(unit_sum.shape[0]) if unit_sum is not None else 0
+        signal = self._signal(unit_sum, unit_sq, self.unit_n) \
+            if units and unit_sum is not None and unit_sq is not None else 0.0
+        unit_means = unit_sum / max(1, self.unit_n) if units and unit_sum is not None \
+            else torch.zeros(1, dtype=torch.float64)
         diversity = 0.0
         if units > 1 and self.unit_n > 1:
             shared = max(0.0, self.avg_sq / self.unit_n - (self.avg_sum / self.unit_n) ** 2)
             diversity = math.sqrt(max(0.0, signal ** 2 - shared))
         extra: dict[str, Any] = {}
-        if self.role == "relu" and units:
-            extra["dead_unit_frac"] = float((self.unit_max <= 0).double().mean())
+        if self.role == "relu" and units and unit_max is not None:
+            extra["dead_unit_frac"] = float((unit_max <= 0).double().mean())
         if self.role in ("tanh", "rnn", "sigmoid") and self.n:
             extra["saturated_frac"] = self.sat / self.n
-        if self.in_unit_sum is not None:
+        if self.in_unit_sum is not None and self.in_unit_sq is not None:
             extra["in_signal"] = self._signal(self.in_unit_sum, self.in_unit_sq, self.in_unit_n)
             extra["in_rms"] = math.sqrt(self.in_sq / self.in_n) if self.in_n else 0.0
         weight = getattr(self.module, "weight", None)
@@ -325,9 +331,10 @@ def _terms(kind: str, out: torch.Tensor) -> int:
 def _loss_at_init(loss_fn: Any, kind: str, runs: list[tuple[Any, torch.Tensor, Any]]) -> LossAtInit | None:
     """Loss at init and its references, per term (a summed loss is divided by its number of terms)."""
     outs = [o for _, o, _ in runs]
-    targets = [next(iter_tensors(tg), None) for _, _, tg in runs]
-    if not outs or any(t is None for t in targets):
+    found = [next(iter_tensors(tg), None) for _, _, tg in runs]
+    if not outs or any(t is None for t in found):
         return None
+    targets = [t for t in found if t is not None]
     refs = _references(kind, outs[0], targets)
     summed = getattr(loss_fn, "reduction", "mean") == "sum"
     losses, uninf, prior = [], [], []
@@ -394,7 +401,7 @@ def measure_init(
         if key not in accs:
             accs[key] = _Acc(module, path, role, index)
             order.append(key)
-        elif accs[key].unit_sum is not None and accs[key].unit_sum.shape[0] != out.shape[axis]:
+        elif (first := accs[key].unit_sum) is not None and first.shape[0] != out.shape[axis]:
             return  # this call's layout differs from the first batch's: pool only like with like
         accs[key].add(out, axis, inp if in_axis is not None else None, in_axis)
         state["axes"][tuple(out.shape)] = axis

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -86,7 +87,7 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
 def capture_first_input(model: nn.Module, batch: Any, forward: Callable[[nn.Module, Any], Any]
                         ) -> tuple[torch.Tensor | None, nn.Module | None, str]:
     """The tensor the first leaf module receives, that module and its path."""
-    paths = {}
+    paths: dict[nn.Module, str] = {}
     for name, module in model.named_modules(remove_duplicate=False):
         paths.setdefault(module, name)
     seen: dict[str, Any] = {}

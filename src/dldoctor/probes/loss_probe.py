@@ -23,12 +23,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from dldoctor.core.loss_kinds import kind_of, loss_name
+from dldoctor.probes.keys import LABEL_SUMMARY, LOSS_PROBE
 from dldoctor.runtime.rng import isolated_rng
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,7 +144,8 @@ def _matches(loss_fn: Callable, out: torch.Tensor, tgt: torch.Tensor, gen: torch
     noisy = out + 0.5 * torch.randn(out.shape, generator=gen, dtype=out.dtype).to(out.device)
     found = []
     for ref_name, (ref, _kind) in REFERENCE_LOSSES.items():
-        if all(_close(_scalar(_try(lambda: loss_fn(o, tgt))), _scalar(_try(lambda: ref(o, tgt))))
+        # The lambdas are called at once, inside the loop: the late binding B023 warns of cannot happen.
+        if all(_close(_scalar(_try(lambda: loss_fn(o, tgt))), _scalar(_try(lambda: ref(o, tgt))))  # noqa: B023
                for o in (out, noisy)):
             found.append(ref_name)
     return tuple(found)
@@ -173,7 +176,7 @@ def _target_mixing(loss_fn: Callable, out: torch.Tensor, tgt: torch.Tensor) -> f
     return float((g1 - g2).abs().max()) / scale
 
 
-def _probe_loss(ctx: "Context") -> LossProbe:
+def _probe_loss(ctx: Context) -> LossProbe:
     loss_fn = ctx.spec.loss_fn
     batch = ctx.first_batch("train")
     model = ctx.fresh_model()
@@ -208,7 +211,7 @@ def _probe_loss(ctx: "Context") -> LossProbe:
     )
 
 
-def measure_loss(ctx: "Context") -> LossProbe:
+def measure_loss(ctx: Context) -> LossProbe:
     """The memoised :class:`LossProbe` of this run (one extra forward pass, no backward)."""
 
     def run() -> LossProbe:
@@ -218,7 +221,7 @@ def measure_loss(ctx: "Context") -> LossProbe:
             warnings.simplefilter("ignore")
             return _probe_loss(ctx)
 
-    return ctx.measure("loss_probe", run)
+    return ctx.measure(LOSS_PROBE, run)
 
 
 # -- labels ---------------------------------------------------------------------------
@@ -299,7 +302,7 @@ def _counts(tensors: list[torch.Tensor], exclude: int | None) -> LabelCounts | N
                        integral=integral, counts=counts)
 
 
-def _dataset_targets(ctx: "Context") -> torch.Tensor | None:
+def _dataset_targets(ctx: Context) -> torch.Tensor | None:
     """The whole training set's targets when they are free to read, else None.
 
     Only behind the default forward (which passes the dataset's second item to the
@@ -317,7 +320,7 @@ def _dataset_targets(ctx: "Context") -> torch.Tensor | None:
     if not isinstance(loader.sampler, (RandomSampler, SequentialSampler)) or (
             loader.batch_sampler is not None and type(loader.batch_sampler) is not BatchSampler):
         return None
-    dataset = loader.dataset
+    dataset: Any = loader.dataset
     index = None
     while isinstance(dataset, Subset):
         sub = torch.as_tensor(list(dataset.indices), dtype=torch.long)
@@ -340,7 +343,7 @@ def _dataset_targets(ctx: "Context") -> torch.Tensor | None:
     return targets
 
 
-def _batch_targets(ctx: "Context") -> list[torch.Tensor]:
+def _batch_targets(ctx: Context) -> list[torch.Tensor]:
     from dldoctor.core.context import BatchFormatError, unpack_batch
 
     found: list[torch.Tensor] = []
@@ -359,7 +362,7 @@ def _batch_targets(ctx: "Context") -> list[torch.Tensor]:
     model = ctx.fresh_model()
     with isolated_rng(ctx.seed), torch.no_grad():
         for batch in batches:
-            result = _try(lambda: ctx.forward_fn(model, batch))
+            result = _try(lambda: ctx.forward_fn(model, batch))  # noqa: B023 - called at once, in the loop
             if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], torch.Tensor):
                 return []
             found.append(result[1])
@@ -371,7 +374,7 @@ def _ignore_index(loss_fn: Any) -> int:
     return int(value) if isinstance(value, int) else -100
 
 
-def _probe_labels(ctx: "Context") -> LabelSummary:
+def _probe_labels(ctx: Context) -> LabelSummary:
     targets = _batch_targets(ctx)
     if not targets:
         return LabelSummary(None, None)
@@ -388,7 +391,7 @@ def _probe_labels(ctx: "Context") -> LabelSummary:
     return LabelSummary(batches, dataset, str(targets[0].dtype).replace("torch.", ""))
 
 
-def measure_labels(ctx: "Context") -> LabelSummary:
+def measure_labels(ctx: Context) -> LabelSummary:
     """The memoised :class:`LabelSummary` (no model pass behind the default forward)."""
 
     def run() -> LabelSummary:
@@ -396,4 +399,4 @@ def measure_labels(ctx: "Context") -> LabelSummary:
             warnings.simplefilter("ignore")
             return _probe_labels(ctx)
 
-    return ctx.measure("label_summary", run)
+    return ctx.measure(LABEL_SUMMARY, run)

@@ -27,8 +27,9 @@ import os
 import re
 import traceback
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -165,7 +166,7 @@ def _is_user_file(filename: str, roots: tuple[str, ...]) -> bool:
     return real.startswith(roots) if roots else True
 
 
-def _frame_text(file: str, line: int | str, func: str, code: str) -> str:
+def _frame_text(file: str, line: int | str | None, func: str, code: str) -> str:
     code = code.strip()
     return f"{Path(file).name}:{line} in {func.strip()}" + (f": `{code}`" if code else "")
 
@@ -493,7 +494,8 @@ def step_then_forward(model: nn.Module, optimizer: torch.optim.Optimizer, first:
             after = float(loss_fn(outputs, targets).detach().float().item())
     except Exception as exc:
         return StepOutcome(lr_scale, None, 0, 0.0, f"{type(exc).__name__}: {exc}", seen[0] if seen else None)
-    return StepOutcome(lr_scale, after, bad, ratio if math.isfinite(ratio) else math.inf, first=seen[0] if seen else None)
+    return StepOutcome(lr_scale, after, bad, ratio if math.isfinite(ratio) else math.inf,
+                       first=seen[0] if seen else None)
 
 
 def step_then_localise(model: nn.Module, optimizer: torch.optim.Optimizer, first: Any, second: Any,

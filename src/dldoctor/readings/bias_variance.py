@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dldoctor.core.errors import UsageError
 from dldoctor.core.finding import Finding
@@ -80,14 +81,16 @@ def log_findings(log: MetricsLog, config: Mapping[str, Mapping[str, Any]], irred
         findings.append(Finding(
             id="overfitting", severity=Severity.WARNING, confidence=0.7,
             title=f"validation {unit} rises after epoch {best_epoch:g} while training {unit} falls",
-            check=CHECK, evidence=tuple(notes), fixes=(f"Stop early at epoch {best_epoch:g} (keep that checkpoint).",
-                                                       "Add regularisation or data (see dldoctor explain overfitting)."),
+            check=CHECK, evidence=tuple(notes),
+            fixes=(f"Stop early at epoch {best_epoch:g} (keep that checkpoint).",
+                   "Add regularisation or data (see dldoctor explain overfitting)."),
             metrics={"best_epoch": best_epoch, "best_val": reading.best_val}, location="model", stage=STAGE))
     if reading.diverges_at is not None:
         findings.append(Finding(
             id="lr-too-high", severity=Severity.WARNING, confidence=0.6,
             title=f"the training loss diverges at epoch {epoch_of(reading.diverges_at):g}",
-            check=CHECK, evidence=(f"training loss per epoch: {', '.join(f'{x:.4g}' for x in (log.losses('train') or train))}",),
+            check=CHECK,
+            evidence=(f"training loss per epoch: {', '.join(f'{x:.4g}' for x in (log.losses('train') or train))}",),
             fixes=("Lower the learning rate, or decay it before that epoch.", "Clip the gradient norm.",
                    "Check for a data problem in the batches of that epoch (NaN inputs, a corrupt file)."),
             metrics={"diverges_at_epoch": epoch_of(reading.diverges_at)}, location="optimizer", stage=STAGE))

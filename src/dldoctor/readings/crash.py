@@ -8,13 +8,20 @@ the structure says nothing (functional code in ``forward``, the loss, backward).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from typing import Any
 
-from dldoctor.probes.forward_trace import (CrashInfo, ForwardTrace, ModuleSnapshot, OutputItem, OutputStructure,
-                                           display_path)
+from dldoctor.core.judgement import Judgement
+from dldoctor.core.severity import Severity
+from dldoctor.probes.forward_trace import (
+    CrashInfo,
+    ForwardTrace,
+    ModuleSnapshot,
+    OutputItem,
+    OutputStructure,
+    display_path,
+)
 from dldoctor.runtime.tensors import TensorInfo
 
 # Ordered: the first pattern that matches wins (device and dtype messages often
@@ -23,7 +30,8 @@ MESSAGE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("out-of-memory", re.compile(r"out of memory|can't allocate memory|cannot allocate memory", re.I)),
     ("device-mismatch", re.compile(
         r"type \(torch\.cuda\.\w+\) and \w+ type \(torch\.\w+Tensor\)|"
-        r"type \(torch\.\w+Tensor\) and \w+ type \(torch\.cuda|same device|not compiled with cuda|no nvidia driver|cuda driver|cuda is not available|"
+        r"type \(torch\.\w+Tensor\) and \w+ type \(torch\.cuda|same device|not compiled with cuda|no nvidia driver|"
+        r"cuda driver|cuda is not available|"
         r"found no nvidia|expected .*device|on device .* but|is on .* but expected|mps backend|"
         r"attempting to deserialize object on a cuda device", re.I)),
     ("label-out-of-range", re.compile(
@@ -47,19 +55,6 @@ CONV_DIMS = {"Conv1d": 1, "Conv2d": 2, "Conv3d": 3, "ConvTranspose1d": 1, "ConvT
 NORM_DIMS = {"BatchNorm1d": (2, 3), "BatchNorm2d": (4,), "BatchNorm3d": (5,),
              "InstanceNorm1d": (2, 3), "InstanceNorm2d": (3, 4), "InstanceNorm3d": (4, 5)}
 RNN_TYPES = {"RNN", "LSTM", "GRU"}
-
-
-@dataclasses.dataclass(frozen=True)
-class CrashVerdict:
-    """What the crash was, where, and what to change."""
-
-    id: str
-    title: str
-    evidence: tuple[str, ...]
-    fixes: tuple[str, ...]
-    metrics: dict[str, Any]
-    location: str
-    confidence: float
 
 
 def classify_message(exc_type: str, message: str) -> str | None:
@@ -94,7 +89,7 @@ def _module_rule(m: ModuleSnapshot) -> tuple[str, str, list[str]] | None:
         return ("device-mismatch",
                 f"{where} ({m.type_name}) has parameters on {', '.join(sorted(param_devices))} "
                 f"but gets inputs on {', '.join(sorted(input_devices))}",
-                [f"Move inputs to the model's device: inputs.to(next(model.parameters()).device).",
+                ["Move inputs to the model's device: inputs.to(next(model.parameters()).device).",
                  "Create new tensors inside forward on the input's device: torch.zeros(..., device=x.device)."])
     float_params = [info for _, info in m.params if info.is_floating]
     if m.type_name == "Embedding":
@@ -156,7 +151,8 @@ def _module_rule(m: ModuleSnapshot) -> tuple[str, str, list[str]] | None:
     if m.type_name in NORM_DIMS and "num_features" in s and x.shape:
         if len(x.shape) >= 2 and x.shape[1] != s["num_features"]:
             return ("shape-mismatch",
-                    f"{where} ({m.type_name}, num_features={s['num_features']}) gets {x.shape[1]} channels: {_shape(x)}",
+                    f"{where} ({m.type_name}, num_features={s['num_features']}) gets {x.shape[1]} channels: "
+                    f"{_shape(x)}",
                     [f"Set num_features={x.shape[1]} in {where} (it must equal the channels of the layer before)."])
         if len(x.shape) not in NORM_DIMS[m.type_name]:
             return ("shape-mismatch", f"{where} ({m.type_name}) cannot take a {len(x.shape)}-D input {_shape(x)}",
@@ -235,7 +231,7 @@ def _singleton_target_rule(trace: ForwardTrace, crash: CrashInfo, out: TensorInf
     n = tgt.shape[0]
     return ("shape-mismatch",
             f"targets have a trailing singleton dimension {_shape(tgt)}; {loss or 'the loss'} wants [{n}]",
-            [f"Drop the extra dimension of the targets: targets.squeeze(1) (or y.view(-1)), once, in the Dataset "
+            ["Drop the extra dimension of the targets: targets.squeeze(1) (or y.view(-1)), once, in the Dataset "
              "(return the label as a 0-d tensor or an int, not a 1-element array).",
              'Or in the spec: "forward": lambda model, batch: (model(batch[0]), batch[1].squeeze(1)),'])
 
@@ -432,7 +428,7 @@ def pick_prediction(structure: OutputStructure, targets: tuple[TensorInfo, ...],
             return True
         return math.prod(t.shape) == math.prod(tgt.shape)
 
-    fitting = [i for i in tensors if fits(i.tensor)]
+    fitting = [i for i in tensors if i.tensor is not None and fits(i.tensor)]
     if len(fitting) == 1:
         return fitting[0], True
     return (fitting or tensors)[0], False
@@ -469,7 +465,7 @@ def _model_output_rule(trace: ForwardTrace, crash: CrashInfo) -> tuple[str, str,
     first = s.tensors[0]
     whole_fix = (f"If loss_fn reads the whole {s.type_name} on purpose, say so in the spec: "
                  f'"forward": lambda model, batch: (model(batch[0]), batch[1]), (dldoctor then takes {first.access} '
-                 f"{first.tensor.shape_str} as the predictions)")
+                 f"{first.tensor.shape_str if first.tensor is not None else '?'} as the predictions)")
     return ("entrypoint-error", title, [pick_fix, whole_fix] if crash.loss_error else [whole_fix, pick_fix],
             evidence)
 
@@ -507,7 +503,8 @@ def _loss_not_tensor_rule(trace: ForwardTrace) -> tuple[str, str, list[str], lis
             fixes.insert(0, "Keep the loss in torch: remove .numpy() / .detach() and the numpy operations inside "
                             "the loss (torch has the same functions).")
         return ("entrypoint-error",
-                f"loss_fn returned {_a(_numpy_named(r.type_name))} ({r.value}), not a tensor: it must return a tensor with its graph",
+                f"loss_fn returned {_a(_numpy_named(r.type_name))} ({r.value}), not a tensor: "
+                "it must return a tensor with its graph",
                 fixes, evidence)
     if r.type_name == "ndarray":
         return ("entrypoint-error", "loss_fn returned a numpy array, not a tensor: it must return a tensor with its "
@@ -553,7 +550,7 @@ CONTRACT_RULES = {"model-output": _model_output_rule, "loss-not-tensor": lambda 
                   "loss-not-scalar": lambda t, c: _loss_not_scalar_rule(t)}
 
 
-def _contract_verdict(trace: ForwardTrace, crash: CrashInfo, shown: int) -> CrashVerdict:
+def _contract_verdict(trace: ForwardTrace, crash: CrashInfo, shown: int) -> Judgement:
     """A step that broke the spec's contract (``crash.kind``): a fatal entrypoint-error."""
     diagnosis_id, title, fixes, evidence = CONTRACT_RULES[crash.kind](trace, crash)
     if trace.targets and crash.kind != "model-output":
@@ -571,8 +568,8 @@ def _contract_verdict(trace: ForwardTrace, crash: CrashInfo, shown: int) -> Cras
             metrics["returned_entries"] = [i.label for i in structure.items]
     if crash.kind == "loss-not-scalar" and trace.loss_shape is not None:
         metrics["loss_shape"] = list(trace.loss_shape)
-    return CrashVerdict(diagnosis_id, title, tuple(evidence), tuple(fixes), metrics,
-                        crash.user_frame or fallback, 1.0)
+    return Judgement(diagnosis_id, Severity.ERROR, 1.0, title, tuple(evidence), tuple(fixes), metrics,
+                     crash.user_frame or fallback)
 
 
 def _trace_lines(trace: ForwardTrace, shown: int) -> list[str]:
@@ -585,7 +582,7 @@ def _trace_lines(trace: ForwardTrace, shown: int) -> list[str]:
 
 
 def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], shown: int = 6,
-             data_location: str = "") -> CrashVerdict:
+             data_location: str = "") -> Judgement:
     """Turn a crashed trace into a verdict. ``trace.crash`` must be set.
 
     ``data_location``: the user's ``file:line`` of the Dataset's ``__getitem__``, the
@@ -598,7 +595,7 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
     if crash.kind:
         return _contract_verdict(trace, crash, shown)
     message_id = classify_message(crash.exc_type, crash.message)
-    rule = None
+    rule: tuple[str, str, list[str]] | None = None
     precise = False  # the rule's fixes are complete: no general catalogue fixes after them
     location = crash.phase
     if crash.is_oom:
@@ -669,5 +666,5 @@ def classify(trace: ForwardTrace, catalogue_fixes: dict[str, tuple[str, ...]], s
     all_fixes = list(fixes) + [f for f in catalogue_fixes.get(diagnosis_id, ()) if f not in fixes and not precise]
     if not has_user_traceback(crash):
         all_fixes = [f for f in all_fixes if "traceback" not in f.lower()]
-    return CrashVerdict(diagnosis_id, title, tuple(evidence), tuple(all_fixes[:max(3, len(fixes))]), metrics,
-                        location, confidence)
+    return Judgement(diagnosis_id, Severity.ERROR, confidence, title, tuple(evidence),
+                     tuple(all_fixes[:max(3, len(fixes))]), metrics, location)

@@ -9,9 +9,10 @@ run's reading, whether an experiment fixed the baseline, and a one-line sparklin
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import statistics
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from dldoctor.probes.overfit.experiments import convergence_target
 from dldoctor.probes.overfit.one_batch import Curve
@@ -87,8 +88,8 @@ def read_curve(losses: Sequence[float], cfg: Mapping[str, float], first_nonfinit
     if len(half) >= 8:
         mean = statistics.fmean(half)
         rel_std = statistics.pstdev(half) / max(abs(mean), 1e-12)
-        diffs = [b - a for a, b in zip(half, half[1:])]
-        flips = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0) / max(1, len(diffs) - 1)
+        diffs = [b - a for a, b in itertools.pairwise(half)]
+        flips = sum(1 for a, b in itertools.pairwise(diffs) if a * b < 0) / max(1, len(diffs) - 1)
         if rel_std > float(cfg["osc_rel_std"]) and flips > float(cfg["osc_sign_changes"]):
             return reading("oscillates")
     if (initial - final) / scale < float(cfg["plateau_rel"]):

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: Component name -> diagnosis ID.
 COMPONENT_IDS = {"bias": "underfitting", "variance": "overfitting", "distribution shift": "distribution-shift",
@@ -93,7 +94,7 @@ class Decomposition:
     def to_dict(self) -> dict[str, Any]:
         e = self.errors
         return {"unit": e.unit, "train": e.train, "val": e.val, "test": e.test, "train_val": e.train_val,
-                "irreducible": e.irreducible, "components": {k: v for k, v in self.components()}}
+                "irreducible": e.irreducible, "components": dict(self.components())}
 
 
 def decompose(errors: Errors) -> Decomposition:
@@ -206,6 +207,6 @@ def judge(decomposition: Decomposition, cfg: Mapping[str, float],
             "evidence": [f"{e.unit}: {numbers}", f"components: {table}"],
             "fixes": remedies(name, context),
             "metrics": {"component": name, "value": value, "standard_error": ses.get(name),
-                        **{k: v for k, v in decomposition.components()}},
+                        **dict(decomposition.components())},
         })
     return out

@@ -8,7 +8,8 @@ the short training run of the evaluate stage). Thresholds come from the
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dldoctor.core.catalogue import get as catalogue_entry
 from dldoctor.core.severity import Severity

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class LrReading:
         return text if self.status == CLEAR else text + "; not confident: " + "; ".join(self.reasons)
 
 
-def moving_median(values: Sequence[float], half_width: int) -> np.ndarray:
+def moving_median(values: Sequence[float] | np.ndarray, half_width: int) -> np.ndarray:
     """Centred moving median; the window shrinks at the ends."""
     v = np.asarray(values, dtype=float)
     return np.array([np.median(v[max(0, i - half_width): i + half_width + 1]) for i in range(len(v))])

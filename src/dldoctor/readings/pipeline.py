@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from dldoctor.probes.resources.loader import ItemTiming
 from dldoctor.probes.resources.throughput import StepTiming
@@ -36,7 +37,7 @@ class Cause:
 
     @classmethod
     def classify(cls, split: StepSplit, items: ItemTiming | None, batch_size: int, share: float,
-                 io_cpu_fraction: float, device_type: str) -> "Cause":
+                 io_cpu_fraction: float, device_type: str) -> Cause:
         wait = max(split.wait_s, 1e-12)
         if device_type == "cuda" and split.copy_s >= share * wait:
             return cls("copy", split.copy_s / wait)

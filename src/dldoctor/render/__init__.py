@@ -7,7 +7,7 @@ it needs when it runs.
 from __future__ import annotations
 
 import enum
-from typing import Callable
+from collections.abc import Callable
 
 from dldoctor.core.diagnosis import Diagnosis
 

@@ -15,7 +15,7 @@ def _cell(text: str) -> str:
 
 def render(diagnosis: Diagnosis) -> str:
     lines = [f"## dldoctor: `{diagnosis.target}` — {_STATUS[diagnosis.status]}", ""]
-    shown = [f for f in diagnosis.diagnoses]
+    shown = list(diagnosis.diagnoses)
     if shown:
         lines += ["| # | severity | ID | finding | confidence |", "|---|---|---|---|---|"]
         for f in shown:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -71,6 +72,7 @@ def l2_norms(tensors: list[torch.Tensor]) -> list[float]:
     if not tensors:
         return []
     tensors = [t.detach().float() for t in tensors]
+    norms: tuple[torch.Tensor, ...] | list[torch.Tensor]
     try:
         norms = torch._foreach_norm(tensors)  # one fused kernel launch per device and dtype
     except (AttributeError, RuntimeError):

@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 ACCURACY = "1 - accuracy"
 

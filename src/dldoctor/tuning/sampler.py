@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -41,11 +42,18 @@ def _ordinal(dist: CategoricalDistribution) -> bool:
     return all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in dist.choices)
 
 
+def _numeric(dist: BaseDistribution) -> IntDistribution | FloatDistribution:
+    """A range's distribution: the only other kind than a list that search spaces make."""
+    if not isinstance(dist, (IntDistribution, FloatDistribution)):
+        raise TypeError(f"unsupported distribution {type(dist).__name__}")
+    return dist
+
+
 def to_unit(dist: BaseDistribution, value: Any) -> float:
     """A parameter value on the axis the search shrinks along (log for log ranges, position for lists)."""
     if isinstance(dist, CategoricalDistribution):
         return float(dist.choices.index(value))
-    return math.log(value) if dist.log else float(value)
+    return math.log(value) if _numeric(dist).log else float(value)
 
 
 def full_range(dist: BaseDistribution) -> tuple[float, float]:
@@ -54,6 +62,7 @@ def full_range(dist: BaseDistribution) -> tuple[float, float]:
         return 0.0, float(len(dist.choices))
     if isinstance(dist, IntDistribution):
         return (math.log(dist.low), math.log(dist.high + 1)) if dist.log else (float(dist.low), float(dist.high + 1))
+    dist = _numeric(dist)
     return (math.log(dist.low), math.log(dist.high)) if dist.log else (float(dist.low), float(dist.high))
 
 
@@ -61,6 +70,7 @@ def from_unit(dist: BaseDistribution, u: float) -> Any:
     """The parameter value at axis position ``u`` (inverse of :func:`to_unit`, with rounding)."""
     if isinstance(dist, CategoricalDistribution):
         return dist.choices[min(len(dist.choices) - 1, max(0, int(math.floor(u))))]
+    dist = _numeric(dist)
     value = math.exp(u) if dist.log else u
     if isinstance(dist, IntDistribution):
         return int(min(dist.high, max(dist.low, math.floor(value))))
@@ -165,12 +175,12 @@ class CoarseToFineSampler(optuna.samplers.BaseSampler):
         done = self._ranked(study, before)
         if len(done) < self.min_keep:
             return None
-        rank = {}
+        rank: dict[Any, int] = {}
         for i, t in enumerate(done):
             rank.setdefault(t.params.get(name), i)
         kept = [c for c in dist.choices if c in rank and rank[c] < max(1, math.ceil(self.keep * len(done)))]
         if len(kept) < 2:
-            kept = sorted((c for c in dist.choices if c in rank), key=rank.get)[:2]
+            kept = sorted((c for c in dist.choices if c in rank), key=lambda c: rank[c])[:2]
         untried = [c for c in dist.choices if c not in rank]
         return kept + untried
 
@@ -181,7 +191,7 @@ class CoarseToFineSampler(optuna.samplers.BaseSampler):
         choices = None
         nominal = isinstance(dist, CategoricalDistribution) and not _ordinal(dist)
         for r in range(1, round_index + 1):
-            if nominal:
+            if nominal and isinstance(dist, CategoricalDistribution):  # (isinstance again: for mypy)
                 choices = self._kept_choices(study, name, dist, self.round_start(r)) or choices
                 continue
             top = [t for t in self._top(study, self.round_start(r)) if name in t.params]

@@ -22,7 +22,8 @@ import math
 import os
 import socket
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dldoctor.core.errors import DldoctorError
 from dldoctor.loading.entrypoint import LoadedTarget
@@ -104,9 +105,10 @@ def suggest(trial, param: Param) -> Any:
     """Ask the trial for ``param``'s value."""
     if param.kind == "categorical":
         return trial.suggest_categorical(param.name, list(param.choices))
+    low, high = param.bounds()
     if param.kind == "int":
-        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log)
-    return trial.suggest_float(param.name, float(param.low), float(param.high), log=param.log)
+        return trial.suggest_int(param.name, int(low), int(high), log=param.log)
+    return trial.suggest_float(param.name, float(low), float(high), log=param.log)
 
 
 class Tuner:
@@ -143,7 +145,8 @@ def first_trials(tuner: Tuner, lr_param: str | None, suggestion: float | None) -
     fixed = [defaults] if all(p.has_default and p.contains(p.default) for p in tuner.params) else []
     if lr_param in params and suggestion:
         p = params[lr_param]
-        value = min(p.high, max(p.low, suggestion))
+        low, high = p.bounds()
+        value = min(high, max(low, suggestion))
         value = int(round(value)) if p.kind == "int" else value
         opening = {k: v for k, v in defaults.items() if params[k].contains(v)}  # the rest is sampled
         opening[lr_param] = value

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dldoctor.core.errors import DldoctorError, ExitCode, UsageError
 from dldoctor.core.severity import FailOn
@@ -20,8 +21,16 @@ from dldoctor.loading.spec import spec_parameters
 from dldoctor.readings.lr import LrReading
 from dldoctor.tuning import study as studies
 from dldoctor.tuning.outcome import TuneOutcome
-from dldoctor.tuning.search import (SearchSettings, Tuner, first_trials, grid_of, lr_focus, make_pruner,
-                                    make_sampler, run_worker)
+from dldoctor.tuning.search import (
+    SearchSettings,
+    Tuner,
+    first_trials,
+    grid_of,
+    lr_focus,
+    make_pruner,
+    make_sampler,
+    run_worker,
+)
 from dldoctor.tuning.space import OPTIMIZER, Param, default_space, parse_space
 from dldoctor.tuning.summary import summarise
 from dldoctor.tuning.trial import TrialBudget, optimizer_driver, optimizer_settings
@@ -33,7 +42,7 @@ def plan(base: LoadedTarget, reading: LrReading | None, cfg: Mapping[str, Any],
     params = parse_space(base.spec.search_space, base.spec_fn)
     suggestion = reading.suggestion if reading is not None else None  # None when there is no clear minimum
     if params:
-        ranges = [(p.name, p.low, p.high) for p in params if p.kind == "float" and p.low > 0]
+        ranges = [(p.name, *p.bounds()) for p in params if p.kind == "float" and p.bounds()[0] > 0]
         return params, optimizer_driver(base, ranges, seed)
     floats = [(name, value, value * 2) for name, value in spec_parameters(base.spec_fn).items()
               if isinstance(value, float) and value > 0]

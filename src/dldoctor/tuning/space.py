@@ -16,7 +16,8 @@ import dataclasses
 import inspect
 import math
 import numbers
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dldoctor.core.errors import EntrypointError
 from dldoctor.loading.spec import spec_parameters
@@ -64,28 +65,41 @@ class Param:
     def contains(self, value: Any) -> bool:
         if self.kind == "categorical":
             return any(value == c and type(value) is type(c) for c in self.choices)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not _is_number(value):
             return False
         if self.kind == "int" and int(value) != value:
             return False
-        return self.low <= value <= self.high
+        low, high = self.bounds()
+        return low <= value <= high
 
     def grid(self, points: int) -> list[Any]:
         """``points`` evenly spaced values (in log space for log ranges); a list's choices as they are."""
         if self.kind == "categorical":
             return list(self.choices)
-        lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
+        low, high = self.bounds()
+        lo, hi = (math.log(low), math.log(high)) if self.log else (low, high)
         values = [lo + (hi - lo) * i / max(1, points - 1) for i in range(points)]
-        values = [min(self.high, max(self.low, math.exp(v) if self.log else v)) for v in values]
+        values = [min(high, max(low, math.exp(v) if self.log else v)) for v in values]
         if self.kind == "int":
             return sorted({int(round(v)) for v in values})
         return values
+
+    def bounds(self) -> tuple[float, float]:
+        """A range's low and high (a list of choices has neither)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.name} is a list of choices, not a range")
+        return self.low, self.high
 
     def describe(self) -> str:
         if self.kind == "categorical":
             return "one of " + ", ".join(map(str, self.choices))
         scale = "log-uniform" if self.log else "uniform"
         return f"{'integer ' if self.kind == 'int' else ''}{scale} in [{self.low:g}, {self.high:g}]"
+
+
+def _is_number(value: Any) -> bool:
+    """A real number, bools excluded (True is an int to Python, not to a search space)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
 
 
 def _fail(problem: str, hint: str = EXAMPLE) -> EntrypointError:
@@ -96,10 +110,12 @@ def _range(name: str, body: Mapping[str, Any], default: Any) -> Param:
     unknown = [k for k in body if k not in RANGE_KEYS]
     if unknown:
         raise _fail(f"search_space[{name!r}] has an unknown key {unknown[0]!r}",
-                    hint=f"A range takes {', '.join(RANGE_KEYS)}, e.g. {{\"low\": 1e-5, \"high\": 1e-1, \"log\": True}}")
-    low, high = body.get("low"), body.get("high")
+                    hint=f"A range takes {', '.join(RANGE_KEYS)}, "
+                         'e.g. {"low": 1e-5, "high": 1e-1, "log": True}')
+    low: Any = body.get("low")  # user input: checked here
+    high: Any = body.get("high")
     for bound in (low, high):
-        if isinstance(bound, bool) or not isinstance(bound, numbers.Real) or not math.isfinite(bound):
+        if not _is_number(bound) or not math.isfinite(bound):
             raise _fail(f"search_space[{name!r}]: low and high must be finite numbers, got {low!r} and {high!r}")
     if not low < high:
         raise _fail(f"search_space[{name!r}]: low must be below high, got {low} and {high}")
@@ -187,7 +203,8 @@ def default_space(settings: Mapping[str, float], lr_param: str | None, span: flo
 
 def split_values(params: tuple[Param, ...], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split a configuration into spec keyword arguments and optimiser settings."""
-    hparams, optimizer = {}, {}
+    hparams: dict[str, Any] = {}
+    optimizer: dict[str, Any] = {}
     for p in params:
         if p.name in values:
             (optimizer if p.target == OPTIMIZER else hparams)[p.key] = values[p.name]

@@ -7,7 +7,8 @@ Any worker can summarise: the study holds every worker's trials.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dldoctor.tuning import study as studies
 from dldoctor.tuning.outcome import TrialRow, TuneOutcome, compare, importances, top_spread
@@ -41,7 +42,7 @@ def _baseline(study, tuner: Tuner, complete) -> tuple[float, Any]:
 
 def _retrain(tuner: Tuner, configurations, seeds: list[int], progress) -> list[list[float]]:
     """Each configuration's validation error on each fresh seed (the defaults first, then the best)."""
-    errors = []
+    errors: list[list[float]] = []
     for label, values in zip(("defaults", "best"), configurations):
         errors.append([])
         for seed in seeds:
@@ -59,8 +60,8 @@ def summarise(study, tuner: Tuner, settings: SearchSettings, cfg: Mapping[str, A
     complete = sorted(study.get_trials(deepcopy=False, states=(state.COMPLETE,)), key=lambda t: (t.value, t.number))
     params = tuple({"name": p.name, "space": p.describe(), "default": p.default if p.has_default else None,
                     "target": p.target} for p in tuner.params)
-    common = dict(method=settings.method, study=settings.study, storage=studies.redact(settings.storage),
-                  params=params, trials=tuple(rows))
+    common: dict[str, Any] = dict(method=settings.method, study=settings.study,
+                                  storage=studies.redact(settings.storage), params=params, trials=tuple(rows))
     if not complete:
         failed = [r.note for r in rows if r.note]
         return TuneOutcome(unit="", best=None, baseline=None, top=None, gain=None, importances=None,
@@ -78,7 +79,8 @@ def summarise(study, tuner: Tuner, settings: SearchSettings, cfg: Mapping[str, A
         seeds = [settings.seed + 1 + i for i in range(int(cfg["confirm_seeds"]))]
         z = float(cfg["significance_z"])
         if seeds:
-            gain = compare(*_retrain(tuner, (tuner.defaults, full_best), seeds, progress), unit, samples, z, seeds)
+            at_defaults, at_best = _retrain(tuner, (tuner.defaults, full_best), seeds, progress)
+            gain = compare(at_defaults, at_best, unit, samples, z, seeds)
         else:
             gain = compare([baseline_error], [best.value], unit, samples, z, ())
             notes.append("the gain compares single runs on the search seed: the best of many trials is optimistic")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -40,7 +41,7 @@ class TrialBudget:
     min_steps: int = 1
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "TrialBudget":
+    def from_config(cls, cfg: Mapping[str, Any]) -> TrialBudget:
         return cls(int(cfg["epochs"]), int(cfg["max_steps"]), float(cfg["max_seconds"]), int(cfg["eval_batches"]),
                    float(cfg["max_gflop"]), int(cfg["min_steps"]))
 

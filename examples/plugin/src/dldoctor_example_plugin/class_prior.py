@@ -21,12 +21,15 @@ for n labels, is far below it for the few hundred labels read by default.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
-from dldoctor.api import Check, CheckContext, DiagnosisInfo, Finding, Range, Severity, Stage
+from dldoctor.api import Check, CheckContext, DiagnosisInfo, Finding, Key, Range, Severity, Stage
 
 ID = "init-ignores-class-prior"
 SECTION = "class_prior_init"
+
+#: The measurement, memoised on the context under a typed key of the plugin's own.
+PRIOR: Key[dict[str, Any] | None] = Key("class_prior_init:prior", "label counts and mean predicted distribution")
 
 
 def _measure(ctx: CheckContext, batches: int) -> dict[str, Any] | None:
@@ -80,7 +83,7 @@ class ClassPriorAtInit(Check):
     stage = Stage.RUN
     requires = ("forward_pass", "classification")
     order = 160
-    catalogue = {
+    catalogue: ClassVar[dict[str, DiagnosisInfo]] = {
         ID: DiagnosisInfo(
             title="The output layer starts far from the class frequencies",
             explanation=(
@@ -105,7 +108,7 @@ class ClassPriorAtInit(Check):
             ),
         ),
     }
-    config = {
+    config: ClassVar[dict[str, dict[str, Any]]] = {
         SECTION: {
             "max_kl_nats": (0.1, Range(min=0, min_inclusive=False, note="nats")),
             "batches": (4, Range(min=1, note="training batches")),
@@ -115,7 +118,7 @@ class ClassPriorAtInit(Check):
     def run(self, ctx: CheckContext) -> list[Finding]:
         settings = ctx.config.section(SECTION)
         limit = float(settings["max_kl_nats"])
-        stats = ctx.measure(f"{self.name}:prior", lambda: _measure(ctx, int(settings["batches"])))
+        stats = ctx.measure(PRIOR, lambda: _measure(ctx, int(settings["batches"])))
         if stats is None:
             return []  # not class scores this check can read: nothing to judge
         n, counts, predicted = stats["samples"], stats["counts"], stats["mean_probs"]

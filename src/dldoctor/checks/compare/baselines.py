@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.baselines import baselines
-from dldoctor.probes.training import runs as training_run
+from dldoctor.api import Check, Severity, Stage, keys
+from dldoctor.api.measure import baselines
+from dldoctor.api.measure import training as training_run
 
 
 def _noise(error: float, n: int, error_name: str) -> float:
@@ -47,7 +45,7 @@ class BaselinesCheck(Check):
         last = run.last
         if last is None or last.val is None or last.val.error is None:
             return []
-        scores = ctx.measure("baselines", lambda: baselines(ctx, int(cfg["max_samples"]), int(cfg["linear_steps"])))
+        scores = ctx.measure(keys.BASELINES, lambda: baselines(ctx, int(cfg["max_samples"]), int(cfg["linear_steps"])))
         if scores is None or scores.constant is None:
             return []
         margin = float(cfg["margin"])

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.loading.metrics_log import canonical
-from dldoctor.probes.training import runs as training_run
+from dldoctor.api import Check, Severity, Stage, canonical
+from dldoctor.api.measure import training as training_run
 
 
 def _measured(run, key: str) -> float | None:

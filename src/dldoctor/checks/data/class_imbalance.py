@@ -7,12 +7,9 @@ import math
 import numpy as np
 from torch import nn
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.data import measurements as m
-from dldoctor.readings import data as words
+from dldoctor.api import Check, Severity, Stage, lookup
+from dldoctor.api.measure import data as m
+from dldoctor.api.read import data as words
 
 
 def _counts_text(counts: np.ndarray, shown: int) -> str:
@@ -50,7 +47,7 @@ def imbalance_fixes(counts: np.ndarray, binary_logit: bool) -> list[str]:
                  "len(weights), replacement=True)) (and no shuffle=True).")
     fixes.append("Judge the model with metrics that weigh every class: balanced accuracy, macro-averaged F1, "
                  "per-class recall (sklearn.metrics.classification_report), and tune the decision threshold.")
-    fixes += [f for f in catalogue.get("class-imbalance").fixes if "more samples" in f]
+    fixes += [f for f in lookup("class-imbalance").fixes if "more samples" in f]
     return fixes
 
 
@@ -130,7 +127,8 @@ class ClassImbalanceCheck(Check):
             evidence.append("counts are per epoch as the loader's sampler draws them (it repeats some samples)")
         binary = isinstance(ctx.spec.loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss))
         metrics = {"imbalance_ratio": ratio, "majority_class": majority, "majority_share": share,
-                   "minority_class": rare, "minority_share": rare_share, "class_counts": ", ".join(words.number(c) for c in counts),
+                   "minority_class": rare, "minority_share": rare_share,
+                   "class_counts": ", ".join(words.number(c) for c in counts),
                    "missing_classes": ", ".join(map(str, missing))}
         return [self.finding("class-imbalance", severity, confidence, title=title, evidence=evidence,
                              fixes=imbalance_fixes(counts, binary), metrics=metrics, location=words.location())]

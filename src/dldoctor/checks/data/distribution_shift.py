@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.data import measurements as m
-from dldoctor.probes.data.sample import SplitSample
-from dldoctor.probes.data.shift import Shift, auc_null_se
-from dldoctor.readings import data as words
+from dldoctor.api import Check, Severity, Stage, lookup
+from dldoctor.api.measure import Shift, SplitSample, auc_null_se
+from dldoctor.api.measure import data as m
+from dldoctor.api.read import data as words
 
 
 def _p(p: float) -> str:
@@ -36,10 +32,10 @@ def _feature_lines(shift: Shift, held: SplitSample, shown: int) -> list[str]:
     return parts
 
 
-def _label_lines(shift: Shift, shown: int) -> str:
-    diff = shift.held_freq - shift.train_freq
+def _label_lines(train_freq: np.ndarray, held_freq: np.ndarray, shown: int) -> str:
+    diff = held_freq - train_freq
     order = np.argsort(-np.abs(diff), kind="stable")[:shown]
-    return ", ".join(f"class {c}: {shift.train_freq[c]:.2f} -> {shift.held_freq[c]:.2f}" for c in order
+    return ", ".join(f"class {c}: {train_freq[c]:.2f} -> {held_freq[c]:.2f}" for c in order
                      if abs(diff[c]) > 0.005)
 
 
@@ -104,9 +100,11 @@ class DistributionShiftCheck(Check):
                          "inputs look pre-processed differently from the training inputs. Apply exactly the same "
                          "transforms to every split, with normalisation statistics computed on the training split.")
 
-        if shift.label_tvd is not None and shift.label_p is not None:
-            unseen = [int(c) for c in np.flatnonzero((shift.held_freq > 0) & (shift.train_freq == 0))]
-            absent = [int(c) for c in np.flatnonzero((shift.train_freq > 0) & (shift.held_freq == 0))]
+        train_freq, held_freq = shift.train_freq, shift.held_freq
+        if (shift.label_tvd is not None and shift.label_p is not None
+                and train_freq is not None and held_freq is not None):
+            unseen = [int(c) for c in np.flatnonzero((held_freq > 0) & (train_freq == 0))]
+            absent = [int(c) for c in np.flatnonzero((train_freq > 0) & (held_freq == 0))]
             significant = shift.label_p < float(cfg["label_p"])
             if unseen:
                 issues.append((Severity.WARNING, f"classes {unseen} occur in {split} but never in training"))
@@ -114,25 +112,27 @@ class DistributionShiftCheck(Check):
                 grade = Severity.WARNING if shift.label_tvd >= float(cfg["label_tvd_warn"]) else Severity.INFO
                 # Held-out classes more even than the training ones (and inputs alike otherwise):
                 # the gap is the training split's imbalance, which class-imbalance reports.
-                if not issues and _entropy(shift.held_freq) > _entropy(shift.train_freq):
+                if not issues and _entropy(held_freq) > _entropy(train_freq):
                     grade = Severity.INFO
                     evidence.append(f"the {split} classes are more evenly spread than the training ones: the "
                                     "difference is the training data's class imbalance")
                 issues.append((grade, f"the class frequencies of {split} differ from training (total variation "
                                       f"{shift.label_tvd:.2f})"))
             if significant or unseen:
-                evidence.append(f"class frequencies, training -> {split}: {_label_lines(shift, int(cfg['features_shown']))}"
+                shown = _label_lines(train_freq, held_freq, int(cfg["features_shown"]))
+                evidence.append(f"class frequencies, training -> {split}: {shown}"
                                 f" (total variation distance {shift.label_tvd:.2f}, chi-square {_p(shift.label_p)})")
             if unseen or (absent and significant):
                 fixes.insert(0, "The splits hold different classes, as when data sorted by label is split without "
                                 "shuffling: shuffle before splitting, stratified by label (sklearn.model_selection."
                                 "train_test_split(..., shuffle=True, stratify=y)).")
-        if shift.target_smd is not None and shift.target_ks_p is not None:
-            if shift.target_ks_p < float(cfg["label_p"]) and abs(shift.target_smd) >= float(cfg["target_smd_warn"]):
-                issues.append((Severity.WARNING, f"the {split} targets are shifted by {shift.target_smd:+.2f} "
-                                                 "standard deviations"))
-                evidence.append(f"target mean difference {shift.target_smd:+.2f} standard deviations "
-                                f"(KS {_p(shift.target_ks_p)})")
+        if (shift.target_smd is not None and shift.target_ks_p is not None
+                and shift.target_ks_p < float(cfg["label_p"])
+                and abs(shift.target_smd) >= float(cfg["target_smd_warn"])):
+            issues.append((Severity.WARNING, f"the {split} targets are shifted by {shift.target_smd:+.2f} "
+                                             "standard deviations"))
+            evidence.append(f"target mean difference {shift.target_smd:+.2f} standard deviations "
+                            f"(KS {_p(shift.target_ks_p)})")
         if not issues:
             return None
         warnings = [i for i in issues if i[0] is Severity.WARNING]
@@ -141,7 +141,7 @@ class DistributionShiftCheck(Check):
         confidence = min(0.95, 0.5 + (shift.domain_auc - 0.5)) if warnings else 0.4
         if train.sampled or held.sampled:
             evidence.append(f"measured on {train.n} training and {held.n} {split} samples")
-        fixes += [f for f in catalogue.get("distribution-shift").fixes if f not in fixes]
+        fixes += [f for f in lookup("distribution-shift").fixes if f not in fixes]
         metrics = {"split": split, "domain_auc": shift.domain_auc, "domain_auc_se": shift.domain_auc_se,
                    "features_moved": moved, "max_abs_smd": float(np.max(np.abs(shift.smd))) if len(shift.smd) else 0.0,
                    "label_tvd": shift.label_tvd if shift.label_tvd is not None else ""}

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.data import measurements as m
-from dldoctor.readings import data as words
+from dldoctor.api import Check, Severity, Stage, lookup
+from dldoctor.api.measure import data as m
+from dldoctor.api.read import data as words
 
 
 def _pairs_text(joint: np.ndarray, shown: int) -> str:
@@ -90,7 +87,8 @@ class LabelNoiseCheck(Check):
                     for r, s in zip(flagged[:shown], report.issues.suggested[:shown]))
                 evidence.append(f"most suspicious samples ({train.index_word}: given label -> likely label): {listed}")
                 fixes.append(f"Look at the flagged samples first ({train.index_word} "
-                             f"{words.index_list(train, flagged, 20)}): fix their labels or drop them, then train again.")
+                             f"{words.index_list(train, flagged, 20)}): fix their labels or drop them, "
+                             "then train again.")
                 metrics.update(noise_fraction=noise, flagged=len(flagged), model=report.model,
                                model_accuracy=report.accuracy, model_skill=report.skill,
                                confident_disagreement=report.confident_disagreement,
@@ -104,7 +102,8 @@ class LabelNoiseCheck(Check):
             if grade is not None:
                 if severity is None or (grade is Severity.WARNING and severity is Severity.INFO):
                     severity, confidence = grade, max(confidence, 0.85 if grade is Severity.WARNING else 0.4)
-                    title = title or f"{dups.conflicting_rows} training samples are identical inputs with different labels"
+                    title = title or (f"{dups.conflicting_rows} training samples are identical inputs "
+                                      "with different labels")
                 example = "; ".join("{" + ", ".join(f"{int(train.rows[p])}: label {int(train.labels[p])}"
                                                     for p in g[:3]) + "}" for g in dups.conflicts[:3])
                 evidence.append(f"{len(dups.conflicts)} groups of identical training inputs carry different labels "
@@ -115,6 +114,6 @@ class LabelNoiseCheck(Check):
                 metrics["conflicting_duplicates"] = dups.conflicting_rows
         if severity is None:
             return []
-        fixes += [f for f in catalogue.get("label-noise").fixes if f not in fixes]
+        fixes += [f for f in lookup("label-noise").fixes if f not in fixes]
         return [self.finding("label-noise", severity, confidence, title=title, evidence=evidence, fixes=fixes,
                              metrics=metrics, location=words.location())]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.data import measurements as m
-from dldoctor.readings import data as words
+from dldoctor.api import Check, Severity, Stage, lookup
+from dldoctor.api.measure import data as m
+from dldoctor.api.read import data as words
 
 
 def _words(held, train) -> str:
@@ -85,7 +82,7 @@ class LeakageCheck(Check):
             fixes = [f"Remove the copied rows from the {overlap.split} set ({held.index_word}s "
                      f"{words.index_list(held, overlap.exact if exact_n else overlap.near, 20)}), or de-duplicate the "
                      "whole data set by input before splitting it.",
-                     *catalogue.get("train-val-leakage").fixes]
+                     *lookup("train-val-leakage").fixes]
             metrics = {"split": overlap.split, "leaked_fraction": fraction, "exact_copies": exact_n,
                        "near_copies": near_n, "near_copy_share": overlap.near_excess, "rows_read": held.n,
                        "same_label": overlap.same_label if overlap.same_label is not None else ""}

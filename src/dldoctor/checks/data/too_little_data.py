@@ -8,14 +8,10 @@ import numpy as np
 import torch
 from torch.nn.parameter import is_lazy
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.data import measurements as m
-from dldoctor.readings import data as words
-from dldoctor.runtime.rng import isolated_rng
-from dldoctor.runtime.tensors import trainable_count
+from dldoctor.api import Check, Severity, Stage, lookup
+from dldoctor.api.measure import data as m
+from dldoctor.api.measure import isolated_rng, trainable_count
+from dldoctor.api.read import data as words
 
 
 def trainable_parameters(ctx) -> int:
@@ -101,10 +97,11 @@ class TooLittleDataCheck(Check):
         if counts is not None and (counts > 0).any():
             low, high = counts[counts > 0].min(), counts.max()
             sizes = f", {int((counts > 0).sum())} classes of " + (
-                f"{words.number(low)} samples each" if low == high else f"{words.number(low)} to {words.number(high)} samples")
+                f"{words.number(low)} samples each" if low == high
+                else f"{words.number(low)} to {words.number(high)} samples")
         evidence.append(f"{words.number(n)} training samples{words.sampled_note(train)}{sizes}")
         confidence = 0.75 if len(warnings) > 1 else 0.65 if warnings else 0.4
-        fixes = list(catalogue.get("too-little-data").fixes)
+        fixes = list(lookup("too-little-data").fixes)
         if n < int(cfg["cross_validation_below"]):
             fixes.append("With this few samples, estimate performance by k-fold cross-validation "
                          "(sklearn.model_selection.StratifiedKFold) rather than one small validation split.")

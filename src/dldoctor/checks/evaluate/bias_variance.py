@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.overfit.experiments import regularization
-from dldoctor.probes.training import runs as training_run
-from dldoctor.readings.bias_variance import decomposition_findings
-from dldoctor.readings.decomposition import Errors, RemedyContext
-from dldoctor.readings.epochs import read_epochs
+from dldoctor.api import Check, Severity, Stage, keys
+from dldoctor.api.measure import regularization
+from dldoctor.api.measure import training as training_run
+from dldoctor.api.read import Errors, RemedyContext, decomposition_findings, read_epochs
 
 
 class BiasVarianceCheck(Check):
@@ -53,7 +49,7 @@ class BiasVarianceCheck(Check):
         if curve_text:
             extra.append(curve_text)
         findings, report = decomposition_findings(errors, config, context, check=self.name, extra_evidence=extra)
-        ctx.measurements["report:bias_variance"] = report
+        ctx.reports[keys.BIAS_VARIANCE_REPORT] = report
         step = float(config["bias_variance"]["min_component"]) / 4
         # Without the spec's irreducible error, bias is measured from zero: an upper bound
         # (noisy regression targets can leave half the variance unexplainable), so any

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.overfit import experiments
-from dldoctor.readings import curves
+from dldoctor.api import Check, Severity, Stage
+from dldoctor.api.measure import display_path, experiments
+from dldoctor.api.read import curves
 
 
 class GradientDynamicsCheck(Check):
@@ -102,7 +99,7 @@ class GradientDynamicsCheck(Check):
             findings.append(self.finding(
                 "dead-activations", Severity.ERROR if starved else Severity.WARNING, 0.8 if starved else 0.7,
                 title=f"{dead[worst]:.0%} of the units after {display_path(worst)} never fire by the end of the fit",
-                evidence=[f"units that never fire on the batch: " + ", ".join(
+                evidence=["units that never fire on the batch: " + ", ".join(
                     f"{display_path(m)} {f:.0%}" for m, f in sorted(dead.items(), key=lambda kv: -kv[1])[:4]),
                     *([f"no gradient passes back through them: {', '.join(starved[:6])} get a zero gradient at "
                        f"every step"] if starved else []),

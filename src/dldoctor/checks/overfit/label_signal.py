@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import statistics
 
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.overfit import experiments
-from dldoctor.probes.overfit.one_batch import Setup
-from dldoctor.readings import curves
+from dldoctor.api import Check, Severity, Stage, keys
+from dldoctor.api.measure import Setup, experiments
 
 
 def _tail(losses) -> float:
@@ -28,7 +24,8 @@ class LabelSignalCheck(Check):
     are learned no faster, the labels do not depend on the inputs (shuffled
     separately, misaligned, a wrong mapping), and with inputs zeroed the run tells
     whether the model sees its inputs at all. When the single-batch fit fails for a
-    reason the overfit check found, the labels are not judged.
+    reason the overfit-batch check found (its published ``SINGLE_BATCH_FIT``, hence
+    ``after``), the labels are not judged.
 
     Before the labels are blamed, the pair of runs is repeated at a tenth of the
     learning rate (``label_signal.control_lr_scale``): a step too large for several
@@ -41,6 +38,7 @@ class LabelSignalCheck(Check):
     name = "label-signal"
     stage = Stage.OVERFIT
     order = 30
+    after = ("overfit-batch",)
     requires = ("forward_pass",)
     emits = ("labels-corrupted", "lr-too-high")
 
@@ -51,8 +49,8 @@ class LabelSignalCheck(Check):
         base = experiments.baseline(ctx)
         if base.heldout_metric is None or base.heldout_chance is None:
             return []
-        if curves.reading(ctx, base).shape != "converged" and any(
-                f.check == "overfit-batch" for f in ctx.findings):
+        fit = ctx.results.get(keys.SINGLE_BATCH_FIT)
+        if fit is not None and fit.explained:
             return []  # the fit itself is broken for a known reason: labels cannot be judged through it
         better = (base.heldout_metric - base.heldout_chance if base.metric_name == "accuracy"
                   else (base.heldout_chance - base.heldout_metric) / max(base.heldout_chance, 1e-12))

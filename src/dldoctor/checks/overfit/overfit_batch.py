@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.overfit import experiments
-from dldoctor.probes.overfit.one_batch import Curve, Setup
-from dldoctor.readings import curves
-from dldoctor.readings.curves import CurveReading
-from dldoctor.runtime.tensors import batch_size_of
+from dldoctor.api import Check, Severity, Stage, keys
+from dldoctor.api.keys import SingleBatchFit
+from dldoctor.api.measure import Curve, Setup, batch_size_of, experiments
+from dldoctor.api.read import CurveReading, curves
 
 #: Stage-1 root causes that, found at error severity, explain a failed fit.
 STAGE1_ROOTS = ("loss-input-probabilities", "loss-broadcast", "batch-mixing", "no-gradient-flow",
@@ -45,9 +41,18 @@ class OverfitBatchCheck(Check):
     def run(self, ctx):
         base = experiments.baseline(ctx)
         reading = curves.reading(ctx, base)
-        ctx.measurements["overfit:reading"] = reading
-        if reading.shape == "converged":
+        failed = reading.shape != "converged"
+        # Published before the experiments too: a failed fit this check could not finish
+        # explaining is not one a later check may judge through.
+        ctx.results[keys.SINGLE_BATCH_FIT] = SingleBatchFit(reading, explained=failed)
+        if not failed:
             return []
+        findings = self._why(ctx, base, reading) or []
+        ctx.results[keys.SINGLE_BATCH_FIT] = SingleBatchFit(reading, explained=bool(findings))
+        return findings
+
+    def _why(self, ctx, base: Curve, reading: CurveReading) -> list:
+        """The findings that say why the single batch does not fit (none when it does by its metric)."""
         curve_text = f"single batch at {_lr_text(base)}: {reading.describe()} {curves.sparkline(base.losses)}"
         explained = self._explained_by_earlier(ctx, curve_text)
         if explained:
@@ -234,7 +239,8 @@ class OverfitBatchCheck(Check):
                                          "parameters": variant.base_parameters,
                                          "larger_parameters": variant.parameters},
                                         f"Raise {variant.name} from {variant.value} (e.g. to {variant.scaled}): "
-                                        f"the larger model {'fits' if r.shape == 'converged' else 'fits much better'}.")]
+                                        "the larger model "
+                                        f"{'fits' if r.shape == 'converged' else 'fits much better'}.")]
         samples = int(ctx.config.get("overfit.capacity_samples"))
         setup = Setup(samples=samples)
         curve, r, fixed = self._try(ctx, setup, reading)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import math
 import os
 
-from dldoctor.core.check import Check
-from dldoctor.core.context import restored_generators
-from dldoctor.core.errors import CheckIncomplete
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.resources.loader import bare_loader_seconds, time_items
-from dldoctor.probes.resources.throughput import batch_scaling, preloaded_step
-from dldoctor.probes.training import runs as training_run
-from dldoctor.readings import pipeline as words
-from dldoctor.readings.step_split import StepSplit, split_steps
-from dldoctor.runtime.rng import isolated_rng
+from dldoctor.api import Check, CheckIncomplete, Severity, Stage, keys
+from dldoctor.api.measure import (
+    bare_loader_seconds,
+    batch_scaling,
+    isolated_rng,
+    preloaded_step,
+    restored_generators,
+    time_items,
+)
+from dldoctor.api.measure import training as training_run
+from dldoctor.api.read import StepSplit, split_steps
+from dldoctor.api.read import pipeline as words
 
 
 class InputPipelineCheck(Check):
@@ -43,12 +44,12 @@ class InputPipelineCheck(Check):
         split = split_steps(run, int(cfg["min_steps"]))
         if split is None:
             return []
-        bare = ctx.measure("input_pipeline:bare_loader", lambda: bare_loader_seconds(ctx.first_batch("train")))
-        preloaded = ctx.measure("input_pipeline:preloaded", lambda: preloaded_step(
+        bare = ctx.measure(keys.BARE_LOADER, lambda: bare_loader_seconds(ctx.first_batch("train")))
+        preloaded = ctx.measure(keys.PRELOADED_STEP, lambda: preloaded_step(
             ctx, ctx.batches("train"), steps=int(cfg["preloaded_steps"])))
         scaling = ()
         if ctx.device.type == "cuda" and bool(cfg["batch_scaling"]):
-            scaling = ctx.measure("input_pipeline:batch_scaling",
+            scaling = ctx.measure(keys.BATCH_SCALING,
                                   lambda: batch_scaling(ctx, ctx.first_batch("train")))
         # Every timing here covers a fixed number of steps or items (the training run's
         # planned steps, 8 bare-loader batches, preloaded_steps, one batch of items),
@@ -62,7 +63,7 @@ class InputPipelineCheck(Check):
         # cross it.
         excess = max(0.0, split.wait_s - (bare or 0.0))
         report = words.report(split, bare, preloaded, scaling, ctx.device.type)
-        ctx.measurements["report:throughput"] = report
+        ctx.reports[keys.THROUGHPUT_REPORT] = report
         scaling_line = words.scaling_text(scaling, float(cfg["unsaturated_growth"]))
         if excess / split.step_s < float(cfg["bottleneck_fraction"]):
             return [self._info(ctx, split, bare, preloaded, scaling_line, report)]
@@ -82,7 +83,7 @@ class InputPipelineCheck(Check):
                     report: dict):
         loader = ctx.loader("train")
         batch_size = getattr(loader, "batch_size", None) or max(1, round(split.samples))
-        items = ctx.measure("input_pipeline:items", lambda: _time_items(ctx, loader, cfg, batch_size))
+        items = ctx.measure(keys.ITEM_TIMING, lambda: _time_items(ctx, loader, cfg, batch_size))
         share = float(cfg["attribution_fraction"])
         cause = words.Cause.classify(split, items, batch_size, share, float(cfg["io_bound_cpu_fraction"]),
                                      ctx.device.type)

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import torch
-
-from dldoctor.core.check import Check
-from dldoctor.core.stage import Stage
-from dldoctor.probes.overfit import experiments
-from dldoctor.probes.resources.memory_model import auto_budget
-from dldoctor.readings import leaks as leak_verdict
-
-
-def leak_findings(check: Check, ctx, record, run_label: str) -> list:
-    """The memory-leak finding of one run's record (shared by both memory-leak checks)."""
-    cfg = ctx.config.section("memory_leak")
-    device = auto_budget(ctx.device)
-    host = auto_budget(torch.device("cpu")) if ctx.device.type == "cuda" else None
-    leak = leak_verdict.judge(record, cfg, device, host)
-    if leak is None:
-        return []
-    try:
-        per_epoch = len(ctx.loader("train"))
-    except TypeError:
-        per_epoch = None
-    parts = leak_verdict.finding_parts(leak, run_label, per_epoch, float(cfg["confidence"]))
-    return [check.finding("memory-leak", leak.severity, parts.pop("confidence"), **parts)]
+from dldoctor.api import Check, Stage
+from dldoctor.api.measure import experiments
+from dldoctor.api.read import leak_judgement
 
 
 class MemoryLeakCheck(Check):
@@ -45,4 +25,5 @@ class MemoryLeakCheck(Check):
 
     def run(self, ctx):
         curve = experiments.baseline(ctx)
-        return leak_findings(self, ctx, curve.resources, "single-batch run")
+        leak = leak_judgement(ctx, curve.resources, "single-batch run")
+        return [] if leak is None else [self.judged(leak)]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dldoctor.checks.resources.memory_leak import leak_findings
-from dldoctor.core.check import Check
-from dldoctor.core.stage import Stage
-from dldoctor.probes.training import runs as training_run
+from dldoctor.api import Check, Stage
+from dldoctor.api.measure import training as training_run
+from dldoctor.api.read import leak_judgement
 
 
 class TrainingMemoryLeakCheck(Check):
@@ -24,4 +23,5 @@ class TrainingMemoryLeakCheck(Check):
 
     def run(self, ctx):
         run = training_run.main_run(ctx)
-        return leak_findings(self, ctx, run.resources, "short training run")
+        leak = leak_judgement(ctx, run.resources, "short training run")
+        return [] if leak is None else [self.judged(leak)]

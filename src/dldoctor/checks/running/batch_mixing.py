@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from dldoctor.core.errors import CheckIncomplete, user_line
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.batch_dependence import (BatchDependence, CallChange, RowGradient, loader_batch_size,
-                                              measure_batch_dependence)
-from dldoctor.probes.determinism import forward_of
+from dldoctor.api import Check, CheckIncomplete, Severity, Stage, keys, lookup, user_line
+from dldoctor.api.measure import (
+    BatchDependence,
+    CallChange,
+    RowGradient,
+    forward_of,
+    loader_batch_size,
+    measure_batch_dependence,
+)
 
 #: Module types that read a sequence axis, where batch_first decides which axis is the batch.
 _SEQUENCE_TYPES = ("LSTM", "GRU", "RNN", "MultiheadAttention", "Transformer", "TransformerEncoder",
@@ -20,7 +21,7 @@ _SEQUENCE_TYPES = ("LSTM", "GRU", "RNN", "MultiheadAttention", "Transformer", "T
 
 def sample_ranges(samples: list[int]) -> str:
     """``[0, 1, 2, 5]`` -> ``0-2, 5``."""
-    parts: list[str] = []
+    parts: list[list[int]] = []
     for s in sorted(samples):
         if parts and parts[-1][1] == s - 1:
             parts[-1][1] = s
@@ -30,7 +31,7 @@ def sample_ranges(samples: list[int]) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class Leak:
+class CrossSampleRow:
     """One probed output row that depends on other samples."""
 
     row: RowGradient
@@ -38,23 +39,23 @@ class Leak:
     worst: float
 
 
-def leaks(rows: tuple[RowGradient, ...], tolerance: float) -> list[Leak]:
+def leaks(rows: tuple[RowGradient, ...], tolerance: float) -> list[CrossSampleRow]:
     """The probed rows whose gradient reaches other samples above ``tolerance`` (relative)."""
     found = []
     for g in rows:
         rel = g.relative()
         others = tuple(j for j, v in enumerate(rel) if j != g.owner and v > tolerance)
         if others:
-            found.append(Leak(g, others, max(rel[j] for j in others)))
+            found.append(CrossSampleRow(g, others, max(rel[j] for j in others)))
     return found
 
 
-def looks_causal(found: list[Leak]) -> bool:
+def looks_causal(found: list[CrossSampleRow]) -> bool:
     """Every leak runs from earlier samples to a later one: the signature of a time axis."""
     return all(j < leak.row.owner for leak in found for j in leak.others)
 
 
-def describe_leak(leak: Leak) -> str:
+def describe_leak(leak: CrossSampleRow) -> str:
     """``output of sample 0 depends on the inputs of samples 1-7; relative gradient up to 0.31``."""
     row = f" (output row {leak.row.row})" if leak.row.row != leak.row.owner else ""
     plural = "s" if len(leak.others) > 1 else ""
@@ -83,7 +84,7 @@ def locate(calls: tuple[CallChange, ...], tolerance: float) -> Origin | None:
     if idx is None:
         return None
     first = calls[idx]
-    clean = [i for i in range(idx) if calls[i].output_change is not None and calls[i].output_change <= tolerance]
+    clean = [i for i in range(idx) if (change := calls[i].output_change) is not None and change <= tolerance]
     last_clean = calls[clean[-1]] if clean else None
     between = tuple(c for c in calls[(clean[-1] + 1 if clean else 0):idx] if c.output_change is None)
     if first.input_change is not None and first.input_change <= tolerance:
@@ -129,9 +130,10 @@ def describe_origin(origin: Origin, k: int) -> tuple[list[str], list[str]]:
                          f"{_shape(inside.input_shape)} with the {k} samples first, but with batch_first=False "
                          f"it reads dim 0 as the sequence.")
         elif inside.registered:
-            after = f", after {origin.last_clean.label}" if origin.last_clean is not None else ""
-            if after:
-                evidence.append(f"{origin.last_clean.label} is the last call whose output still kept the samples "
+            clean = origin.last_clean
+            after = f", after {clean.label}" if clean is not None else ""
+            if clean is not None:
+                evidence.append(f"{clean.label} is the last call whose output still kept the samples "
                                 f"apart: the mixing is in {forward_of(name)} after it")
             fixes.append(f"In {forward_of(name)} ({inside.type_name}){after}: look for an operation over dim 0 "
                          f"(softmax/log_softmax, mean/std/sum, normalize, a view/reshape/transpose) and make it "
@@ -185,7 +187,7 @@ class BatchMixingCheck(Check):
     def run(self, ctx):
         cfg = lambda key: ctx.config.get(f"batch_mixing.{key}")  # noqa: E731
         tol = float(cfg("min_relative_gradient"))
-        dep: BatchDependence = ctx.measure("batch_dependence", lambda: measure_batch_dependence(
+        dep: BatchDependence = ctx.measure(keys.BATCH_DEPENDENCE, lambda: measure_batch_dependence(
             ctx.fresh_model(), ctx.first_batch("train"), ctx.forward_fn, ctx.seed, int(cfg("samples")),
             int(cfg("rows")), tol, loader_batch_size(ctx.spec.train_loader)))
         if dep.status == "crashed":  # the model could not take the slice: nothing was checked
@@ -218,7 +220,7 @@ class BatchMixingCheck(Check):
             location = "spec forward"
             evidence.append("no module's output mixes the samples, but the output the spec's forward returns does")
             fixes.append("Check the spec's forward function for an operation over dim 0 of the model output.")
-        fixes += [f for f in catalogue.get("batch-mixing").fixes if f not in fixes]
+        fixes += [f for f in lookup("batch-mixing").fixes if f not in fixes]
 
         c = origin.first_mixed if origin is not None else None
         if c is not None and c.training and c.mode_dependent:

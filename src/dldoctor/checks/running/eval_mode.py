@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.errors import CheckIncomplete, user_line
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.batch_dependence import loader_batch_size, slice_batch
-from dldoctor.probes.determinism import Determinism, ModeUse, forward_of, measure_determinism
-from dldoctor.runtime.tensors import batch_size_of
+from dldoctor.api import Check, CheckIncomplete, Severity, Stage, keys, lookup, user_line
+from dldoctor.api.measure import (
+    Determinism,
+    ModeUse,
+    batch_size_of,
+    forward_of,
+    loader_batch_size,
+    measure_determinism,
+    slice_batch,
+)
 
 _REGISTER_FIX = ("Create the module once in __init__ (self.drop = nn.Dropout(p), self.norm = nn.BatchNorm1d(n)) "
                  "and call it in forward: model.eval() and model.train() only reach registered submodules.")
@@ -48,7 +50,7 @@ class EvalModeCheck(Check):
         n = batch_size_of(batch)
         if n is not None and n == loader_batch_size(ctx.spec.train_loader):  # dim 0 is the batch: a slice will do
             batch = slice_batch(batch, n, min(n, int(ctx.config.get("eval_mode.samples"))))
-        det: Determinism = ctx.measure("determinism", lambda: measure_determinism(
+        det: Determinism = ctx.measure(keys.DETERMINISM, lambda: measure_determinism(
             ctx.fresh_model, ctx.template_model(), batch, ctx.forward_fn, ctx.seed, tol))
         if det.status == "crashed":  # eval- or train-mode forward raised: nothing was checked
             raise CheckIncomplete(f"the model raised when run in eval and train mode on the first batch: "
@@ -86,7 +88,7 @@ class EvalModeCheck(Check):
         ]
         metrics = {"eval_output_change": det.eval_output_change, "source_output_change": src.output_change,
                    "source": src.label}
-        fixes_tail = list(catalogue.get("wrong-mode").fixes)
+        fixes_tail = list(lookup("wrong-mode").fixes)
         if not src.registered:
             where = src.parent
             if src.mode_dependent:
@@ -151,7 +153,7 @@ class EvalModeCheck(Check):
             fixes = [f"Remove the .train() call that reaches {first.label} from forward."]
             title = f"{_with(first.label, first.type_name, first.settings)} runs in training mode during evaluation"
         return self.finding("wrong-mode", Severity.ERROR, 0.9, title=title, evidence=evidence,
-                            fixes=fixes + list(catalogue.get("wrong-mode").fixes),
+                            fixes=fixes + list(lookup("wrong-mode").fixes),
                             metrics={"train_mode_modules_at_eval": len(uses)}, location=where)
 
     # -- training in eval mode -------------------------------------------------------
@@ -179,7 +181,7 @@ class EvalModeCheck(Check):
             "wrong-mode", Severity.ERROR, 0.9,
             title=f"Training runs in eval mode: {_with(first.label, first.type_name, first.settings)} "
                   f"has training=False during training steps",
-            evidence=evidence, fixes=fixes + list(catalogue.get("wrong-mode").fixes),
+            evidence=evidence, fixes=fixes + list(lookup("wrong-mode").fixes),
             metrics={"eval_mode_modules_in_training": len(uses),
                      "model_left_in_eval": det.train_forward_left_eval},
             location=first.label)

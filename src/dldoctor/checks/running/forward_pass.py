@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import code_location
-from dldoctor.readings.crash import classify
+from dldoctor.api import CATALOGUE, Check, Stage
+from dldoctor.api.measure import code_location
+from dldoctor.api.read import classify
 
 
 class ForwardPassCheck(Check):
@@ -31,12 +28,9 @@ class ForwardPassCheck(Check):
         if trace.crash is None:
             return []
         shown = int(ctx.config.get("forward_pass.trace_modules_shown"))
-        verdict = classify(trace, {k: e.fixes for k, e in catalogue.CATALOGUE.items()}, shown,
-                           data_location=dataset_location(ctx.spec.train_loader, ctx.loaded.user_roots))
-        return [self.finding(
-            verdict.id, Severity.ERROR, verdict.confidence, title=verdict.title, evidence=list(verdict.evidence),
-            fixes=verdict.fixes, metrics=verdict.metrics, location=verdict.location,
-        )]
+        verdict = classify(trace, {k: e.fixes for k, e in CATALOGUE.items()}, shown,
+                           data_location=dataset_location(ctx.spec.train_loader, ctx.user_roots))
+        return [self.judged(verdict)]
 
 
 def dataset_location(loader, roots=()) -> str:

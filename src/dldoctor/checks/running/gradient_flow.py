@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from torch import nn
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.gradients import GradFlow, OptimizerCoverage, optimizer_coverage
+from dldoctor.api import Check, Judgement, Severity, Stage, keys, lookup
+from dldoctor.api.measure import GradFlow, OptimizerCoverage, display_path, optimizer_coverage
 
 ID = "no-gradient-flow"
 
@@ -45,19 +41,6 @@ class ParamState:
         return all(g == "none" for g in self.grads)
 
 
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """A finding to be, before the check turns it into one."""
-
-    severity: Severity
-    confidence: float
-    title: str
-    evidence: tuple[str, ...]
-    fixes: tuple[str, ...]
-    metrics: dict
-    location: str
-
-
 def _num(n: int) -> str:
     return f"{n:,}"
 
@@ -69,7 +52,7 @@ def _listed(names: Sequence[str], limit: int) -> str:
 
 
 def _under(name: str, prefix: str) -> bool:
-    return prefix == "" or name == prefix or name.startswith(prefix + ".")
+    return prefix in ("", name) or name.startswith(prefix + ".")
 
 
 def _ancestors(path: str) -> Iterable[str]:
@@ -254,7 +237,7 @@ _TITLE_NONE = {
 }
 
 
-def _no_gradient(facts: _Facts, none: list[ParamState], called: frozenset[str], majority: float) -> list[Verdict]:
+def _no_gradient(facts: _Facts, none: list[ParamState], called: frozenset[str], majority: float) -> list[Judgement]:
     """Trainable parameters whose .grad stays None: why, per module."""
     if not none:
         return []
@@ -293,15 +276,15 @@ def _no_gradient(facts: _Facts, none: list[ParamState], called: frozenset[str], 
     head = next((k for k in ("cut", "no_grad", "other") if k in kinds.values()), "unused")
     first = next(unit for unit in units if kinds[unit] == head)
     definite = head != "unused"
-    return [Verdict(
-        Severity.ERROR if definite or frac >= majority else Severity.WARNING, 0.9 if definite else 0.75,
+    return [Judgement(
+        ID, Severity.ERROR if definite or frac >= majority else Severity.WARNING, 0.9 if definite else 0.75,
         _TITLE_NONE[head].format(first=display_path(first), count=len(none)), tuple(evidence), tuple(fixes),
         {"params_without_grad": len(none), "values_without_grad": n_none, "fraction_without_grad": round(frac, 4),
          "batches": facts.n_batches, "cause": head},
         display_path(first))]
 
 
-def _zero_gradient(facts: _Facts, zero: list[ParamState], dead_layer: str | None) -> list[Verdict]:
+def _zero_gradient(facts: _Facts, zero: list[ParamState], dead_layer: str | None) -> list[Judgement]:
     """Trainable parameters whose gradient is exactly zero, when no dead layer or zero weight explains it."""
     # A weight matrix or scalar gate initialised to exactly zero (a zero-initialised head,
     # a ReZero gate) zeroes every gradient behind it until its first update: transient.
@@ -318,14 +301,15 @@ def _zero_gradient(facts: _Facts, zero: list[ParamState], dead_layer: str | None
                 "argmax, a comparison or hard threshold, a constant mask)")
     fixes = (f"Find the zero-derivative step between {_code_ref(first)} and the loss and make it differentiable "
              "(softmax instead of argmax, a straight-through estimator x + (x.round() - x).detach() for rounding), "
-             "or remove the zero factor.",) + catalogue.get(ID).fixes[:1]
-    return [Verdict(Severity.WARNING, 0.7, f"{len(zero)} trainable parameter tensors get an exactly-zero gradient",
-                    evidence, fixes, {"params_zero_grad": len(zero), "values_zero_grad": n_zero,
-                                      "fraction_zero_grad": round(frac, 4), "batches": facts.n_batches},
+             "or remove the zero factor.",) + lookup(ID).fixes[:1]
+    return [Judgement(ID, Severity.WARNING, 0.7,
+                      f"{len(zero)} trainable parameter tensors get an exactly-zero gradient", evidence, fixes,
+                      {"params_zero_grad": len(zero), "values_zero_grad": n_zero,
+                       "fraction_zero_grad": round(frac, 4), "batches": facts.n_batches},
                     display_path(first))]
 
 
-def _not_optimised(facts: _Facts, coverage: OptimizerCoverage | None, majority: float) -> list[Verdict]:
+def _not_optimised(facts: _Facts, coverage: OptimizerCoverage | None, majority: float) -> list[Judgement]:
     """Trainable parameters that get gradients but that the optimiser does not hold."""
     if coverage is None or coverage.error:
         return []
@@ -334,8 +318,8 @@ def _not_optimised(facts: _Facts, coverage: OptimizerCoverage | None, majority: 
         return []
     n, frac = facts.share(skipped)
     if not coverage.param_names and coverage.foreign_tensors:
-        return [Verdict(
-            Severity.ERROR, 0.9, "The optimiser holds none of the model's parameters",
+        return [Judgement(
+            ID, Severity.ERROR, 0.9, "The optimiser holds none of the model's parameters",
             (f"the spec's optimizer factory, given model.parameters(), returned an optimiser over "
              f"{coverage.foreign_tensors} tensors, none of which belong to that model: it ignores its argument "
              "(e.g. it uses a model object created elsewhere)",
@@ -350,8 +334,8 @@ def _not_optimised(facts: _Facts, coverage: OptimizerCoverage | None, majority: 
     shown = _listed([display_path(m) for m in modules], 3)
     refs = _listed([_code_ref(m) for m in modules], facts.limit)
     severity = Severity.ERROR if frac >= majority else Severity.WARNING
-    return [Verdict(
-        severity, 0.8 if severity is Severity.ERROR else 0.7,
+    return [Judgement(
+        ID, severity, 0.8 if severity is Severity.ERROR else 0.7,
         f"{shown} get{'s' if len(modules) == 1 else ''} gradients but the optimiser never updates "
         f"{'it' if len(modules) == 1 else 'them'}",
         (facts.summary(skipped, "require grad and get gradients, but the optimiser does not hold them, so they are "
@@ -366,7 +350,7 @@ def _not_optimised(facts: _Facts, coverage: OptimizerCoverage | None, majority: 
          "fraction_not_in_optimizer": round(frac, 4)}, display_path(modules[0]))]
 
 
-def _unregistered(facts: _Facts) -> list[Verdict]:
+def _unregistered(facts: _Facts) -> list[Judgement]:
     """Tensors that require grad and feed the loss but are not parameters of the model."""
     strays = next((list(flow.unregistered) for flow in facts.flows if flow.unregistered), [])
     if not strays:
@@ -386,8 +370,8 @@ def _unregistered(facts: _Facts) -> list[Verdict]:
                      + ", ".join(str(list(s.shape)) for s in loose[:facts.limit])
                      + " (created with requires_grad=True inside forward?)")
     where = next(iter(owned)).partition("[")[0] if owned else "model"
-    return [Verdict(
-        Severity.ERROR if owned else Severity.WARNING, 0.95 if owned else 0.6,
+    return [Judgement(
+        ID, Severity.ERROR if owned else Severity.WARNING, 0.95 if owned else 0.6,
         f"Trainable tensors in {where} are not registered with the model" if owned
         else "Tensors that require grad feed the loss but are not model parameters",
         tuple(lines),
@@ -397,7 +381,7 @@ def _unregistered(facts: _Facts) -> list[Verdict]:
         {"unregistered_tensors": len(strays), "unregistered_values": sum(s.numel for s in strays)}, where)]
 
 
-def _frozen(facts: _Facts, intended: list[ParamState]) -> list[Verdict]:
+def _frozen(facts: _Facts, intended: list[ParamState]) -> list[Judgement]:
     """Frozen parameters: a warning for irregular partial freezes, information for the rest."""
     params, limit = facts.params, facts.limit
     units, systematic, partial = frozen_layout(params, facts.module_types)
@@ -410,8 +394,8 @@ def _frozen(facts: _Facts, intended: list[ParamState]) -> list[Verdict]:
             live = ", ".join(p.name.rpartition(".")[2] for p in own if p.requires_grad)
             lines.append(f"{facts.label(path)}: {frozen} frozen (requires_grad=False) while {live} trains")
         ref = _code_ref(partial[0])
-        verdicts.append(Verdict(
-            Severity.WARNING, 0.6, f"Part of {display_path(partial[0])} is frozen while the rest of it trains",
+        verdicts.append(Judgement(
+            ID, Severity.WARNING, 0.6, f"Part of {display_path(partial[0])} is frozen while the rest of it trains",
             tuple(lines),
             (f"Set requires_grad=True on the frozen parameters of {ref}, or freeze the whole layer with "
              f"{ref}.requires_grad_(False) if it is meant to stay fixed.",),
@@ -431,8 +415,8 @@ def _frozen(facts: _Facts, intended: list[ParamState]) -> list[Verdict]:
             lines.append(facts.summary(intended, "get no gradient but are also left out of the optimiser, which "
                                                  "looks intended (e.g. a target network updated by averaging)"))
         location = units[0] if units else (systematic[0] if systematic else intended[0].module_path)
-        verdicts.append(Verdict(
-            Severity.INFO, 0.9, f"{display_path(location)} is frozen and does not train", tuple(lines),
+        verdicts.append(Judgement(
+            ID, Severity.INFO, 0.9, f"{display_path(location)} is frozen and does not train", tuple(lines),
             (f"Nothing to do if freezing is intended (fine-tuning); otherwise set requires_grad=True on "
              f"{_code_ref(location)}'s parameters and include them in the optimiser.",),
             {"frozen_values": n_frozen, "frozen_fraction": round(n_frozen / n_all, 4)}, display_path(location)))
@@ -447,7 +431,7 @@ def judge(
     dead_layer: str | None,
     majority: float,
     limit: int,
-) -> list[Verdict]:
+) -> list[Judgement]:
     """Judge gradient flow; a pure function of the measurements.
 
     Args:
@@ -507,7 +491,7 @@ class GradientFlowCheck(Check):
             original = ctx.spec.model if isinstance(ctx.spec.model, nn.Module) else None
             return optimizer_coverage(model, optimizer, original)
 
-        held = ctx.measure("optimizer_coverage", coverage)
+        held = ctx.measure(keys.OPTIMIZER_COVERAGE, coverage)
         params = combine(trace.grads, flows, held)
         called = frozenset(c.path for c in trace.calls)
         zero_frac = float(ctx.config.get("gradient_flow.dead_layer_zero_frac"))
@@ -516,5 +500,4 @@ class GradientFlowCheck(Check):
         verdicts = judge(params, flows, held, called, dead,
                          float(ctx.config.get("gradient_flow.majority_fraction")),
                          int(ctx.config.get("gradient_flow.max_listed")))
-        return [self.finding(ID, v.severity, v.confidence, title=v.title, evidence=v.evidence, fixes=v.fixes,
-                             metrics=v.metrics, location=v.location) for v in verdicts]
+        return [self.judged(v) for v in verdicts]

@@ -9,17 +9,20 @@ from typing import Any
 
 import torch
 
-from dldoctor.checks.running.label_range import _label_list
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.context import BatchFormatError, unpack_batch
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import ForwardTrace, trace_step
-from dldoctor.probes.loss_probe import LabelCounts, loss_kind, measure_labels, measure_loss
-from dldoctor.readings.crash import classify
-from dldoctor.runtime.rng import isolated_rng
-from dldoctor.runtime.tensors import batch_size_of
+from dldoctor.api import CATALOGUE, Check, Severity, Stage
+from dldoctor.api.measure import (
+    BatchFormatError,
+    ForwardTrace,
+    LabelCounts,
+    batch_size_of,
+    isolated_rng,
+    loss_kind,
+    measure_labels,
+    measure_loss,
+    trace_step,
+    unpack_batch,
+)
+from dldoctor.api.read import classify, label_list
 
 HELD_OUT = ("val", "test")
 INTEGER_DTYPES = {"uint8", "int8", "int16", "int32", "int64"}
@@ -113,10 +116,10 @@ def _eval_trace(ctx, batch: Any) -> ForwardTrace:
     model = ctx.fresh_model()
     model.eval()
     # trace_step puts the model in train mode; this copy (ours) stays in eval mode.
-    model.train = types.MethodType(lambda self, mode=True: self, model)  # type: ignore[method-assign]
+    model.train = types.MethodType(lambda self, mode=True: self, model)
     with torch.no_grad(), isolated_rng(ctx.seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's broadcast warnings: the loss-broadcast check's business
-        trace = trace_step(model, batch, ctx.forward_fn, ctx.spec.loss_fn, ctx.loaded.user_roots,
+        trace = trace_step(model, batch, ctx.forward_fn, ctx.spec.loss_fn, ctx.user_roots,
                            tensor_outputs=True if ctx.spec.forward is None else None)
     if trace.crash is not None and trace.crash.phase == "backward":
         # Backward cannot run under no_grad: forward and loss ran, which is all this check asks.
@@ -155,7 +158,7 @@ def _targets(ctx, batches: list[Any]) -> list[torch.Tensor]:
         for batch in batches:
             try:
                 result = ctx.forward_fn(model, batch)
-            except Exception:  # noqa: BLE001 - the forward pass's crash is reported from the trace
+            except Exception:
                 return out
             if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], torch.Tensor):
                 out.append(result[1])
@@ -195,7 +198,7 @@ def bad_labels(ctx, batches: list[Any], train_trace: ForwardTrace) -> BadLabels 
     values = torch.unique(flat[bad])
     shown = tuple(float(v) for v in values[:20].tolist())
     everything = torch.unique(flat)
-    listing = _label_list(LabelCounts(0, 0, float(everything.min()), float(everything.max()), True,
+    listing = label_list(LabelCounts(0, 0, float(everything.min()), float(everything.max()), True,
                                       tuple((int(v), 0) for v in everything.tolist()))) \
         if everything.numel() <= 200 and not flat.is_floating_point() else \
         f"{float(everything.min()):g}..{float(everything.max()):g}"
@@ -256,9 +259,9 @@ class HeldOutSplitsCheck(Check):
         labels = bad_labels(ctx, batches, ctx.forward_trace())
         findings = []
         if trace.crash is not None:
-            verdict = classify(trace, {k: e.fixes for k, e in catalogue.CATALOGUE.items()},
+            verdict = classify(trace, {k: e.fixes for k, e in CATALOGUE.items()},
                                int(ctx.config.get("forward_pass.trace_modules_shown")))
-            if not (verdict.id == "label-out-of-range" and labels is not None):
+            if not (verdict.diagnosis_id == "label-out-of-range" and labels is not None):
                 findings.append(self._crash(split, verdict, diffs, trace))
         elif diffs:
             findings.append(self._mismatch(split, diffs))
@@ -284,7 +287,7 @@ class HeldOutSplitsCheck(Check):
         if diffs:
             metrics.update(train_shape=diffs[0].train.shape_text(diffs[0].variable),
                            split_shape=diffs[0].split.shape_text(diffs[0].variable))
-        diagnosis = verdict.id if verdict.id in self.emits else "shape-mismatch"
+        diagnosis = verdict.diagnosis_id if verdict.diagnosis_id in self.emits else "shape-mismatch"
         return self.finding(diagnosis, Severity.ERROR, verdict.confidence, title=f"{name}: {verdict.title}",
                             evidence=evidence, fixes=fixes, metrics=metrics, location=name)
 
@@ -321,7 +324,7 @@ class HeldOutSplitsCheck(Check):
         values = "{" + ", ".join(_number(v) for v in bad.labels) + (", ..." if len(bad.labels) >= 20 else "") + "}"
         train = measure_labels(ctx)
         seen = train.dataset or train.batches
-        train_text = (f"training's labels are {_label_list(seen)}" if seen is not None else "")
+        train_text = (f"training's labels are {label_list(seen)}" if seen is not None else "")
         if bad.width is not None:
             title = (f"{name}: labels {values} occur but the model outputs only {bad.width} classes "
                      f"(0..{bad.width - 1})")

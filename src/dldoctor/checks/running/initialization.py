@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.loss_kinds import CLASS_SCORES
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.init_stats import InitStats, LayerInit, LossAtInit, measure_init
-from dldoctor.runtime.rng import isolated_rng
+from dldoctor.api import CLASS_SCORES, Check, Severity, Stage, keys, lookup
+from dldoctor.api.measure import InitStats, LayerInit, LossAtInit, display_path, isolated_rng, measure_init
 
 BAD_INIT = "bad-initialization"
 DEAD = "dead-activations"
@@ -148,7 +143,8 @@ def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
         prior = "" if loss.prior is None else \
             f"; predicting the class frequencies of these batches would give {_g(loss.prior)}"
         what = {"logits": f"the initial logits are too large: std {_g(loss.output_spread)} across classes",
-                "log-probs": f"the initial log-probabilities spread too far: std {_g(loss.output_spread)} across classes",
+                "log-probs": "the initial log-probabilities spread too far: "
+                             f"std {_g(loss.output_spread)} across classes",
                 "binary-logits": f"the initial logits are too large: rms {_g(loss.output_spread)}",
                 "probs": f"the initial probabilities are far from 0.5 (rms {_g(loss.output_spread)})"}[loss.kind]
         evidence = [f"loss at init {_g(loss.loss)}, expected ≈ {expected} for uniform predictions{prior}",
@@ -178,7 +174,7 @@ def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
         metrics["loss_ratio"] = ratio
     fixes = [fix]
     odd = [i for i in chain if _weight_line(stats.layers[i]) and not _renormalised(stats.layers, i)]
-    evidence += [_weight_line(stats.layers[i]) for i in odd[:3]]
+    evidence += [line for i in odd[:3] if (line := _weight_line(stats.layers[i]))]
     if odd and odd[0] != position:  # hidden layers are off too: they come first
         where = display_path(stats.layers[odd[0]].path)
         fixes.insert(0, _init_advice(stats.layers[odd[0]], _next_activation(stats.layers, odd[0])))
@@ -202,8 +198,8 @@ def judge_depth(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
         return None
     last = layers[chain[-1]]
     hidden = chain[:-1]
-    total = (last.in_signal or 0.0) / layers[first].in_signal
-    gains = [(i, layers[i].gain) for i in hidden if layers[i].gain is not None]
+    total = (last.in_signal or 0.0) / (layers[first].in_signal or 1.0)  # > 0 by _linear_chain
+    gains = [(i, gain) for i in hidden if (gain := layers[i].gain) is not None]
     if not gains:
         return None
     geo = 0.0 if any(g == 0 for _, g in gains) else math.exp(sum(math.log(g) for _, g in gains) / len(gains))
@@ -375,7 +371,7 @@ def merge_issues(issues: Iterable[Issue]) -> dict[str, dict[str, Any]]:
             evidence += [e for e in issue.evidence if e not in evidence]
             fixes += [f for f in issue.fixes if f not in fixes]
             metrics.update(issue.metrics)
-        fixes += [f for f in catalogue.get(diagnosis_id).fixes if f not in fixes]
+        fixes += [f for f in lookup(diagnosis_id).fixes if f not in fixes]
         metrics["issues"] = ", ".join(i.kind for i in group)
         out[diagnosis_id] = dict(severity=severity, confidence=max(i.confidence for i in group), title=lead.title,
                                  evidence=evidence, fixes=fixes, metrics=metrics, location=lead.location)
@@ -411,7 +407,7 @@ class InitializationCheck(Check):
             with isolated_rng(ctx.seed):
                 return measure_init(ctx.fresh_model(), batches, ctx.forward_fn, ctx.spec.loss_fn)
 
-        stats = ctx.measure("init_stats", measure)
+        stats = ctx.measure(keys.INIT_STATS, measure)
         thr = {k: float(ctx.config.get(f"initialization.{k}")) for k in self.KEYS}
         merged = merge_issues(judge_init(stats, thr))
         return [self.finding(diagnosis_id, **fields) for diagnosis_id, fields in sorted(merged.items())]

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.input_stats import FeatureStats, InputStats, measure_inputs
-from dldoctor.runtime.rng import isolated_rng
+from dldoctor.api import Check, Judgement, Severity, Stage, keys, lookup
+from dldoctor.api.measure import FeatureStats, InputStats, isolated_rng, measure_inputs
+
+ID = "input-not-normalized"
 
 _SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
@@ -25,17 +23,6 @@ class Issue:
     confidence: float
     headline: str
     evidence: str
-
-
-@dataclasses.dataclass(frozen=True)
-class InputVerdict:
-    severity: Severity
-    confidence: float
-    title: str
-    issues: tuple[Issue, ...]
-    evidence: tuple[str, ...]
-    fixes: tuple[str, ...]
-    metrics: dict[str, Any]
 
 
 def _g(x: float) -> str:
@@ -100,7 +87,7 @@ def normalisation_fixes(stats: InputStats, full_scale: int | None, tiny: bool) -
     note = " (statistics of the first training batches; compute them on the whole training split)"
     if tiny:
         top = max(abs(f.min) for f in feats)
-        top = max(top, max(abs(f.max) for f in feats))
+        top = max(top, *(abs(f.max) for f in feats))
         fixes.append(f"The inputs never exceed {_g(top)} in magnitude: look for a scaling applied twice (e.g. "
                      "transforms.ToTensor() already divides by 255; a second '/ 255' shrinks the data 255x) "
                      "and remove the extra one.")
@@ -123,7 +110,7 @@ def normalisation_fixes(stats: InputStats, full_scale: int | None, tiny: bool) -
     return fixes
 
 
-def judge_inputs(stats: InputStats, thresholds: Mapping[str, float]) -> InputVerdict | None:
+def judge_inputs(stats: InputStats, thresholds: Mapping[str, float]) -> Judgement | None:
     """Decide from per-feature statistics whether the inputs are far from unit scale."""
     if stats.skipped or not stats.features:
         return None
@@ -196,14 +183,15 @@ def judge_inputs(stats: InputStats, thresholds: Mapping[str, float]) -> InputVer
     if extra:
         title += "; " + "; ".join(extra)
     fixes = normalisation_fixes(stats, full_scale, any(i.kind == "tiny" for i in issues))
-    fixes += [f for f in catalogue.get("input-not-normalized").fixes if f not in fixes]
+    fixes += [f for f in lookup("input-not-normalized").fixes if f not in fixes]
     metrics = {"rms": rms, "offset_ratio": offset, "scale_disparity": disparity, "features": len(stats.features),
                "samples": stats.samples, "max_abs": top, "raw_pixel_full_scale": full_scale or 0,
                "layout": stats.layout}
     if stats.layout == "channels" and len(stats.features) <= 16:
         metrics["channel_mean"] = ", ".join(_g(f.mean) for f in stats.features)
         metrics["channel_std"] = ", ".join(_g(f.std) for f in stats.features)
-    return InputVerdict(severity, confidence, title, tuple(issues), tuple(evidence), tuple(fixes), metrics)
+    return Judgement(ID, severity, confidence, title, tuple(evidence), tuple(fixes), metrics, "data",
+                     case="+".join(i.kind for i in issues))
 
 
 class InputScaleCheck(Check):
@@ -222,13 +210,13 @@ class InputScaleCheck(Check):
     stage = Stage.RUN
     order = 20
     requires = ("forward_pass",)
-    emits = ("input-not-normalized",)
+    emits = (ID,)
 
     KEYS = ("rms_warn", "rms_info", "rms_tiny_warn", "rms_tiny_info", "offset_warn", "offset_info",
             "disparity_warn", "disparity_info", "max_pixel_min", "features_shown")
 
     def run(self, ctx):
-        from dldoctor.core.context import unpack_batch
+        from dldoctor.api.measure import unpack_batch
 
         def fallback(batch):
             if ctx.spec.forward is None:
@@ -240,14 +228,11 @@ class InputScaleCheck(Check):
             with isolated_rng(ctx.seed):
                 return measure_inputs(ctx.fresh_model(), batches, ctx.forward_fn, fallback)
 
-        stats = ctx.measure("input_stats", measure)
+        stats = ctx.measure(keys.INPUT_STATS, measure)
         if stats is None:
             return []
         thresholds = {k: float(ctx.config.get(f"input_scale.{k}")) for k in self.KEYS}
         verdict = judge_inputs(stats, thresholds)
         if verdict is None:
             return []
-        return [self.finding(
-            "input-not-normalized", verdict.severity, verdict.confidence, title=verdict.title,
-            evidence=verdict.evidence, fixes=verdict.fixes, metrics=verdict.metrics, location="data",
-        )]
+        return [self.judged(verdict)]

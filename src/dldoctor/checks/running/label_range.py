@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from dldoctor.checks.running.loss_inputs import output_producer
-from dldoctor.core.check import Check
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.loss_probe import LabelCounts, LabelSummary, loss_kind, measure_labels, measure_loss
+from dldoctor.api import Check, Judgement, Severity, Stage
+from dldoctor.api.measure import LabelCounts, LabelSummary, display_path, loss_kind, measure_labels, measure_loss
+from dldoctor.api.read import label_list, output_producer
+
+ID = "label-out-of-range"
 
 INTEGER_DTYPES = {"uint8", "int8", "int16", "int32", "int64"}
 
@@ -22,36 +21,6 @@ class Thresholds:
     wide_head_ratio: float
 
 
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """One judgement about the labels.
-
-    ``case``: ``out-of-range`` (a label the output cannot represent occurs in the
-    data: a crash ahead), ``one-based`` (label 0 never occurs), ``wide-head`` (the
-    top outputs are never targets), ``num-classes`` (the spec's ``num_classes``
-    disagrees with the output width), ``binary-targets`` (targets outside [0, 1] in
-    a binary cross-entropy). ``where`` is ``data`` or ``head``.
-    """
-
-    case: str
-    severity: Severity
-    confidence: float
-    title: str
-    evidence: tuple[str, ...]
-    fixes: tuple[str, ...]
-    where: str
-    metrics: dict = dataclasses.field(default_factory=dict)
-
-
-def _label_list(counts: LabelCounts, limit: int = 12) -> str:
-    labels = counts.labels
-    if not labels:
-        return f"{counts.minimum:g}..{counts.maximum:g}"
-    if len(labels) <= limit:
-        return "{" + ", ".join(map(str, labels)) + "}"
-    return "{" + ", ".join(map(str, labels[:5])) + ", ..., " + ", ".join(map(str, labels[-3:])) + "}"
-
-
 def _source(labels: LabelSummary) -> tuple[LabelCounts, str, bool]:
     if labels.dataset is not None:
         return labels.dataset, f"the training set ({labels.dataset.rows} samples)", True
@@ -59,26 +28,33 @@ def _source(labels: LabelSummary) -> tuple[LabelCounts, str, bool]:
     return labels.batches, f"the first {labels.batches.rows} training samples", False
 
 
-def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None, t: Thresholds) -> list[Verdict]:
-    """Judge class-index targets against a ``width``-wide output (CrossEntropy/NLL)."""
+def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None, t: Thresholds) -> list[Judgement]:
+    """Judge class-index targets against a ``width``-wide output (CrossEntropy/NLL).
+
+    Each judgement's ``case`` is ``out-of-range`` (a label the output cannot represent
+    occurs in the data: a crash ahead), ``one-based`` (label 0 never occurs),
+    ``wide-head`` (the top outputs are never targets) or ``num-classes`` (the spec's
+    ``num_classes`` disagrees with the output width; ``binary-targets`` is
+    :func:`judge_binary_targets`'s); its ``location`` is ``data`` or ``head``.
+    """
     if labels.batches is None or not labels.batches.integral or not labels.batches.counts:
         return []
     seen, where, full = _source(labels)
     lo, hi = int(seen.minimum), int(seen.maximum)
     count = dict(seen.counts)
     n = seen.rows
-    metrics = {"classes": width, "label_min": lo, "label_max": hi, "distinct_labels": len(count),
+    metrics: dict[str, float] = {"classes": width, "label_min": lo, "label_max": hi, "distinct_labels": len(count),
                "samples_seen": n, "whole_training_set": full}
-    verdicts: list[Verdict] = []
+    verdicts: list[Judgement] = []
     if num_classes is not None and num_classes != width:
-        verdicts.append(Verdict(
-            "num-classes", Severity.WARNING, 0.75,
+        verdicts.append(Judgement(
+            ID, Severity.WARNING, 0.75,
             f"The spec says num_classes={num_classes} but the model outputs {width} classes",
             (f"the output has {width} columns while the spec's num_classes is {num_classes}; "
-             f"the labels in {where} are {_label_list(seen)}",),
+             f"the labels in {where} are {label_list(seen)}",),
             (f"Make the last layer {num_classes} wide (out_features={num_classes}), or correct num_classes in "
              f"the spec if the data really has {width} classes.",),
-            "head", {**metrics, "spec_num_classes": num_classes}))
+            {**metrics, "spec_num_classes": num_classes}, "head", case="num-classes"))
     if lo < 0 or hi >= width:
         bad = sorted(label for label in count if label < 0 or label >= width)
         n_bad = sum(count[label] for label in bad)
@@ -90,15 +66,15 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
                   f"[0, {width})."])
         if lo < 0:
             fixes.append("For a padding or 'unknown' label, pass ignore_index=<that label> to the loss.")
-        verdicts.append(Verdict(
-            "out-of-range", Severity.ERROR, 0.95,
-            f"Labels {_label_list(LabelCounts(0, 0, 0, 0, True, tuple((b, 0) for b in bad)))} occur in the "
+        verdicts.append(Judgement(
+            ID, Severity.ERROR, 0.95,
+            f"Labels {label_list(LabelCounts(0, 0, 0, 0, True, tuple((b, 0) for b in bad)))} occur in the "
             f"training data but the model outputs only {width} classes (0..{width - 1})",
             (f"{n_bad} target{'s' if n_bad != 1 else ''} in {where} "
-             f"{'are' if n_bad != 1 else 'is'} outside [0, {width}): labels are {_label_list(seen)}",
+             f"{'are' if n_bad != 1 else 'is'} outside [0, {width}): labels are {label_list(seen)}",
              "the first batch happened not to contain one, so the first step ran; training will crash "
              "(a device-side assert on the GPU) at the first batch that does"),
-            tuple(fixes), "data", {**metrics, "out_of_range": n_bad}))
+            tuple(fixes), {**metrics, "out_of_range": n_bad}, "data", case="out-of-range"))
         return verdicts
     if lo >= 1:
         # Label 0 never occurs. By chance? Assume class 0 is as frequent as the rarer
@@ -108,27 +84,27 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
         metrics = {**metrics, "chance_label0_absent": chance}
         if hi == width - 1 and chance < t.chance_alpha:
             if full:
-                verdicts.append(Verdict(
-                    "one-based", Severity.INFO, 0.7,
+                verdicts.append(Judgement(
+                    ID, Severity.INFO, 0.7,
                     f"Class 0 never occurs in the training set: labels run 1..{hi}, output 0 is never a target",
-                    (f"the labels in {where} are {_label_list(seen)}; the model outputs {width} classes",
+                    (f"the labels in {where} are {label_list(seen)}; the model outputs {width} classes",
                      "labels that start at 1 with a head sized max + 1 waste one output (and its softmax "
                      "mass); if a class is really missing from the data, that is worth knowing too"),
                     (f"If the labels are 1-based, shift them (y - 1) and make the last layer {width - 1} wide.",),
-                    "data", metrics))
+                    metrics, "data", case="one-based"))
             else:
-                verdicts.append(Verdict(
-                    "one-based", Severity.WARNING, 0.7,
+                verdicts.append(Judgement(
+                    ID, Severity.WARNING, 0.7,
                     f"Labels look 1-based: 0 never occurs in {n} samples, and the top label seen is {hi}",
-                    (f"the labels in {where} are {_label_list(seen)} and the model outputs {width} classes "
+                    (f"the labels in {where} are {label_list(seen)} and the model outputs {width} classes "
                      f"(0..{width - 1})",
                      f"if class 0 were as frequent as the rarest label seen, missing it {n} times running "
                      f"would happen by chance with probability {chance:.1e}",
                      f"labels that run 1..{width} crash training at the first batch containing {width}"),
                     ("If the labels are 1-based, shift them to start at 0 (y - 1) where the dataset is built.",
-                     f"Count the labels of the whole training set (e.g. torch.bincount(y)) and size the last "
-                     f"layer to match."),
-                    "data", metrics))
+                     "Count the labels of the whole training set (e.g. torch.bincount(y)) and size the last "
+                     "layer to match."),
+                    metrics, "data", case="one-based"))
     if hi < width - 1:
         ratio = width / (hi + 1)
         chance = 0.0 if full else ((hi + 1) / width) ** n
@@ -139,10 +115,10 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
             severity, confidence = Severity.INFO, 0.6
         else:
             return verdicts
-        verdicts.append(Verdict(
-            "wide-head", severity, confidence,
+        verdicts.append(Judgement(
+            ID, severity, confidence,
             f"The model outputs {width} classes but the labels only go up to {hi}",
-            (f"the labels in {where} are {_label_list(seen)}: outputs {hi + 1}..{width - 1} are never a "
+            (f"the labels in {where} are {label_list(seen)}: outputs {hi + 1}..{width - 1} are never a "
              f"target ({ratio:.3g}x more outputs than classes)",
              "training still runs, but the loss starts at ln " + str(width) + " instead of ln " + str(hi + 1)
              + " and the first steps are spent pushing never-used classes down"
@@ -151,11 +127,11 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
             (f"Set the last layer's out_features to the number of classes ({hi + 1}).",
              "If the head came with a pretrained model, replace it: model.fc = nn.Linear(in_features, "
              f"{hi + 1})."),
-            "head", metrics))
+            metrics, "head", case="wide-head"))
     return verdicts
 
 
-def judge_binary_targets(kind: str, labels: LabelSummary) -> list[Verdict]:
+def judge_binary_targets(kind: str, labels: LabelSummary) -> list[Judgement]:
     """Judge targets of a binary cross-entropy: each must be a probability in [0, 1]."""
     if labels.batches is None:
         return []
@@ -166,7 +142,7 @@ def judge_binary_targets(kind: str, labels: LabelSummary) -> list[Verdict]:
     metrics = {"target_min": seen.minimum, "target_max": seen.maximum, "samples_seen": seen.rows,
                "whole_training_set": full}
     loss = "BCEWithLogitsLoss" if kind == "binary-logits" else "BCELoss"
-    evidence = [f"the targets in {where} take values {_label_list(seen)}; {loss} reads each target as the "
+    evidence = [f"the targets in {where} take values {label_list(seen)}; {loss} reads each target as the "
                 f"probability of the positive class, so it must lie in [0, 1]"]
     if kind == "binary-logits":
         evidence.append("outside [0, 1] the loss is unbounded below: a target of 2 is 'fitted' by pushing the "
@@ -178,23 +154,23 @@ def judge_binary_targets(kind: str, labels: LabelSummary) -> list[Verdict]:
         fixes.append(f"These are {len(classes)} classes: use nn.CrossEntropyLoss with a {max(classes) + 1}-wide "
                      f"last layer and long targets (y.long()), not a binary loss.")
     fixes.append("If the task is binary, map the targets to 0/1 where the dataset is built (e.g. (y > 0).float()).")
-    return [Verdict("binary-targets", Severity.ERROR, 0.95,
-                    f"Targets outside [0, 1] reach {loss}: values {_label_list(seen)}",
-                    tuple(evidence), tuple(fixes), "data", metrics)]
+    return [Judgement(ID, Severity.ERROR, 0.95,
+                    f"Targets outside [0, 1] reach {loss}: values {label_list(seen)}",
+                    tuple(evidence), tuple(fixes), metrics, "data", case="binary-targets")]
 
 
-def judge_binary_width(width: int, num_classes: int | None) -> list[Verdict]:
+def judge_binary_width(width: int, num_classes: int | None) -> list[Judgement]:
     """The spec's num_classes against a binary/multi-label output of ``width`` columns."""
     if num_classes is None or num_classes == width or (width == 1 and num_classes in (1, 2)):
         return []
-    return [Verdict(
-        "num-classes", Severity.WARNING, 0.7,
+    return [Judgement(
+        ID, Severity.WARNING, 0.7,
         f"The spec says num_classes={num_classes} but the model outputs {width} column{'s' * (width != 1)}",
         (f"a binary cross-entropy gets {width} output column{'s' * (width != 1)}, one per independent label, "
          f"while the spec's num_classes is {num_classes}",),
         (f"Make the last layer {num_classes} wide for {num_classes} independent labels, or use "
          f"nn.CrossEntropyLoss for {num_classes} mutually exclusive classes.",),
-        "head", {"classes": width, "spec_num_classes": num_classes})]
+        {"classes": width, "spec_num_classes": num_classes}, "head", case="num-classes")]
 
 
 class LabelRangeCheck(Check):
@@ -212,7 +188,7 @@ class LabelRangeCheck(Check):
     stage = Stage.RUN
     order = 24
     requires = ("forward_pass",)
-    emits = ("label-out-of-range",)
+    emits = (ID,)
 
     def run(self, ctx):
         trace = ctx.forward_trace()
@@ -241,10 +217,10 @@ class LabelRangeCheck(Check):
         fixes = list(top.fixes) + [f for v in verdicts[1:] for f in v.fixes if f not in top.fixes]
         metrics = {k: v for verdict in reversed(verdicts) for k, v in verdict.metrics.items()}
         metrics["case"] = top.case
-        if top.where == "head":
+        if top.location == "head":
             producer = output_producer(trace)
             location = display_path(producer.path) if producer is not None else "model"
         else:
             location = "data"
-        return [self.finding("label-out-of-range", top.severity, top.confidence, title=top.title,
+        return [self.finding(ID, top.severity, top.confidence, title=top.title,
                              evidence=evidence, fixes=fixes, metrics=metrics, location=location)]

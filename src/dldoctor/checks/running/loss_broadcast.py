@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
 
-from dldoctor.core.check import Check
-from dldoctor.core.loss_kinds import ELEMENTWISE as ELEMENTWISE_KINDS
-from dldoctor.core.loss_kinds import LOSSES
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.loss_probe import LossProbe, measure_loss
+from dldoctor.api import ELEMENTWISE as ELEMENTWISE_KINDS
+from dldoctor.api import LOSSES, Check, Judgement, Severity, Stage
+from dldoctor.api.measure import LossProbe, measure_loss
+
+ID = "loss-broadcast"
 
 #: Element-wise losses by name (BCE and BCE-with-logits raise on a size mismatch, so
 #: a run that got this far with them has equal sizes; they are listed for completeness).
 ELEMENTWISE = {name for name, loss in LOSSES.items() if loss.kind in ELEMENTWISE_KINDS} | {
     "BCELoss", "binary_cross_entropy", "BCEWithLogitsLoss", "binary_cross_entropy_with_logits"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """``case``: ``outer`` (the broadcast shape is larger than both: every output meets
-    every target) or ``expand`` (one side is repeated along the other's dimension)."""
-
-    case: str
-    severity: Severity
-    confidence: float
-    broadcast: tuple[int, ...]
 
 
 def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -39,8 +26,12 @@ def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] |
 
 
 def judge(out_shape: tuple[int, ...], tgt_shape: tuple[int, ...], elementwise_by_name: bool,
-          mixing: float | None, prefers_mean: bool, mixing_threshold: float) -> Verdict | None:
+          mixing: float | None, prefers_mean: bool, mixing_threshold: float) -> Judgement | None:
     """Judge the shapes the loss got; None when nothing broadcasts (or the loss does not).
+
+    The judgement's ``case`` is ``outer`` (the broadcast shape is larger than both:
+    every output meets every target) or ``expand`` (one side is repeated along the
+    other's dimension); ``metrics["broadcast"]`` is the broadcast shape.
 
     Args:
         out_shape, tgt_shape: the output and target shapes.
@@ -61,14 +52,15 @@ def judge(out_shape: tuple[int, ...], tgt_shape: tuple[int, ...], elementwise_by
     coupled = mixing is not None and mixing > mixing_threshold
     if n > max(n_out, n_tgt):
         if elementwise_by_name:
-            return Verdict("outer", Severity.ERROR, 0.95, shape)
+            return Judgement(ID, Severity.ERROR, 0.95, metrics={"broadcast": shape}, case="outer")
         if coupled or prefers_mean:
-            return Verdict("outer", Severity.ERROR, 0.9 if coupled and prefers_mean else 0.8, shape)
+            return Judgement(ID, Severity.ERROR, 0.9 if coupled and prefers_mean else 0.8, metrics={"broadcast": shape},
+                             case="outer")
         return None
     if n > min(n_out, n_tgt) and elementwise_by_name and len(out_shape) >= 1 and len(tgt_shape) >= 1:
         # One side is repeated along the other (e.g. [N, 3] outputs against [N, 1] targets):
         # samples stay apart, but several outputs are fitted to one target (or the reverse).
-        return Verdict("expand", Severity.WARNING, 0.6, shape)
+        return Judgement(ID, Severity.WARNING, 0.6, metrics={"broadcast": shape}, case="expand")
     return None
 
 
@@ -116,7 +108,7 @@ class LossBroadcastCheck(Check):
     stage = Stage.RUN
     order = 22
     requires = ("forward_pass",)
-    emits = ("loss-broadcast",)
+    emits = (ID,)
 
     def run(self, ctx):
         trace = ctx.forward_trace()
@@ -135,23 +127,24 @@ class LossBroadcastCheck(Check):
             return []
         return [self._finding(verdict, trace.loss_name, out_shape, tgt_shape, probe, by_name, trace.loss_value)]
 
-    def _finding(self, v: Verdict, name: str, out_shape, tgt_shape, probe: LossProbe, by_name: bool, value):
+    def _finding(self, v: Judgement, name: str, out_shape, tgt_shape, probe: LossProbe, by_name: bool, value):
         loss = name if by_name else f"the loss ({name or 'a custom function'})"
-        n_out, n_tgt, n = math.prod(out_shape), math.prod(tgt_shape), math.prod(v.broadcast)
+        broadcast = v.metrics["broadcast"]
+        n_out, n_tgt, n = math.prod(out_shape), math.prod(tgt_shape), math.prod(broadcast)
         if v.case == "outer":
             evidence = [f"outputs {_shape(out_shape)} and targets {_shape(tgt_shape)} broadcast to "
-                        f"{_shape(v.broadcast)} inside {loss}: {n} differences instead of {max(n_out, n_tgt)}"]
+                        f"{_shape(broadcast)} inside {loss}: {n} differences instead of {max(n_out, n_tgt)}"]
         else:
             small, big = ("targets", "outputs") if n_tgt < n_out else ("outputs", "targets")
             evidence = [f"outputs {_shape(out_shape)} and targets {_shape(tgt_shape)} broadcast to "
-                        f"{_shape(v.broadcast)} inside {loss}: the {small} are repeated {n // min(n_out, n_tgt)} "
+                        f"{_shape(broadcast)} inside {loss}: the {small} are repeated {n // min(n_out, n_tgt)} "
                         f"times to match the {big}"]
         metrics = {"output_shape": _shape(out_shape), "target_shape": _shape(tgt_shape),
-                   "broadcast_shape": _shape(v.broadcast), "broadcast_numel": n, "case": v.case}
+                   "broadcast_shape": _shape(broadcast), "broadcast_numel": n, "case": v.case}
         subject = loss[:1].upper() + loss[1:]
         if v.case == "outer":
             title = (f"{subject} compares every output with every target: {_shape(out_shape)} vs "
-                     f"{_shape(tgt_shape)} broadcast to {_shape(v.broadcast)}")
+                     f"{_shape(tgt_shape)} broadcast to {_shape(broadcast)}")
             evidence.append("so each prediction is pulled towards all targets of the batch, and the best the "
                             "model can do is predict their mean for every sample")
         else:
@@ -176,5 +169,5 @@ class LossBroadcastCheck(Check):
             metrics["target_var"] = probe.target_var
         if value is not None:
             metrics["loss_at_init"] = value
-        return self.finding("loss-broadcast", v.severity, v.confidence, title=title, evidence=evidence,
+        return self.finding(ID, v.severity, v.confidence, title=title, evidence=evidence,
                             fixes=fixes_for(out_shape, tgt_shape), metrics=metrics, location="loss")

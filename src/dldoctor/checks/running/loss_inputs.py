@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from dldoctor.core.check import Check
-from dldoctor.core.loss_kinds import ELEMENTWISE
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import ForwardTrace, ModuleCall, OutputSummary, display_path
-from dldoctor.probes.loss_probe import loss_kind, measure_loss
+from dldoctor.api import ELEMENTWISE, Check, Finding, Judgement, Severity, Stage
+from dldoctor.api.measure import ForwardTrace, OutputSummary, display_path, loss_kind, measure_loss
+from dldoctor.api.read import output_producer
+
+ID = "loss-input-probabilities"
 
 #: Autograd operations (and module types) that squash values into [0, 1].
 SQUASH_OPS = {"Sigmoid", "Softmax", "Hardsigmoid"}
@@ -27,23 +26,14 @@ class Thresholds:
     min_values_for_range: int
 
 
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """What the output is and why the loss cannot use it.
-
-    ``case`` is one of ``probs-into-logits`` (softmax output into a loss that applies
-    softmax itself), ``squashed-into-logits`` (sigmoid output into one),
-    ``probs-into-log-probs`` and ``logits-into-log-probs``.
-    """
-
-    case: str
-    severity: Severity
-    confidence: float
-
-
 def judge(kind: str, summary: OutputSummary, width: int, ndim: int, op: str, dtype: str, numel: int,
-          t: Thresholds, loss: str = "") -> Verdict | None:
+          t: Thresholds, loss: str = "") -> Judgement | None:
     """Judge the model output against the loss kind; None when they fit (or nothing is decisive).
+
+    The judgement's ``case`` says what the output is and why the loss cannot use it:
+    ``probs-into-logits`` (softmax output into a loss that applies softmax itself),
+    ``squashed-into-logits`` (sigmoid output into one), ``probs-into-log-probs`` and
+    ``logits-into-log-probs``.
 
     Args:
         kind: what the loss expects (a kind of ``core.loss_kinds``).
@@ -71,42 +61,29 @@ def judge(kind: str, summary: OutputSummary, width: int, ndim: int, op: str, dty
     squashed = op in SQUASH_OPS
     if kind == "logits":
         if prob_rows:
-            return Verdict("probs-into-logits", Severity.ERROR, 0.95)
+            return Judgement(ID, Severity.ERROR, 0.95, case="probs-into-logits")
         if in01 and squashed:
-            return Verdict("squashed-into-logits", Severity.ERROR, 0.85)
+            return Judgement(ID, Severity.ERROR, 0.85, case="squashed-into-logits")
     elif kind == "binary-logits":
         if in01 and squashed:
-            return Verdict("squashed-into-logits", Severity.ERROR, 0.95)
+            return Judgement(ID, Severity.ERROR, 0.95, case="squashed-into-logits")
         if strictly01 and numel >= t.min_values_for_range:
-            return Verdict("squashed-into-logits", Severity.WARNING, 0.6)
+            return Judgement(ID, Severity.WARNING, 0.6, case="squashed-into-logits")
     elif kind == "log-probs":
         if loss in ("KLDivLoss", "kl_div") and ndim != 2:
             return None
         if logprob_rows:
             return None
         if prob_rows:
-            return Verdict("probs-into-log-probs", Severity.ERROR, 0.95)
+            return Judgement(ID, Severity.ERROR, 0.95, case="probs-into-log-probs")
         if not_logprob:
-            return Verdict("logits-into-log-probs", Severity.ERROR, 0.9)
+            return Judgement(ID, Severity.ERROR, 0.9, case="logits-into-log-probs")
     return None
 
 
-def output_producer(trace: ForwardTrace) -> ModuleCall | None:
-    """The last leaf module whose output *is* the model output (same values), if any."""
-    s = trace.output_summary
-    if s is None or not trace.outputs:
-        return None
-    numel = math.prod(trace.outputs[0].shape)
-    for call in reversed(trace.leaf_calls()):
-        if call.stats is None or not call.outputs:
-            continue
-        if math.prod(call.outputs[0].shape) == numel and call.stats.min == s.min and call.stats.max == s.max:
-            return call
-        return None  # the last leaf module ran but the output was computed after it
-    return None
-
-
-def _fmt(x: float) -> str:
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "n/a"
     return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
 
 
@@ -124,7 +101,7 @@ class LossInputsCheck(Check):
     stage = Stage.RUN
     order = 20
     requires = ("forward_pass",)
-    emits = ("loss-input-probabilities",)
+    emits = (ID,)
 
     def run(self, ctx):
         trace = ctx.forward_trace()
@@ -150,11 +127,10 @@ class LossInputsCheck(Check):
         if not op:
             op = measure_loss(ctx).output_op
         confidence = verdict.confidence * (0.95 if source == "measured" else 1.0)
-        return [self._finding(verdict, confidence, trace, op, kind, source, width)]
+        return [self._finding(verdict, confidence, trace, summary, op, kind, source, width)]
 
-    def _finding(self, verdict: Verdict, confidence: float, trace: ForwardTrace, op: str, kind: str, source: str,
-                 width: int):
-        s = trace.output_summary
+    def _finding(self, verdict: Judgement, confidence: float, trace: ForwardTrace, s: OutputSummary, op: str,
+                 kind: str, source: str, width: int) -> Finding:
         shape = trace.outputs[0].shape_str
         producer = output_producer(trace)
         where = display_path(producer.path) if producer is not None else "model"
@@ -248,11 +224,11 @@ class LossInputsCheck(Check):
             if producer is not None and where.startswith("model["):
                 fixes.append(f"Add nn.LogSoftmax(dim=1) after {module} for {loss.split(' (')[0]}.")
             else:
-                fixes.append(f"Return torch.log_softmax(scores, dim=1) from forward"
+                fixes.append("Return torch.log_softmax(scores, dim=1) from forward"
                              + (f" (scores = the output of {module})" if producer is not None else "")
                              + f" for {loss.split(' (')[0]}.")
             fixes.append("Or keep the logits and use nn.CrossEntropyLoss, which applies log-softmax itself.")
-        return self.finding("loss-input-probabilities", verdict.severity, confidence, title=title,
+        return self.finding(ID, verdict.severity, confidence, title=title,
                             evidence=evidence, fixes=fixes, metrics=metrics, location=where)
 
 

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dldoctor.core.check import Check
-from dldoctor.core.errors import ConfigError
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.runtime.units import format_bytes, parse_budget
+from dldoctor.api import Check, ConfigError, Severity, Stage, format_bytes, keys, parse_budget
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dldoctor.probes.resources.memory_model import MemoryModel, OneSampleDoesNotFit, RealProbe
+    from dldoctor.api.measure import MemoryModel, OneSampleDoesNotFit, RealProbe
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
+class BatchFit:
     """How a batch size compares with a budget.
+
+    Not a :class:`~dldoctor.api.Judgement`: it is a measurement's comparison (bytes and
+    batch sizes) that the check words in several ways (the finding, the fixes, the
+    largest batch to use), not a finding to be.
 
     Attributes:
         severity: error (it does not fit), warning (it fits without the safety
@@ -38,7 +38,7 @@ class Verdict:
     recommended: int | None
 
 
-def judge(model: "MemoryModel", budget: float, margin: float, real: "RealProbe | None" = None) -> Verdict:
+def judge(model: MemoryModel, budget: float, margin: float, real: RealProbe | None = None) -> BatchFit:
     """Compare the spec's batch with ``budget``; a real probe's result beats the prediction."""
     n = model.batch_size
     need = model.peak_bytes(n)
@@ -61,7 +61,7 @@ def judge(model: "MemoryModel", budget: float, margin: float, real: "RealProbe |
         severity = Severity.WARNING
     else:
         severity = Severity.INFO
-    return Verdict(severity, need, capacity, recommended)
+    return BatchFit(severity, need, capacity, recommended)
 
 
 class MemoryModelCheck(Check):
@@ -89,10 +89,10 @@ class MemoryModelCheck(Check):
         trace = ctx.forward_trace()
         if trace.crash is not None and not trace.crash.is_oom:
             return []  # the step cannot run: the forward-pass check says why
-        from dldoctor.probes.resources import memory_model as probe
+        from dldoctor.api.measure import memory as probe
 
         step_ran = trace.crash is None
-        measured = ctx.measure("memory_model", lambda: _measure(ctx, step_ran))
+        measured = ctx.measure(keys.MEMORY_MODEL, lambda: _measure(ctx, step_ran))
         if measured is None:
             return []
         auto = budget is None
@@ -105,12 +105,12 @@ class MemoryModelCheck(Check):
         real = None
         if (budget is not None and auto and ctx.device.type == "cuda"
                 and bool(ctx.config.get("memory_model.real_probe"))):
-            real = ctx.measure("memory_model.real_probe", lambda: _real_probe(ctx, measured, budget))
+            real = ctx.measure(keys.MEMORY_REAL_PROBE, lambda: _real_probe(ctx, measured, budget))
         return [self._report(ctx, measured, budget, source, margin, real, step_ran)]
 
     # -- findings -----------------------------------------------------------------
-    def _report(self, ctx, mm: "MemoryModel", budget: int | None, source: str, margin: float,
-                real: "RealProbe | None", step_ran: bool):
+    def _report(self, ctx, mm: MemoryModel, budget: int | None, source: str, margin: float,
+                real: RealProbe | None, step_ran: bool):
         n = mm.batch_size
         evidence = _breakdown(mm)
         metrics = _metrics(mm, budget, source, margin, real)
@@ -177,7 +177,7 @@ class MemoryModelCheck(Check):
             evidence=evidence, fixes=_batch_fixes(mm, verdict, margin), metrics=metrics,
             location="train_loader")
 
-    def _too_big(self, mm: "MemoryModel", budget: int, source: str, evidence: list[str], metrics: dict):
+    def _too_big(self, mm: MemoryModel, budget: int, source: str, evidence: list[str], metrics: dict):
         step = mm.peak_bytes(1)
         return self.finding(
             "out-of-memory", Severity.ERROR, 0.9,
@@ -186,7 +186,7 @@ class MemoryModelCheck(Check):
             evidence=evidence, fixes=_model_fixes(mm.largest_layer, mm.param_bytes, mm), metrics=metrics,
             location=mm.largest_layer.path if mm.largest_layer else "model")
 
-    def _nothing_fits(self, exc: "OneSampleDoesNotFit", budget: int | None, source: str):
+    def _nothing_fits(self, exc: OneSampleDoesNotFit, budget: int | None, source: str):
         largest = exc.largest_layer
         evidence = [f"the training step ran out of memory at the spec's batch and again at batch {exc.size}",
                     f"parameters and buffers: {format_bytes(exc.param_bytes)}"
@@ -202,15 +202,15 @@ class MemoryModelCheck(Check):
 
 
 def catalogue_fixes() -> tuple[str, ...]:
-    from dldoctor.core import catalogue
+    from dldoctor.api import lookup
 
-    return catalogue.get("out-of-memory").fixes
+    return lookup("out-of-memory").fixes
 
 
 # -- measuring (through the context, memoised) ----------------------------------------
 def _measure(ctx, step_ran: bool):
-    from dldoctor.probes.resources import memory_model as probe
-    from dldoctor.runtime.rng import isolated_rng
+    from dldoctor.api.measure import isolated_rng
+    from dldoctor.api.measure import memory as probe
 
     with isolated_rng(ctx.seed):
         model = ctx.fresh_model()
@@ -226,9 +226,9 @@ def _measure(ctx, step_ran: bool):
             _empty_cache(ctx.device)
 
 
-def _real_probe(ctx, mm: "MemoryModel", budget: int):
-    from dldoctor.probes.resources import memory_model as probe
-    from dldoctor.runtime.rng import isolated_rng
+def _real_probe(ctx, mm: MemoryModel, budget: int):
+    from dldoctor.api.measure import isolated_rng
+    from dldoctor.api.measure import memory as probe
 
     cap = int(ctx.config.get("memory_model.real_probe_max_batch"))
     start = mm.max_batch(budget)
@@ -260,7 +260,7 @@ def _empty_cache(device) -> None:
 
 
 # -- words ------------------------------------------------------------------------------
-def _breakdown(mm: "MemoryModel") -> list[str]:
+def _breakdown(mm: MemoryModel) -> list[str]:
     largest = mm.largest_layer
     opt = (f"{format_bytes(mm.optimizer_state_bytes)} ({mm.optimizer_name}, measured after one optimizer.step())"
            if mm.optimizer_state_measured else f"not measured ({mm.optimizer_name}.step() needs more than gradients)")
@@ -286,7 +286,7 @@ def _breakdown(mm: "MemoryModel") -> list[str]:
     return lines
 
 
-def _real_line(real: "RealProbe", device) -> str:
+def _real_line(real: RealProbe, device) -> str:
     tried = ", ".join(f"{n:,} {'ok' if ok else 'OOM'}" for n, ok in real.trials)
     if real.largest_fit == 0 and real.smallest_fail is None:
         return f"real probe on {device} could not run ({real.stopped})"
@@ -296,7 +296,7 @@ def _real_line(real: "RealProbe", device) -> str:
             f"(searched from the predicted {real.start:,}: {tried})")
 
 
-def _metrics(mm: "MemoryModel", budget: int | None, source: str, margin: float, real: "RealProbe | None") -> dict:
+def _metrics(mm: MemoryModel, budget: int | None, source: str, margin: float, real: RealProbe | None) -> dict:
     metrics = {
         "batch_size": mm.batch_size, "peak_bytes": mm.peak_bytes(mm.batch_size), "param_bytes": mm.param_bytes,
         "grad_bytes": mm.grad_bytes, "optimizer": mm.optimizer_name,
@@ -316,7 +316,7 @@ def _metrics(mm: "MemoryModel", budget: int | None, source: str, margin: float, 
     return metrics
 
 
-def _batch_fixes(mm: "MemoryModel", verdict: Verdict, margin: float) -> list[str]:
+def _batch_fixes(mm: MemoryModel, verdict: BatchFit, margin: float) -> list[str]:
     n, rec = mm.batch_size, verdict.recommended or 1
     fixes = [f"Set the train_loader's batch_size to at most {rec:,} (≈ {format_bytes(mm.peak_bytes(rec))} per "
              f"step, keeping {margin:.0%} of the budget free)."]
@@ -334,7 +334,7 @@ def _batch_fixes(mm: "MemoryModel", verdict: Verdict, margin: float) -> list[str
     return fixes
 
 
-def _model_fixes(largest, param_bytes: int, mm: "MemoryModel | None") -> list[str]:
+def _model_fixes(largest, param_bytes: int, mm: MemoryModel | None) -> list[str]:
     fixes = []
     if largest is not None and param_bytes:
         fixes.append(f"Shrink {largest.label}: its parameters alone take {format_bytes(largest.nbytes)} "

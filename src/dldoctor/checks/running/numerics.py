@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.context import unpack_batch
-from dldoctor.core.severity import Severity
-from dldoctor.core.stage import Stage
-from dldoctor.probes.forward_trace import display_path
-from dldoctor.probes.nonfinite import (
-    DataNonFinite, Localisation, Origin, StepSymptoms, localise, scan_batch, step_then_forward, symptoms_of,
+from dldoctor.api import Check, Severity, Stage, keys, lookup
+from dldoctor.api.measure import (
+    DataNonFinite,
+    Localisation,
+    Origin,
+    StepSymptoms,
+    display_path,
+    isolated_rng,
+    localise,
+    scan_batch,
+    step_then_forward,
     step_then_localise,
+    symptoms_of,
+    unpack_batch,
 )
-from dldoctor.runtime.rng import isolated_rng
 
 ID = "numerical-instability"
 
@@ -241,8 +245,8 @@ class NumericsCheck(Check):
         n = max(1, int(ctx.config.get("numerics.batches")))
         batches = ctx.batches("train", n)
         split = unpack_batch if ctx.spec.forward is None else None
-        data = [ctx.measure(f"nonfinite:data:{i}", lambda b=b: scan_batch(b, split)) for i, b in enumerate(batches)]
-        roots = ctx.loaded.user_roots
+        data = [ctx.measure(keys.NONFINITE_DATA.at(i), lambda b=b: scan_batch(b, split)) for i, b in enumerate(batches)]
+        roots = ctx.user_roots
 
         step_check = bool(ctx.config.get("numerics.step_check"))
         stepped, _ = _step_pair(len(batches))
@@ -276,7 +280,7 @@ class NumericsCheck(Check):
             findings.append(self.finding(
                 ID, Severity.ERROR if harmful else Severity.INFO, 0.95 if harmful else 0.9,
                 title=f"The training data holds {nan + inf:,} non-finite values (NaN/Inf)",
-                evidence=lines, fixes=fixes + catalogue.get(ID).fixes[1:2],
+                evidence=lines, fixes=fixes + lookup(ID).fixes[1:2],
                 metrics={"nan_count": nan, "inf_count": inf, "batches_with_nonfinite": len(dirty),
                          "batches_checked": len(batches), "reaches_loss": harmful},
                 location="data"))
@@ -289,13 +293,13 @@ class NumericsCheck(Check):
                 with isolated_rng(ctx.seed):
                     return localise(ctx.fresh_model(), batches[i], ctx.forward_fn, ctx.spec.loss_fn, roots)
 
-            loc = ctx.measure(f"nonfinite:localise:{i}", watched)
+            loc = ctx.measure(keys.NONFINITE_LOCALISE.at(i), watched)
             title, lines = describe_localisation(loc)
             lines.insert(0, f"{len(sick)} of {len(batches)} training batches checked (their inputs finite) give "
                             f"non-finite values; on batch {i + 1} {symptom_text(symptoms[i])}")
             findings.append(self.finding(
                 ID, Severity.ERROR, 0.95 if loc.origin is not None else 0.85, title=title, evidence=lines,
-                fixes=tuple(dict.fromkeys(origin_fixes(loc.origin) + list(catalogue.get(ID).fixes[:2]))),
+                fixes=tuple(dict.fromkeys(origin_fixes(loc.origin) + list(lookup(ID).fixes[:2]))),
                 metrics=self._metrics(loc, len(sick), len(batches)), location=location_of(loc)))
         elif not any(s.sick for s in symptoms) and step_check:
             findings += self._after_step(ctx, batches, roots)
@@ -322,7 +326,7 @@ class NumericsCheck(Check):
                 return step_then_forward(model, ctx.make_optimizer(model), batches[i], batches[j], ctx.forward_fn,
                                          ctx.spec.loss_fn, ctx.spec.grad_clip_norm, lr_scale)
 
-        return ctx.measure("nonfinite:after_step" if lr_scale == 1.0 else "nonfinite:after_small_step", run)
+        return ctx.measure(keys.NONFINITE_AFTER_STEP if lr_scale == 1.0 else keys.NONFINITE_AFTER_SMALL_STEP, run)
 
     def _after_step(self, ctx, batches, roots):
         scale = float(ctx.config.get("numerics.step_lr_scale"))
@@ -345,13 +349,13 @@ class NumericsCheck(Check):
                 return step_then_localise(model, ctx.make_optimizer(model), first, second, ctx.forward_fn,
                                           ctx.spec.loss_fn, clip, scale, roots)
 
-        loc = ctx.measure("nonfinite:localise:after_step", watched)
+        loc = ctx.measure(keys.NONFINITE_LOCALISE.at("after_step"), watched)
         title, lines = describe_localisation(loc)
         lines.insert(0, f"the first batches are finite, but after one optimiser step the next loss is "
                         f"{full.loss_after}, and still {small.loss_after} with the learning rate scaled by {scale:.2g} "
                         f"(weights moved by {small.update_ratio:.2g} of their norm): any update breaks the computation")
         return [self.finding(
             ID, Severity.ERROR, 0.8, title=f"After one optimiser step: {title}",
-            evidence=lines, fixes=tuple(dict.fromkeys(origin_fixes(loc.origin) + list(catalogue.get(ID).fixes[:2]))),
+            evidence=lines, fixes=tuple(dict.fromkeys(origin_fixes(loc.origin) + list(lookup(ID).fixes[:2]))),
             metrics={**self._metrics(loc, 0, len(batches)), "after_step": True, "lr_scale": scale},
             location=location_of(loc))]

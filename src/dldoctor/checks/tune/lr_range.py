@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dldoctor.core import catalogue
-from dldoctor.core.check import Check
-from dldoctor.core.stage import Stage
-from dldoctor.probes.lr_sweep import Sweep, lr_sweep
-from dldoctor.readings.lr import LrReading, read_sweep, verdict
+from dldoctor.api import Check, Stage, keys, lookup
+from dldoctor.api.measure import Sweep, lr_sweep
+from dldoctor.api.read import LrReading, read_sweep, verdict
 
 
 def range_test(ctx) -> tuple[Sweep, LrReading]:
@@ -20,7 +18,7 @@ def range_test(ctx) -> tuple[Sweep, LrReading]:
                          float(cfg["diverge_factor"]), float(cfg["running_smoothing"]), float(cfg["margin"]))
         return sweep, read_sweep(sweep.lrs, sweep.losses, sweep.stopped_by, cfg)
 
-    return ctx.measure("lr_range", run)
+    return ctx.measure(keys.LR_RANGE, run)
 
 
 def report(sweep: Sweep, reading: LrReading) -> dict[str, Any]:
@@ -46,7 +44,7 @@ class LrRangeCheck(Check):
     def run(self, ctx):
         cfg = ctx.config.section("lr_finder")
         sweep, reading = range_test(ctx)
-        ctx.measurements["report:lr_range"] = report(sweep, reading)
+        ctx.reports[keys.LR_RANGE_REPORT] = report(sweep, reading)
         away = float(cfg["away_factor"])
         found = verdict(reading, sweep.base_lr, away)
         if found is None:
@@ -74,7 +72,7 @@ class LrRangeCheck(Check):
                                                f"range test's suggestion {reading.suggestion:.3g}")
             first = f"Lower the learning rate to about {reading.suggestion:.2g} (the middle of the descent)."
         fixes = (first, "Search it with the other hyper-parameters: dldoctor tune TARGET",
-                 *catalogue.get(diagnosis).fixes)
+                 *lookup(diagnosis).fixes)
         return [self.finding(diagnosis, "warning", 0.5 + 0.4 * reading.confidence, title=title,
                              evidence=[where, curve, suggestion], fixes=fixes, metrics=metrics,
                              location="optimizer")]

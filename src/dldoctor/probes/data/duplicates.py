@@ -130,7 +130,7 @@ def find_duplicates(train: SplitSample, held_out: list[SplitSample], max_distanc
         labelled = train.labelled
         for g in groups:
             g = g[labelled[g]]
-            if len(np.unique(train.labels[g])) > 1:
+            if len(np.unique(train.class_labels[g])) > 1:
                 conflicts.append(tuple(int(p) for p in g))
 
     scale = fit_scaler(train.features, np.asarray(train.layout.channel_of), floor=_STD_FLOOR)
@@ -159,7 +159,7 @@ def find_duplicates(train: SplitSample, held_out: list[SplitSample], max_distanc
             twins = np.r_[partner[exact], nn[copy]]
             mine = np.r_[exact, rest[copy]]
             if len(mine):
-                same = float(np.mean(split.labels[mine] == train.labels[twins]))
+                same = float(np.mean(split.class_labels[mine] == train.class_labels[twins]))
         order = np.argsort(ratio[copy], kind="stable")
         overlaps.append(Overlap(split.split, split.n, exact, partner[exact], len(rest), rest[copy][order],
                                 nn[copy][order], excess, same))

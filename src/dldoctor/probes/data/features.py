@@ -21,12 +21,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 
 #: Flat vectors longer than this are pooled rather than projected (the projection
 #: matrix would take more than 256 MB at a 1024-wide budget).
@@ -111,8 +110,9 @@ def _pool(x: torch.Tensor, out_shape: tuple[int, ...], channels: int) -> torch.T
     n = x.shape[0]
     if channels:
         out = out_shape[1:]
-        pool = F.adaptive_avg_pool2d if len(out) == 2 else F.adaptive_avg_pool3d
-        return pool(x, out).reshape(n, -1)
+        if len(out) == 2:
+            return F.adaptive_avg_pool2d(x, (out[0], out[1])).reshape(n, -1)
+        return F.adaptive_avg_pool3d(x, (out[0], out[1], out[2])).reshape(n, -1)
     if len(out_shape) == 2 and x.dim() == 3:
         return F.adaptive_avg_pool2d(x.unsqueeze(1), out_shape).reshape(n, -1)
     return F.adaptive_avg_pool1d(x.reshape(n, 1, -1), out_shape[-1]).reshape(n, -1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dldoctor.probes import keys
 from dldoctor.probes.data.duplicates import Duplicates, find_duplicates
 from dldoctor.probes.data.noise import NoiseReport, measure_label_noise, noise_rows
 from dldoctor.probes.data.sample import SplitSample, split_sample
@@ -26,7 +27,7 @@ def classes(ctx, *samples: SplitSample) -> int:
     (Not the model's output width: inferring it costs a traced forward pass, and a
     class no split contains cannot be counted anyway.)
     """
-    seen = [int(s.labels.max()) + 1 for s in samples if s is not None and s.labelled.any()]
+    seen = [int(s.class_labels.max()) + 1 for s in samples if s is not None and s.labelled.any()]
     return max([int(ctx.spec.num_classes or 0), *seen, 1])
 
 
@@ -39,7 +40,7 @@ def duplicates(ctx) -> Duplicates | None:
         return find_duplicates(base, held_out(ctx), float(cfg["near_distance"]), float(cfg["near_ratio"]),
                                int(cfg["near_queries"]), ctx.seed)
 
-    return ctx.measure("data:duplicates", run)
+    return ctx.measure(keys.DUPLICATES, run)
 
 
 def label_noise(ctx) -> NoiseReport | None:
@@ -61,7 +62,7 @@ def label_noise(ctx) -> NoiseReport | None:
         return measure_label_noise(base, k, int(cfg["max_samples"]), int(cfg["dimensions"]), folds,
                                    int(cfg["neighbours"]), ctx.seed, bool(cfg["use_cleanlab"]), extra)
 
-    return ctx.measure("data:label_noise", run)
+    return ctx.measure(keys.LABEL_NOISE, run)
 
 
 def shifts(ctx) -> list[Shift]:
@@ -73,7 +74,7 @@ def shifts(ctx) -> list[Shift]:
         return [measure_shift(base, held, classes(ctx, base, held), int(cfg["domain_samples"]),
                               int(ctx.config.get("data.folds")), ctx.seed) for held in held_out(ctx)]
 
-    return ctx.measure("data:shift", run)
+    return ctx.measure(keys.SHIFTS, run)
 
 
 def scaled(count: float, sample: SplitSample) -> float:

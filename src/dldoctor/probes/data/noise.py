@@ -72,7 +72,7 @@ def measure_label_noise(train: SplitSample, classes: int, max_rows: int, dims: i
     rows = noise_rows(train, max_rows, seed)
     if len(rows) < 2:
         return None
-    y = train.labels[rows].astype(np.int64)
+    y = train.class_labels[rows].astype(np.int64)
     k = max(classes, int(y.max()) + 1)
     x = fit_scaler(train.features[rows])(train.features[rows])
     x = x @ pca_basis(x, dims, seed)

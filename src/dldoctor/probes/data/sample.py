@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, Subset, TensorDataset, default_collate
 
-from dldoctor.core.context import (EMPTY_LOADER_HINT, FORWARD_HINT, LOADER_HINT, BatchFormatError, restored_generators,
-                                   unpack_batch)
+from dldoctor.core.context import EMPTY_LOADER_HINT, FORWARD_HINT, BatchFormatError, restored_generators, unpack_batch
 from dldoctor.core.errors import CheckIncomplete, EntrypointError
-from dldoctor.loading.reader import progress
+from dldoctor.loading.reader import LOADER_HINT, progress
 from dldoctor.probes.data.features import FeatureLayout, Featurizer, OddBatchError, row_hashes
+from dldoctor.probes.keys import DATA_SAMPLE
 from dldoctor.runtime.rng import isolated_rng
 from dldoctor.runtime.tensors import batch_size_of, iter_tensors, to_device
 
@@ -86,18 +87,25 @@ class SplitSample:
         return self.labels is not None and self.label_kind == "class"
 
     @property
+    def class_labels(self) -> np.ndarray:
+        """``labels``, where the caller knows there are some (``has_classes``)."""
+        if self.labels is None:
+            raise DataReadError("the split has no labels")
+        return self.labels
+
+    @property
     def labelled(self) -> np.ndarray:
         """Rows with a class label: negative targets (-1, -100: "unlabelled", ignore_index) are left out."""
         if not self.has_classes:
             return np.zeros(self.n, dtype=bool)
-        return self.labels >= 0
+        return np.asarray(self.class_labels >= 0)
 
     def class_counts(self, classes: int) -> np.ndarray:
         """Labelled rows per class as one epoch of the sampler draws them."""
         keep = self.labelled
         if not keep.any():
             return np.zeros(classes)
-        return np.bincount(self.labels[keep], weights=self.draws[keep], minlength=classes)[:classes]
+        return np.bincount(self.class_labels[keep], weights=self.draws[keep], minlength=classes)[:classes]
 
 
 class DataReadError(Exception):
@@ -111,8 +119,9 @@ def _map_style(loader: Any) -> bool:
         return False
     if loader.batch_sampler is None:  # batch_size=None: the dataset returns whole batches
         return False
+    dataset: Any = loader.dataset  # a Dataset need not have a length
     try:
-        len(loader.dataset)
+        len(dataset)
     except TypeError:
         return False
     return True
@@ -123,13 +132,14 @@ def _drawn_indices(loader: DataLoader, limit: int) -> tuple[np.ndarray, bool]:
 
     A sampler without a length (possibly endless) is read up to ``limit`` indices.
     """
+    batch_sampler: Any = loader.batch_sampler  # a sampler need not have a length
     try:
-        len(loader.batch_sampler)
+        len(batch_sampler)
         limit = -1
     except TypeError:
         pass
     drawn: list[int] = []
-    for item in loader.batch_sampler:
+    for item in batch_sampler:
         if 0 <= limit <= len(drawn):
             return np.asarray(drawn, dtype=np.int64), False
         if isinstance(item, (list, tuple)):
@@ -299,7 +309,7 @@ def read_split(ctx, split: str, max_samples: int, budget: int, buckets: int,
                 multiplicity = dict(zip(unique.tolist(), counts.tolist()))
             else:
                 try:
-                    population = len(loader.dataset)  # type: ignore[attr-defined]
+                    population = len(loader.dataset)
                 except (AttributeError, TypeError):
                     population = -1
                 source = _fetch_stream(ctx, split, loader, max_samples)
@@ -352,5 +362,5 @@ def split_sample(ctx, split: str) -> SplitSample | None:
         return read_split(ctx, split, int(cfg["max_samples"]), int(cfg["feature_budget"]), int(cfg["token_buckets"]),
                           float(cfg["max_read_seconds"]))
 
-    return ctx.measure(f"data:sample:{split}", read)
+    return ctx.measure(DATA_SAMPLE.at(split), read)
 

@@ -97,7 +97,8 @@ def _label_shift(train: SplitSample, held: SplitSample, classes: int) -> tuple:
     used = total > 0
     expected_t = total[used] * ct.sum() / total.sum()
     expected_h = total[used] * ch.sum() / total.sum()
-    stat = float((((ct[used] - expected_t) ** 2) / expected_t).sum() + (((ch[used] - expected_h) ** 2) / expected_h).sum())
+    stat = float((((ct[used] - expected_t) ** 2) / expected_t).sum()
+                 + (((ch[used] - expected_h) ** 2) / expected_h).sum())
     return tvd, chi2_sf(stat, int(used.sum()) - 1), ft, fh, None, None
 
 

@@ -74,7 +74,7 @@ def user_model_oof(ctx, train: SplitSample, positions: np.ndarray, classes: int,
     if not train.by_index or getattr(loader, "batch_size", None) is None:
         return None
     rows = train.rows[positions]
-    fold = fold_ids(len(rows), folds, ctx.seed, train.labels[positions])
+    fold = fold_ids(len(rows), folds, ctx.seed, train.class_labels[positions])
     out = np.full((len(rows), classes), np.nan, dtype=np.float32)
     batch_size = int(loader.batch_size)
     cost = step_gflop(ctx) if math.isfinite(max_gflop) else None
@@ -108,8 +108,7 @@ def user_model_oof(ctx, train: SplitSample, positions: np.ndarray, classes: int,
                 # Epochs of reshuffled fold rows, as many as the planned steps need.
                 batches = (batch for _ in range(math.ceil(planned / max(1, math.ceil(len(fit) / batch_size))))
                            for _, batch in _read(ctx, loader, rows[fit[rng.permutation(len(fit))]], batch_size))
-                done = 0
-                for batch in batches:
+                for done, batch in enumerate(batches):
                     guard(f, done, planned)
                     t0 = time.perf_counter()
                     optimizer.zero_grad(set_to_none=True)
@@ -120,8 +119,7 @@ def user_model_oof(ctx, train: SplitSample, positions: np.ndarray, classes: int,
                     loss.backward()
                     optimizer.step()
                     slowest = max(slowest, time.perf_counter() - t0)
-                    done += 1
-                    if done >= planned:
+                    if done + 1 >= planned:
                         break
                 model.eval()
                 with torch.no_grad():

@@ -13,9 +13,11 @@ only linearly, and "more units per layer" is the first remedy for a small model.
 from __future__ import annotations
 
 import dataclasses
+
 from dldoctor.core.context import Context
 from dldoctor.loading.entrypoint import LoadedTarget, with_hparams
 from dldoctor.loading.spec import spec_parameters
+from dldoctor.probes.keys import SPEC_LR
 from dldoctor.runtime.tensors import batch_size_of, trainable_count
 
 
@@ -55,7 +57,7 @@ def spec_lr(ctx: Context) -> float | None:
     def measure():
         optimizer = ctx.make_optimizer(ctx.fresh_model())
         return float(optimizer.param_groups[0]["lr"]) if optimizer.param_groups else None
-    return ctx.measure("spec_lr", measure)
+    return ctx.measure(SPEC_LR, measure)
 
 
 def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | None:
@@ -79,7 +81,7 @@ def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | No
                 continue
             if batch_size_of(child.first_batch("train")) != base_batch or spec_lr(child) != base_lr:
                 continue
-        except Exception:  # noqa: BLE001 - a variant the user's code cannot build is no knob
+        except Exception:  # a variant the user's code cannot build is no knob
             continue
         if best is None or params > best.parameters:
             best = Variant(name, value, value * factor, params, base_params, child)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
+from dldoctor.probes import keys
 from dldoctor.probes.overfit.capacity import Variant, larger_variant, spec_lr
 from dldoctor.probes.overfit.one_batch import Curve, Setup, overfit, slice_range
 from dldoctor.runtime.tensors import batch_size_of
@@ -37,7 +39,7 @@ def regularization(ctx) -> dict[str, float]:
         dropout = max((float(m.p) for m in model.modules()
                        if isinstance(m, torch.nn.modules.dropout._DropoutNd)), default=0.0)
         return {"weight_decay": decay, "dropout": dropout}
-    return ctx.measure("overfit:regularization", measure)
+    return ctx.measure(keys.REGULARIZATION, measure)
 
 
 def _concat(batches: list[Any]) -> Any:
@@ -89,7 +91,7 @@ def run(ctx, setup: Setup, steps: int | None = None, heldout: bool = False) -> C
     cfg = _config(ctx)
     steps = int(steps or (cfg["steps"] if setup == Setup() else cfg["experiment_steps"]))
     full = dataclasses.replace(setup, lr_scale=setup.lr_scale * lr_base_scale(ctx))
-    key = f"overfit:{full.key}:{steps}:{heldout}"
+    key = keys.OVERFIT_RUN.at(full.key, steps, heldout)
 
     def measure() -> Curve:
         batches = overfit_batches(ctx, setup.batches)
@@ -115,7 +117,7 @@ def larger_model(ctx) -> tuple[Variant, Curve] | None:
                         overfit_batches(ctx, 1), label=f"larger model ({variant.name}={variant.scaled})")
         return variant, curve
 
-    return ctx.measure("overfit:larger_model", measure)
+    return ctx.measure(keys.LARGER_MODEL, measure)
 
 
 def baseline(ctx) -> Curve:

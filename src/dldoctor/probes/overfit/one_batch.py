@@ -128,7 +128,8 @@ def _metric(outputs: Any, targets: Any, task: str) -> tuple[str, float] | None:
         return None
     with torch.no_grad():
         if task == "classification":
-            if out.dim() >= 2 and out.shape[1] > 1 and not tgt.is_floating_point() and tgt.shape == out.shape[:1] + out.shape[2:]:
+            if (out.dim() >= 2 and out.shape[1] > 1 and not tgt.is_floating_point()
+                    and tgt.shape == out.shape[:1] + out.shape[2:]):
                 return "accuracy", float((out.argmax(dim=1) == tgt).float().mean())
             if out.numel() == tgt.numel():
                 pred = (out.reshape(-1) > (0.5 if float(out.min()) >= 0 and float(out.max()) <= 1 else 0.0))
@@ -349,7 +350,8 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
     return Curve(
         setup=setup, losses=tuple(losses), metric=tuple(metric), grad_norms=tuple(gnorms),
         layer_grad={m: med(v) for m, v in grad_hist.items()},
-        layer_grad_max={m: max(v) if v else 0.0 for m, v in grad_hist.items()}, layer_update_ratio={m: med(v) for m, v in ratio_hist.items()},
+        layer_grad_max={m: max(v) if v else 0.0 for m, v in grad_hist.items()},
+        layer_update_ratio={m: med(v) for m, v in ratio_hist.items()},
         layer_weight=dict(weight_norm), layer_order=order, dead_units=dead, first_nonfinite=first_nonfinite, lr=lr0,
         seconds=time.perf_counter() - start, stopped_early=stopped, metric_name=metric_name,
         heldout_metric=heldout_metric, heldout_chance=heldout_chance, label=label or setup.label,

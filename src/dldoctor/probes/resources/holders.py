@@ -21,7 +21,8 @@ import re
 import sysconfig
 import types
 from collections import deque
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,11 +55,11 @@ class Holding:
     graph_nodes: float = 0.0
     items: float = 0.0
 
-    def __sub__(self, other: "Holding") -> "Holding":
+    def __sub__(self, other: Holding) -> Holding:
         return Holding(self.tensors - other.tensors, self.bytes - other.bytes, self.graph_nodes - other.graph_nodes,
                        self.items - other.items)
 
-    def scaled(self, factor: float) -> "Holding":
+    def scaled(self, factor: float) -> Holding:
         return Holding(self.tensors * factor, self.bytes * factor, self.graph_nodes * factor, self.items * factor)
 
 

@@ -18,7 +18,8 @@ import inspect
 import os
 import statistics
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 
@@ -30,7 +31,7 @@ from dldoctor.runtime.tensors import batch_size_of, to_device
 Reader = Callable[[Callable[[], Iterable[Any]], str], Iterator[Any]]
 
 
-def _plain(source: Callable[[], Iterable[Any]], unit: str) -> Iterator[Any]:  # noqa: ARG001
+def _plain(source: Callable[[], Iterable[Any]], unit: str) -> Iterator[Any]:
     return iter(source())
 
 
@@ -82,7 +83,7 @@ def _unwrap(dataset: Any) -> Any:
 def getitem_location(dataset: Any) -> str:
     """``MyDataset.__getitem__ (train.py:23)``: the method that produces one item."""
     cls = type(_unwrap(dataset))
-    method = getattr(cls, "__getitem__", None)
+    method: Any = getattr(cls, "__getitem__", None)  # no method: inspect raises TypeError
     name = f"{cls.__qualname__}.__getitem__"
     try:
         path = inspect.getsourcefile(method)
@@ -118,7 +119,7 @@ def time_items(loader: Any, max_items: int = 16, budget_s: float = 1.0, batches:
     ``read``: how to iterate the user's data (the context's guarded reader: each item
     and batch is timed in its thread, so the hand-off is not counted).
     """
-    dataset = getattr(loader, "dataset", None)
+    dataset: Any = getattr(loader, "dataset", None)
     if not is_map_style(dataset):
         return None
     try:
@@ -137,7 +138,7 @@ def time_items(loader: Any, max_items: int = 16, budget_s: float = 1.0, batches:
             items.append(item)
     except (EntrypointError, CheckIncomplete):
         raise
-    except Exception:  # noqa: BLE001 - the training run read the same data; a failure here says nothing new
+    except Exception:  # the training run read the same data; a failure here says nothing new
         return None
     if not walls:
         return None
@@ -183,7 +184,7 @@ def _loader_batch_seconds(loader: Any, batches: int, read: Reader = _plain) -> t
             cpus.append(cpu)
     except (EntrypointError, CheckIncomplete):
         raise
-    except Exception:  # noqa: BLE001 - the user's error, already reported by the run that read it first
+    except Exception:  # the user's error, already reported by the run that read it first
         pass
     if not walls:
         return None, None
@@ -199,7 +200,7 @@ def _collate_seconds(loader: Any, items: list[Any]) -> float | None:
         t0 = time.perf_counter()
         collate(items)
         seconds = time.perf_counter() - t0
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return seconds * batch_size / len(items)
 
@@ -247,6 +248,6 @@ def bare_loader_seconds(batch: Any, batches: int = 8) -> float | None:
             t0 = time.perf_counter()
             next(iterator)
             times.append(time.perf_counter() - t0)
-    except Exception:  # noqa: BLE001 - a batch structure the default collate cannot rebuild
+    except Exception:  # a batch structure the default collate cannot rebuild
         return None
     return statistics.median(times) if times else None

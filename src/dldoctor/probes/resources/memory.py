@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -48,7 +48,7 @@ def _mallinfo_reader() -> Callable[[], int] | None:
         probe = torch.empty(_CALIBRATION_BYTES, dtype=torch.uint8)
         after = read()
         del probe
-    except Exception:  # noqa: BLE001 - any failure means: do not trust it
+    except Exception:  # any failure means: do not trust it
         return None
     return read if after - before >= _CALIBRATION_BYTES else None
 
@@ -67,7 +67,7 @@ _HOST: tuple[Callable[[], int], str] | None = None
 
 def host_reader() -> tuple[Callable[[], int], str]:
     """The best host-memory reader of this process, and what it reads (chosen once)."""
-    global _HOST
+    global _HOST  # noqa: PLW0603 - chosen once per process, on first use
     if _HOST is None:
         mallinfo = _mallinfo_reader()
         _HOST = (mallinfo, "malloc in-use bytes (glibc mallinfo2)") if mallinfo is not None \

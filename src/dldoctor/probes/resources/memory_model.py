@@ -31,8 +31,8 @@ state exists) is then::
 where the forward/backward part is linear in the batch size N, fitted through the
 two measured sizes (on CUDA, after one unmeasured pass that absorbs one-time
 allocations such as the cuBLAS workspace; the slope is the allocator's, which also
-grows with kernel workspaces, but never less than the tensor count's). The optimiser state is measured by one real ``optimizer.step()``
-on the copy, summing the state tensors. On CUDA, :func:`find_max_batch` confirms the
+grows with kernel workspaces, but never less than the tensor count's). The optimiser state is measured
+by one real ``optimizer.step()`` on the copy, summing the state tensors. On CUDA, :func:`find_max_batch` confirms the
 prediction with real training steps (in the spirit of Lightning's batch-size
 finder, but starting from the prediction). No tensor leaves this module; every hook
 is removed in ``finally``.
@@ -47,7 +47,8 @@ import math
 import sys
 import time
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -299,16 +300,15 @@ class CudaPeak:
         self.peak = 0
         self._start = 0
 
-    def __enter__(self) -> "CudaPeak":
+    def __enter__(self) -> CudaPeak:
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         self._start = torch.cuda.memory_allocated(self.device)
         return self
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info: object) -> None:
         torch.cuda.synchronize(self.device)
         self.peak = torch.cuda.max_memory_allocated(self.device) - self._start
-        return False
 
     def close(self) -> None:
         pass
@@ -428,9 +428,9 @@ def _forward_backward(model: nn.Module, batch: Any, size: int, forward: Forward,
         del outputs, targets, loss
     finally:
         modules.remove()
-        if count:
+        if isinstance(counter, LiveBytes):  # (that is: if count)
             counter.close()
-    counted = counter.peak if count else None
+    counted = counter.peak if isinstance(counter, LiveBytes) else None
     if isinstance(allocator, CudaPeak):
         return _Pass(size, _batch_bytes(batch), output_bytes, allocator.peak, saved.total, dict(saved.by_module),
                      counted_peak=counted)
@@ -452,7 +452,7 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, grad_cli
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
                                                float(grad_clip_norm))
             optimizer.step()
-        except Exception as exc:  # noqa: BLE001 - e.g. LBFGS needs a closure
+        except Exception as exc:  # e.g. LBFGS needs a closure
             if is_out_of_memory(exc):
                 raise
             ran = False
@@ -467,7 +467,7 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, grad_cli
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Bytes of the tensors in the optimiser's state, each storage once."""
-    tensors = []
+    tensors: list[torch.Tensor] = []
     for state in optimizer.state.values():
         values = state.values() if isinstance(state, dict) else [state]
         tensors.extend(v for v in values if isinstance(v, torch.Tensor))
@@ -520,7 +520,7 @@ def _cuda_warm_up(model: nn.Module, batch: Any, batch_size: int, forward: Forwar
         try:
             one_pass(size)
             fits = True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if not is_out_of_memory(exc):
                 return sizes  # not a memory problem: the measured passes will say what
             fits = False
@@ -583,7 +583,7 @@ def measure_memory(
         try:
             try:
                 result = _forward_backward(model, sized, size, forward, loss_fn, skip, count, device)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if is_out_of_memory(exc) or not count:
                     raise
                 # The dispatch mode itself may be what failed (a compiled or exotic
@@ -592,7 +592,7 @@ def measure_memory(
                 count = False
                 optimizer.zero_grad(set_to_none=True)
                 result = _forward_backward(model, sized, size, forward, loss_fn, skip, count, device)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             del sized
             if is_out_of_memory(exc):
                 _release(model.parameters())
@@ -758,7 +758,7 @@ def find_max_batch(
     def attempt(n: int) -> bool | str:
         try:
             return step(n)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if is_out_of_memory(exc):
                 return False
             return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -140,11 +141,11 @@ class StepMonitor:
 
     def _take_snapshot(self) -> None:
         step = len(self._compute) - 1
-        if self._snapshots and self._snapshots[-1].step == step:
+        if (self._snapshots and self._snapshots[-1].step == step) or self._roots is None:
             return
         try:
             self._snapshots.append(snapshot(step, self._roots()))
-        except Exception:  # noqa: BLE001 - a user object that cannot be walked costs the "where", not the run
+        except Exception:  # a user object that cannot be walked costs the "where", not the run
             self._roots = None
 
     def finish(self) -> ResourceRecord:

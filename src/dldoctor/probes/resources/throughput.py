@@ -111,7 +111,7 @@ def batch_scaling(ctx, batch: Any, factors: tuple[int, ...] = (1, 2, 4), steps: 
                                      "set input_pipeline.batch_scaling: false")
         except CheckIncomplete:
             raise
-        except Exception:  # noqa: BLE001 - out of memory, or a batch size the model cannot take
+        except Exception:  # out of memory, or a batch size the model cannot take
             break
         finally:
             del model, optimizer, sized

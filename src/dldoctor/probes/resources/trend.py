@@ -18,9 +18,10 @@ longer than the one discarded) levels off.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Sequence
 
 import numpy as np
 
@@ -71,8 +72,8 @@ def _block_medians(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.nd
     if len(y) <= max_points:
         return x, y
     edges = np.linspace(0, len(y), max_points + 1).astype(int)
-    xs = np.array([np.median(x[a:b]) for a, b in zip(edges[:-1], edges[1:]) if b > a])
-    ys = np.array([np.median(y[a:b]) for a, b in zip(edges[:-1], edges[1:]) if b > a])
+    xs = np.array([np.median(x[a:b]) for a, b in itertools.pairwise(edges) if b > a])
+    ys = np.array([np.median(y[a:b]) for a, b in itertools.pairwise(edges) if b > a])
     return xs, ys
 
 

@@ -10,6 +10,7 @@ instead of judging a truncated run.
 
 from __future__ import annotations
 
+from dldoctor.probes import keys
 from dldoctor.probes.training.short import Budget, TrainingRun, short_training, zero_inputs_transform
 
 
@@ -22,17 +23,17 @@ def budget(ctx, data_fraction: float = 1.0) -> Budget:
 def main_run(ctx) -> TrainingRun:
     """The user's model, trained on all the training data for the budget's steps."""
     cfg = ctx.config.section("training")
-    return ctx.measure("training:main", lambda: short_training(ctx, budget(ctx), int(cfg["eval_batches"])))
+    return ctx.measure(keys.TRAINING_MAIN, lambda: short_training(ctx, budget(ctx), int(cfg["eval_batches"])))
 
 
 def fraction_run(ctx, fraction: float) -> TrainingRun:
     cfg = ctx.config.section("training")
-    return ctx.measure(f"training:fraction:{fraction}", lambda: short_training(
+    return ctx.measure(keys.TRAINING_FRACTION.at(fraction), lambda: short_training(
         ctx, budget(ctx, fraction), int(cfg["eval_batches"]), label=f"{fraction:.0%} of the data"))
 
 
 def zero_input_run(ctx) -> TrainingRun:
     """The user's model trained with every input zeroed: what the labels alone allow."""
     cfg = ctx.config.section("training")
-    return ctx.measure("training:zero_inputs", lambda: short_training(
+    return ctx.measure(keys.TRAINING_ZERO_INPUTS, lambda: short_training(
         ctx, budget(ctx), int(cfg["eval_batches"]), transform=zero_inputs_transform(ctx), label="inputs zeroed"))

@@ -17,13 +17,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
 from dldoctor.core.context import restored_generators, unpack_batch
 from dldoctor.core.errors import CheckIncomplete
+from dldoctor.probes.keys import STEP_GFLOP
 from dldoctor.probes.overfit.one_batch import zero_inputs
 from dldoctor.probes.resources.holders import roots_of
 from dldoctor.probes.resources.monitor import ResourceRecord, StepMonitor
@@ -119,13 +121,13 @@ def step_gflop(ctx) -> float | None:
                     loss = ctx.spec.loss_fn(outputs, targets)
                     loss.backward()
                 counted = float(counter.get_total_flops())
-            except Exception:  # noqa: BLE001 - a step that cannot run, or ops the counter cannot follow
+            except Exception:  # a step that cannot run, or ops the counter cannot follow
                 counted = 0.0
             del model
         flops = max(counted, estimate)
         return flops / 1e9 if flops > 0 else None
 
-    return ctx.measure("training:step_gflop", measure)
+    return ctx.measure(STEP_GFLOP, measure)
 
 
 @dataclasses.dataclass(frozen=True)
