@@ -55,7 +55,7 @@ class JumpingClock:
         self.now += self.step
         return self.now
 
-    perf_counter = monotonic = process_time = time = lambda self: self._tick()  # noqa: E731
+    perf_counter = monotonic = process_time = time = lambda self: self._tick()
 
     @staticmethod
     def sleep(seconds: float) -> None:
@@ -198,7 +198,7 @@ def test_a_run_at_its_safety_limit_is_incomplete_for_every_reader(monkeypatch):
     real = training_run.short_training
     monkeypatch.setattr(training_run, "short_training", lambda *a, **k: runs.append(1) or real(*a, **k))
     jump(monkeypatch, short_training)  # the first step "takes" 200 s: past the 120 s limit
-    diagnosis = diagnose_file(UNDERFIT, select=RUN_READERS)
+    diagnosis = diagnose_file(UNDERFIT, select=RUN_READERS, overrides=())  # the default limits
     assert diagnosis.status == "incomplete"
     assert set(ids(diagnosis)) == {"check-incomplete"}  # no underfitting, no worse-than-baseline
     checks = {name for f in diagnosis.diagnoses for name in f.check.split(", ")}
@@ -245,14 +245,13 @@ def test_an_overfit_run_at_the_checks_deadline_is_incomplete_not_a_short_curve(m
 
 def test_the_overfit_check_reports_incomplete_instead_of_a_slow_curve(monkeypatch):
     from dldoctor.core import context as context_module
-
     from dldoctor.core import pipeline
 
     case = REPO / "examples" / "bugs" / "fit_lr_low_mlp_sgd.py"  # a curve that is slow by nature
     clock = JumpingClock(step=30.0)  # every check's deadline is 4 readings away
     monkeypatch.setattr(context_module, "time", clock)
     monkeypatch.setattr(pipeline, "time", clock)
-    diagnosis = diagnose_file(case, select=("overfit-batch",))
+    diagnosis = diagnose_file(case, select=("overfit-batch",), overrides=())  # the default limits
     assert diagnosis.status == "incomplete"
     assert "lr-too-low" not in ids(diagnosis) and "check-incomplete" in ids(diagnosis)
 
