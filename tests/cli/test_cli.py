@@ -61,7 +61,7 @@ def test_rich_and_markdown_outputs(make_project, tmp_path):
 
 
 @pytest.mark.parametrize("body,needle", [
-    ("x = 1\n", "has no function dldoctor_spec()"),
+    ("x = 1\n", "no torch.optim optimizer stepped"),  # script mode: a file without dldoctor_spec runs
     ("def dldoctor_spec():\n    return {'model': nn.Linear(2, 2)}\n", "missing the required keys"),
     ("def dldoctor_spec():\n    return {'model': 'resnet', 'train_loader': [], 'loss_fn': nn.MSELoss(),"
      " 'optimizer': torch.optim.SGD}\n", "'model' must be an nn.Module"),

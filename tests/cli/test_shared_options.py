@@ -86,10 +86,11 @@ def test_own_options_take_no_shared_flag(name):
 
 
 def test_shared_options_order_in_help():
-    """TARGET and --spec first, then the command's own options, then the rest of the shared ones."""
+    """TARGET, the script arguments and --spec first, then the command's own options, then the
+    rest of the shared ones."""
     names = [p.name for p in ROOT.commands["probe"].params]
-    assert names[:3] == ["target", "spec", "memory_budget"]
-    assert names[3:] == [o.name for o in c.SHARED_OPTIONS if not o.leading]
+    assert names[:4] == ["target", "script_args", "spec", "memory_budget"]
+    assert names[4:] == [o.name for o in c.SHARED_OPTIONS if not o.leading]
     assert [p.name for p in ROOT.commands["run"].params] == [o.name for o in c.SHARED_OPTIONS]
 
 

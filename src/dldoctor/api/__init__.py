@@ -44,6 +44,8 @@ Names here:
     LOSSES, ELEMENTWISE, CLASS_SCORES   the loss-kind table (torch losses by name and kind).
     format_bytes, parse_budget          byte sizes for people and from config.
     canonical      a metrics log's split name, canonicalised.
+    WatchedLoop, StepRecord, NoGradPass, OptimizerInfo   what script mode recorded of the
+                   user's own loop (``ctx.watched``; checks that read it require ``"script"``).
 
 Submodules (they import torch):
     dldoctor.api.keys     every built-in key: measurements, reports, results.
@@ -66,6 +68,7 @@ from dldoctor.core.loss_kinds import CLASS_SCORES, ELEMENTWISE, LOSSES
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.loading.metrics_log import canonical
+from dldoctor.loading.script.record import NoGradPass, OptimizerInfo, StepRecord, WatchedLoop
 from dldoctor.runtime.units import format_bytes, parse_budget
 
 __all__ = [
@@ -84,11 +87,15 @@ __all__ = [
     "Flag",
     "Judgement",
     "Key",
+    "NoGradPass",
+    "OptimizerInfo",
     "Range",
     "Severity",
     "Size",
     "Stage",
+    "StepRecord",
     "Store",
+    "WatchedLoop",
     "canonical",
     "format_bytes",
     "lookup",

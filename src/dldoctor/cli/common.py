@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import sys
 import typing
@@ -18,6 +19,14 @@ from dldoctor.render import OutputFormat
 
 if TYPE_CHECKING:
     from rich.status import Status
+
+
+class ScriptMode(str, enum.Enum):
+    """``--mode``: how TARGET is examined."""
+
+    AUTO = "auto"
+    SPEC = "spec"
+    SCRIPT = "script"
 
 __all__ = ["SHARED_OPTIONS", "CommonOptions", "FailOn", "OutputFormat", "diagnosing_command", "shared_options"]
 
@@ -41,7 +50,18 @@ VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Show each check as
 ALLOW_INCOMPLETE_OPTION = typer.Option(
     False, "--allow-incomplete",
     help="Exit 0 even when a check could not finish (status incomplete); by default that exits 1.")
-TARGET_ARGUMENT = typer.Argument(None, help="The training file that defines dldoctor_spec().")
+TARGET_ARGUMENT = typer.Argument(
+    None, help="The training file: one that defines dldoctor_spec(), or any training script (script mode).")
+SCRIPT_ARGS_ARGUMENT = typer.Argument(
+    None, metavar="SCRIPT_ARGS", show_default=False,
+    help="Script mode: the script's own arguments, after --, e.g. dldoctor run train.py -- --epochs 3.")
+MODULE_OPTION = typer.Option(
+    None, "--module", "-m", metavar="MODULE",
+    help="Script mode: run a module as python -m would (dldoctor run -m pkg.train -- --lr 0.1).")
+MODE_OPTION = typer.Option(
+    ScriptMode.AUTO, "--mode",
+    help="spec: import TARGET and call its dldoctor_spec(); script: run it as __main__ and watch its own "
+         "training loop; auto: script mode for a .py file without dldoctor_spec.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +88,7 @@ class SharedOption:
 #: Every shared option, in the order ``--help`` lists them.
 SHARED_OPTIONS: tuple[SharedOption, ...] = (
     SharedOption("target", str | None, TARGET_ARGUMENT, leading=True),
+    SharedOption("script_args", list[str] | None, SCRIPT_ARGS_ARGUMENT, leading=True),
     SharedOption("spec", str | None, SPEC_OPTION, leading=True),
     SharedOption("fmt", OutputFormat, FORMAT_OPTION),
     SharedOption("output", Path | None, OUTPUT_OPTION),
@@ -78,6 +99,8 @@ SHARED_OPTIONS: tuple[SharedOption, ...] = (
     SharedOption("seed", int | None, SEED_OPTION),
     SharedOption("device", str, DEVICE_OPTION),
     SharedOption("config", Path | None, CONFIG_OPTION),
+    SharedOption("module", str | None, MODULE_OPTION),
+    SharedOption("mode", ScriptMode, MODE_OPTION),
     SharedOption("verbose", bool, VERBOSE_OPTION),
     SharedOption("allow_incomplete", bool, ALLOW_INCOMPLETE_OPTION),
 )
@@ -90,6 +113,7 @@ class CommonOptions:
     for an option the command does not take)."""
 
     target: str | None
+    script_args: list[str] | None
     spec: str | None
     fmt: OutputFormat
     output: Path | None
@@ -100,6 +124,8 @@ class CommonOptions:
     seed: int | None
     device: str
     config: Path | None
+    module: str | None
+    mode: ScriptMode
     verbose: bool
     allow_incomplete: bool
 
@@ -236,3 +262,23 @@ class LiveView:
 
 def exit_with(code: ExitCode) -> NoReturn:
     raise typer.Exit(int(code))
+
+
+def script_options(common: CommonOptions) -> dict[str, Any]:
+    """The script-mode fields of ``RunOptions`` from TARGET, ``-- SCRIPT_ARGS``, ``-m`` and ``--mode``.
+
+    With ``-m``, what click read as TARGET is the script's first argument (everything
+    after ``--`` is positional).
+    """
+    from dldoctor.core.errors import UsageError
+
+    args = list(common.script_args or ())
+    if common.module:
+        if common.mode is ScriptMode.SPEC:
+            fail(UsageError("-m runs a module as a script: it cannot be combined with --mode spec"))
+        if common.target is not None:
+            args.insert(0, common.target)
+    elif args and common.mode is ScriptMode.SPEC:
+        fail(UsageError(f"script arguments ({' '.join(args)}) are for script mode; --mode spec imports the "
+                        "target and calls its dldoctor_spec()"))
+    return {"mode": common.mode.value, "script_args": tuple(args), "module": bool(common.module)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dldoctor.cli.common import CommonOptions, LiveView, exit_with, fail, split_names, write_output
+from dldoctor.cli.common import CommonOptions, LiveView, exit_with, fail, script_options, split_names, write_output
 from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.stage import Stage
 from dldoctor.render import OutputFormat, render
@@ -22,9 +22,10 @@ def diagnose_and_report(
 
     fmt, output, fail_on = common.fmt, common.output, common.fail_on
     options = RunOptions(
-        target=common.target, spec=common.spec, config_file=common.config, profile=common.profile,
+        target=common.module or common.target, spec=common.spec, config_file=common.config, profile=common.profile,
         seed=common.seed, device=common.device, select=split_names(common.select),
         ignore=split_names(common.ignore), stages=stages, command=command, overrides=overrides,
+        **script_options(common),
     )
     try:
         validate_names(options.select, "--select")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
     from dldoctor.core.config import Config
+    from dldoctor.loading.script.record import WatchedLoop
     from dldoctor.loading.spec import Spec
 
 T = TypeVar("T")
@@ -85,6 +86,12 @@ class CheckContext(Protocol):
     @property
     def task(self) -> str:
         """``classification``, ``regression`` or ``other`` (the spec's, else inferred from the loss)."""
+        ...
+
+    @property
+    def watched(self) -> WatchedLoop | None:
+        """In script mode, what watching the user's own loop recorded; None in spec mode
+        (a check that reads it requires ``"script"``)."""
         ...
 
     @property
@@ -157,7 +164,7 @@ class CheckContext(Protocol):
 
 #: Requirements a check may declare; the context says whether each is met.
 KNOWN_REQUIREMENTS = frozenset(
-    {"forward_pass", "val_loader", "test_loader", "classification", "regression", "cuda", "reference"}
+    {"forward_pass", "val_loader", "test_loader", "classification", "regression", "cuda", "reference", "script"}
 )
 
 #: A requirement ``"config:<section>.<key>"`` is met when that config value is true

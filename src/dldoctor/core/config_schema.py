@@ -185,6 +185,15 @@ SCHEMA: Mapping[str, Rule] = {
         batch_deadline_factor=Range(1, 1000, note="times the slowest batch read"),
     ),
     **_section(
+        "script",
+        min_steps=Range(min=1, note="optimizer steps"),
+        after_boundary=Range(min=0, note="optimizer steps"),
+        max_steps=Range(min=1, note="optimizer steps"),
+        max_backwards=Range(min=1, note="backward() calls"),
+        min_share=Range(0, 1, min_inclusive=False, note="a fraction of the watched steps"),
+        lr_collapse=Range(0, 1, min_inclusive=False, note="a fraction of the first learning rate"),
+    ),
+    **_section(
         "batch_mixing",
         samples=Range(min=2, note="a mix needs other samples in the slice"),
         rows=COUNT,

@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -32,6 +32,8 @@ from dldoctor.runtime.rng import isolated_rng
 from dldoctor.runtime.tensors import to_device
 
 if TYPE_CHECKING:  # pragma: no cover
+    from dldoctor.loading.script.record import WatchedLoop
+    from dldoctor.loading.spec import Spec
     from dldoctor.probes.forward_trace import ForwardTrace
     from dldoctor.probes.gradients import GradFlow
 
@@ -106,7 +108,9 @@ class Context:
 
     def __init__(self, loaded: LoadedTarget, config: Config, device: torch.device, seed: int = 0):
         self.loaded = loaded
-        self.spec = loaded.spec
+        # None only in script mode when no spec could be built: then only the watched-loop
+        # checks run (the pipeline skips the others), and they do not read it.
+        self.spec = cast("Spec", loaded.spec)
         self.config = config
         self.device = device
         self.seed = seed
@@ -119,7 +123,8 @@ class Context:
         self.deadline: float | None = None
         self._template: nn.Module | None = None
         self._batches: dict[str, list[Any]] = {}
-        self.forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]] = self.spec.forward or default_forward
+        self.forward_fn: Callable[[nn.Module, Any], tuple[Any, Any]] = (
+            loaded.spec.forward if loaded.spec is not None and loaded.spec.forward else default_forward)
         self.progress: Callable[[str, int, float], None] | None = None
         self.reading: Callable[[str, int, int], None] | None = None
         self.reader = GuardedReader(loaded.user_roots, float(config.get("run.batch_deadline_s")),
@@ -130,6 +135,11 @@ class Context:
     def user_roots(self) -> tuple[Path, ...]:
         """The folders of the user's code (to tell their frames from torch's and ours)."""
         return tuple(self.loaded.user_roots)
+
+    @property
+    def watched(self) -> WatchedLoop | None:
+        """In script mode, what watching the user's own loop recorded; None in spec mode."""
+        return self.loaded.watched
 
     def report_progress(self, label: str, step: int, loss: float) -> None:
         """Tell a live view how a training experiment is going (no-op without one)."""
@@ -153,6 +163,8 @@ class Context:
             EntrypointError: when the model factory or the loader raises, or the
                 loader yields nothing; the run cannot go on without them.
         """
+        if self.loaded.spec is None:  # script mode, nothing to rebuild: only the watched-loop checks run
+            return
         self.template_model()
         try:
             batch = self.first_batch("train")
@@ -345,6 +357,8 @@ class Context:
             return self.split_problem(requirement[:-7])
         if requirement in ("classification", "regression"):
             return None if self.task == requirement else f"the task is {self.task}, not {requirement}"
+        if requirement == "script":
+            return None if self.loaded.watched is not None else "the target is not a watched script (spec mode)"
         if requirement == "reference":
             return None if self.spec.reference else "the spec gives no reference result"
         if requirement == "cuda":

@@ -200,6 +200,8 @@ def _run_one(ctx: Context, check_cls: type[Check], selection: Selection, names: 
              findings: list[Finding], results: list[CheckResult]) -> None:
     """Run one check (or skip it with the reason); append its findings and result."""
     reason = selection.skip_reason(check_cls, names)
+    if reason is None and ctx.loaded.spec is None and "script" not in check_cls.requires:
+        reason = ctx.loaded.spec_problem  # script mode: only the watched-loop checks have something to read
     if reason is None:
         for requirement in check_cls.requires:
             try:

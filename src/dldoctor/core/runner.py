@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from dldoctor.core.context import Context
     from dldoctor.loading.entrypoint import LoadedTarget
+    from dldoctor.loading.script.watch import Budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,12 @@ class RunOptions:
     command: str = "run"
     overrides: tuple[tuple[str, object], ...] = ()
     """Config values set by command-line flags, as (dotted key, value); applied last."""
+    mode: str = "auto"
+    """``spec``, ``script`` or ``auto`` (script mode for a ``.py`` file without ``dldoctor_spec``)."""
+    script_args: tuple[str, ...] = ()
+    """The script's own arguments (after ``--``), in script mode."""
+    module: bool = False
+    """``target`` is a module name to run as ``python -m`` would (script mode)."""
 
 
 def resolve_config(options: RunOptions) -> Config:
@@ -70,6 +77,31 @@ def resolve_config(options: RunOptions) -> Config:
         config = Config(merge(dict(config.values), nested, "command-line options"), config.profile,
                         config.sources + ("command line",))
     return config
+
+
+def unrebuilt_finding(problem: str) -> Finding:
+    """``check-incomplete`` for a watched script whose training step dldoctor could not rebuild:
+    the watched-loop checks ran, the staged ones (overfitting, baselines, data) did not."""
+    from dldoctor.core import catalogue
+    from dldoctor.loading.spec import SPEC_SNIPPET
+
+    return Finding(
+        id="check-incomplete", severity=Severity.WARNING, confidence=1.0,
+        title=f"only the watched-loop checks ran: {problem}", check="load-entrypoint",
+        evidence=(problem, "not checked: everything dldoctor's own runs look for (stages 1-5 beyond the user's loop)"),
+        fixes=("Write a dldoctor_spec() in the script (spec mode) so that every stage can run:\n" + SPEC_SNIPPET,
+               *(f for f in catalogue.get("check-incomplete").fixes if "--allow-incomplete" in f)),
+        metrics={"fatal": False, "user_code": False}, location="entrypoint", stage=Stage.RUN.label,
+    )
+
+
+def script_budget(config: Config) -> Budget:
+    """How long script mode watches the user's loop (the ``script`` config section)."""
+    from dldoctor.loading.script.watch import Budget
+
+    return Budget(min_steps=int(config.get("script.min_steps")), max_steps=int(config.get("script.max_steps")),
+                  after_boundary=int(config.get("script.after_boundary")),
+                  max_backwards=int(config.get("script.max_backwards")))
 
 
 def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int, started: float) -> Diagnosis:
@@ -105,7 +137,8 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     seed = int(options.seed) if options.seed is not None else int(config.get("run.seed"))
     # Heavy imports stay here, off the CLI's start-up path.
     from dldoctor.core.context import Context, resolve_device
-    from dldoctor.loading.entrypoint import load_target
+    from dldoctor.loading.entrypoint import load_script, load_target
+    from dldoctor.loading.script import script_mode
     from dldoctor.runtime.rng import isolated_rng
 
     device = resolve_device(options.device)
@@ -115,7 +148,11 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
         try:
             if loaded is None:
                 with isolated_rng(seed):
-                    loaded = load_target(options.target, options.spec)
+                    if script_mode(options.target, options.spec, options.mode, options.module):
+                        loaded = load_script(str(options.target), options.script_args, options.module,
+                                             script_budget(config))
+                    else:
+                        loaded = load_target(options.target, options.spec)
             ctx = Context(loaded, config, device, seed)
             ctx.prepare()
         except EntrypointError as exc:
@@ -142,7 +179,11 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
         interrupted, findings, results = exc, exc.findings, exc.results
     results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]
     findings = [*findings, *(failure_finding(f) for f in failures)]  # the run is incomplete
+    if ctx.loaded.spec is None and ctx.loaded.spec_applies:
+        findings.append(unrebuilt_finding(ctx.loaded.spec_problem))
     reports = ctx.reports.by_name()
+    if ctx.watched is not None:
+        reports["watched_loop"] = ctx.watched.summary()
     if interrupted is not None:
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(

@@ -17,11 +17,15 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dldoctor.core.errors import EntrypointError
+from dldoctor.loading.script.record import WatchedLoop
 from dldoctor.loading.spec import SPEC_SNIPPET, Spec, spec_parameters, validate_spec
 from dldoctor.loading.user_traceback import format_user_traceback
+
+if TYPE_CHECKING:
+    from dldoctor.loading.script.watch import Budget
 
 DEFAULT_SPEC_NAME = "dldoctor_spec"
 
@@ -36,13 +40,29 @@ class LoadedTarget:
         spec_fn: the spec function (called again with hyper-parameters when tuning).
         hparams: the keyword arguments it was called with.
         user_roots: folders holding the user's code (for trimming tracebacks).
+        watched: in script mode, what watching the script's own loop recorded (a
+            :class:`~dldoctor.loading.script.record.WatchedLoop`); None in spec mode.
+        spec_problem: in script mode, why no spec could be built from what was watched
+            (``spec`` is then None and only the watched-loop checks run), or "".
+        spec_applies: False when the staged checks do not apply to the script (several
+            optimizers train different modules, as in a GAN): their skipping is then
+            no gap in coverage.
     """
 
-    spec: Spec
+    spec: Spec | None
     target: str
     spec_fn: Callable[..., Any]
     hparams: dict[str, Any]
     user_roots: tuple[Path, ...]
+    watched: WatchedLoop | None = None
+    spec_problem: str = ""
+    spec_applies: bool = True
+
+    def built_spec(self) -> Spec:
+        """The spec; an :class:`EntrypointError` where script mode could build none."""
+        if self.spec is None:
+            raise EntrypointError(f"{self.target}: {self.spec_problem or 'no spec'}", hint=SPEC_SNIPPET)
+        return self.spec
 
 
 def _module_name_for(path: Path) -> str:
@@ -223,3 +243,41 @@ def load_target(target: str | None, spec_ref: str | None = None,
         spec = call_spec_function(fn, where, roots, hparams)
     return LoadedTarget(spec=spec, target=target or spec_ref or where, spec_fn=fn,
                         hparams=dict(hparams or {}), user_roots=roots)
+
+
+def load_script(target: str, args: tuple[str, ...] = (), module: bool = False,
+                budget: Budget | None = None) -> LoadedTarget:
+    """Run ``target`` as a watched script (script mode) and return the spec built from it."""
+    from dldoctor.loading.script.execute import watch_script
+    from dldoctor.loading.script.to_spec import build_spec
+
+    watcher = watch_script(target, args, module, budget)
+    record = watcher.record
+    roots = (Path(target).resolve().parent,) if not module else (Path.cwd(),)
+    stepping = [o for o in record.optimizers if o.steps >= 2]
+    if len(stepping) >= 2:
+        problem = (f"{len(stepping)} optimizers ({', '.join(o.class_name for o in stepping)}) train different "
+                   "parts in turn (adversarial or multi-model training): dldoctor's own experiments train one "
+                   "model on one loss, so only the watched-loop checks apply")
+        return LoadedTarget(spec=None, target=record.script, spec_fn=_no_spec, hparams={}, user_roots=roots,
+                            watched=record, spec_problem=problem, spec_applies=False)
+    try:
+        spec = build_spec(watcher)
+    except EntrypointError as exc:
+        if not (record.steps or record.backwards):
+            raise
+        return LoadedTarget(spec=None, target=record.script, spec_fn=_no_spec, hparams={}, user_roots=roots,
+                            watched=record, spec_problem=exc.message.removeprefix(f"{record.script}: "))
+
+    def watched_spec(**hparams: Any) -> Spec:
+        if hparams:
+            raise EntrypointError(f"{watcher.record.script}: hyper-parameters ({', '.join(hparams)}) need a "
+                                  "dldoctor_spec function taking them (script mode has none)", hint=SPEC_SNIPPET)
+        return spec
+
+    return LoadedTarget(spec=spec, target=watcher.record.script, spec_fn=watched_spec, hparams={},
+                        user_roots=roots, watched=watcher.record)
+
+
+def _no_spec(**hparams: Any) -> Spec:
+    raise EntrypointError("script mode built no spec from this script", hint=SPEC_SNIPPET)

@@ -20,6 +20,9 @@ class StepSplit:
         compute_s: forward, loss, backward and the optimiser step.
         samples: samples per step.
         epoch_start_extra_s: how much longer the first step of an epoch waits.
+        typical_wait_s, typical_step_s: the medians over the same steps of the wait and of
+            the whole step (wait + compute): a machine busy with other work stalls a few
+            steps at random, which moves the means, not the medians.
     """
 
     steps: int
@@ -28,6 +31,8 @@ class StepSplit:
     compute_s: float
     samples: float
     epoch_start_extra_s: float
+    typical_wait_s: float = 0.0
+    typical_step_s: float = 0.0
 
     @property
     def step_s(self) -> float:
@@ -60,4 +65,6 @@ def split_steps(run: TrainingRun, min_steps: int) -> StepSplit | None:
         steps=len(steady), wait_s=wait, copy_s=mean([rec.copy_s[i] for i in steady]),
         compute_s=mean([rec.compute_s[i] for i in steady]), samples=mean([rec.samples[i] for i in steady]),
         epoch_start_extra_s=max(0.0, mean(starts) - wait),
+        typical_wait_s=statistics.median(rec.wait_s[i] for i in steady),
+        typical_step_s=statistics.median(rec.wait_s[i] + rec.compute_s[i] for i in steady),
     )

@@ -39,7 +39,7 @@ from dldoctor.tuning.trial import TrialBudget, optimizer_driver, optimizer_setti
 def plan(base: LoadedTarget, reading: LrReading | None, cfg: Mapping[str, Any],
          seed: int) -> tuple[tuple[Param, ...], str | None]:
     """The parameters to search and the name of the one that sets the learning rate (if known)."""
-    params = parse_space(base.spec.search_space, base.spec_fn)
+    params = parse_space(base.built_spec().search_space, base.spec_fn)
     suggestion = reading.suggestion if reading is not None else None  # None when there is no clear minimum
     if params:
         ranges = [(p.name, *p.bounds()) for p in params if p.kind == "float" and p.bounds()[0] > 0]
@@ -81,8 +81,8 @@ def load_for_search(target: str | None, spec: str | None, seed: int) -> LoadedTa
     studies.require_optuna()
     with isolated_rng(seed):  # seeds, and puts every generator back afterwards
         base = load_target(target, spec)
-    parse_space(base.spec.search_space, base.spec_fn)
-    if base.spec.val_loader is None:
+    parse_space(base.built_spec().search_space, base.spec_fn)
+    if base.built_spec().val_loader is None:
         raise UsageError("tuning scores each trial on validation data, and the spec has no val_loader",
                          hint='Add "val_loader": DataLoader(val_set, batch_size=256) to the spec '
                               "(dldoctor tune --lr-finder needs none).")

@@ -111,8 +111,9 @@ def load_config_spec(base: LoadedTarget, hparams: Mapping[str, Any], optimizer: 
     loaded = with_hparams(base, hparams, seed)
     if not optimizer:
         return loaded
+    spec = loaded.built_spec()
     return dataclasses.replace(loaded, spec=dataclasses.replace(
-        loaded.spec, optimizer=with_optimizer_settings(loaded.spec.optimizer, optimizer)))
+        spec, optimizer=with_optimizer_settings(spec.optimizer, optimizer)))
 
 
 def optimizer_driver(base: LoadedTarget, names: list[tuple[str, float, float]], seed: int) -> str | None:

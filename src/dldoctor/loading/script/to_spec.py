@@ -1,0 +1,148 @@
+"""Build the spec for the staged checks from what watching the script captured.
+
+The model is the trained module with the weights it had before the first optimizer
+step; the optimizer factory rebuilds the optimizer's class with its parameter groups'
+hyper-parameters; the loss is the loss function behind the scalar given to
+``backward()`` (with its keyword arguments, its sign and scale, and the reshape between
+the model's output and the loss); the data are the training loader itself when the
+model and the loss read its batches as they come, else the batches the watched steps
+fed the model.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from dldoctor.core.errors import EntrypointError
+from dldoctor.loading.script.watch import LossCall, Watcher
+from dldoctor.loading.spec import SPEC_SNIPPET, Spec, validate_spec
+
+#: Hyper-parameters a param group carries that are not constructor arguments to pass back.
+_GROUP_ONLY = frozenset({"params", "initial_lr", "param_names"})
+
+
+def _hparams(group: dict[str, Any]) -> dict[str, Any]:
+    """A group's hyper-parameters as the optimizer was built with them: a scheduler's
+    ``initial_lr`` (the rate before any warm-up or decay) replaces the current ``lr``."""
+    values = {k: v for k, v in group.items() if k not in _GROUP_ONLY}
+    if "initial_lr" in group:
+        values["lr"] = group["initial_lr"]
+    return values
+
+
+def optimizer_factory(watcher: Watcher) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+    """``params -> optimizer`` of the first optimizer's class and groups; a fresh copy of the
+    trained module's parameters are put in the groups by position, and the ones the user's
+    optimizer did not hold are left out, as in the user's loop."""
+    optimizer = watcher.optimizers[0] if watcher.optimizers else watcher.created_optimizer()
+    assert optimizer is not None  # checked by build_spec
+    cls = type(optimizer)
+    groups = [_hparams(g) for g in optimizer.param_groups]
+    model = watcher.model
+    where: dict[int, int] = {}
+    for i, group in enumerate(optimizer.param_groups):
+        for p in group["params"]:
+            where[id(p)] = i
+    positions = [where.get(id(p), -1) for p in model.parameters()] if model is not None else []
+    if not any(g >= 0 for g in positions):
+        positions = []  # an optimizer over another instance: the staged runs train this one (see the finding)
+
+    def make(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        params = list(params)
+        if len(params) != len(positions):
+            return cls(params, **groups[0])
+        grouped = [{"params": [p for p, g in zip(params, positions) if g == i], **hp} for i, hp in enumerate(groups)]
+        return cls([g for g in grouped if g["params"]], **groups[0])
+
+    return make
+
+
+def loss_function(call: LossCall, scale: float | None, view: tuple[int, ...] | None) -> Callable[..., Any]:
+    """``(outputs, targets) -> loss`` as the user's loop computed it from the model's output."""
+    fn = call.fn
+    if call.kwargs:
+        fn = functools.partial(fn, **call.kwargs)
+    if not view and (scale is None or scale == 1.0):
+        return call.fn if not call.kwargs else fn
+    factor = 1.0 if scale is None else scale
+
+    def loss(outputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        prediction = outputs.reshape(view) if view else outputs
+        value = fn(prediction, targets)
+        return value * factor if factor != 1.0 else value
+
+    loss.__name__ = getattr(call.fn, "__name__", type(call.fn).__name__)
+    return loss
+
+
+def _kept_forward(model: nn.Module, batch: Any) -> tuple[Any, Any]:
+    args, kwargs, target = batch
+    return model(*args, **kwargs), target
+
+
+def _rebuild_model(watcher: Watcher) -> nn.Module:
+    model = watcher.model
+    assert model is not None
+    if watcher.initial_state is not None:
+        model.load_state_dict(watcher.initial_state)
+    for p in model.parameters():
+        p.grad = None
+    model.train()
+    return model
+
+
+def build_spec(watcher: Watcher) -> Spec:
+    """The spec of what the script trains, or an :class:`EntrypointError` saying what is missing."""
+    record = watcher.record
+    hint = "Or write the spec by hand in the script (spec mode):\n" + SPEC_SNIPPET
+    if not watcher.optimizers and watcher.created_optimizer() is None:
+        raise EntrypointError(
+            f"{record.script}: no torch.optim optimizer stepped while it ran ({_how_it_ended(watcher)})",
+            hint="dldoctor watches the loop's optimizer.step() calls; a script whose optimizer is not a "
+                 "torch.optim.Optimizer, or that trains only under a flag, cannot be watched. " + hint)
+    if watcher.model is None:
+        raise EntrypointError(f"{record.script}: no module was called with gradients enabled before the "
+                              "optimizer stepped: dldoctor could not tell which model is trained", hint=hint)
+    if watcher.loss_call is None:
+        raise EntrypointError(
+            f"{record.script}: the scalar given to backward() did not come from a torch loss function "
+            "(an nn loss module or torch.nn.functional), so dldoctor cannot rebuild the loss for its own runs",
+            hint=hint)
+    if watcher.output_view is None:
+        raise EntrypointError(f"{record.script}: the loss does not read the model's output as it comes (nor "
+                              "reshaped): dldoctor cannot rebuild how a batch is run", hint=hint)
+    if not watcher.kept and not watcher.direct:
+        raise EntrypointError(f"{record.script}: no training batch could be kept", hint=hint)
+    raw: dict[str, Any] = {
+        "model": _rebuild_model(watcher),
+        "optimizer": optimizer_factory(watcher),
+        "loss_fn": loss_function(watcher.loss_call, watcher.loss_scale, watcher.output_view or None),
+    }
+    if watcher.direct and watcher.train_loader is not None:
+        raw["train_loader"] = watcher.train_loader
+        if watcher.val_loader is not None:
+            raw["val_loader"] = watcher.val_loader
+    elif all(len(k.args) == 1 and not k.kwargs for k in watcher.kept):
+        raw["train_loader"] = [(k.args[0], k.target) for k in watcher.kept]
+        record.notes.append(f"dldoctor's own runs use the {len(watcher.kept)} batches the watched steps fed the "
+                            "model (the script prepares its batches itself)")
+    else:
+        raw["train_loader"] = [(k.args, k.kwargs, k.target) for k in watcher.kept]
+        raw["forward"] = _kept_forward
+        record.notes.append(f"dldoctor's own runs use the {len(watcher.kept)} batches the watched steps fed the "
+                            "model, called as the script called it")
+    return validate_spec(raw, origin=f"{record.script} (watched)")
+
+
+def _how_it_ended(watcher: Watcher) -> str:
+    record = watcher.record
+    if record.stopped == "budget":
+        return f"stopped after {watcher.budget.max_backwards} backward() calls"
+    if record.stopped == "raised":
+        return f"it raised {record.error}"
+    return "it ended by itself"

@@ -1,0 +1,236 @@
+"""Script mode: the user's own loop, watched. Each loop bug is a tiny unmodified script that
+must trigger its ID; healthy loops that look like those bugs must stay silent."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import diagnose_file, run_cli
+
+LOOP_CHECKS = ("loop-gradients", "loop-mode", "loop-schedule")
+
+HEADER = """\
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+X = torch.randn(640, 8)
+y = (X[:, 0] + X[:, 1] > 0).long()
+train = DataLoader(TensorDataset(X[:512], y[:512]), batch_size=32, shuffle=True)
+val = DataLoader(TensorDataset(X[512:], y[512:]), batch_size=64)
+model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+crit = nn.CrossEntropyLoss()
+"""
+
+HEALTHY_LOOP = """
+for epoch in range(4):
+    model.train()
+    for xb, yb in train:
+        opt.zero_grad()
+        loss = crit(model(xb), yb)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        acc = sum((model(xb).argmax(1) == yb).sum().item() for xb, yb in val) / 128
+    print(epoch, round(loss.item(), 3), acc)
+"""
+
+
+def script(make_project, loop: str, header: str = HEADER, name: str = "train.py"):
+    return make_project(loop, name=name, header=header)
+
+
+def loop_ids(path, **options):
+    diagnosis = diagnose_file(path, select=LOOP_CHECKS, **options)
+    return diagnosis, [f.id for f in diagnosis.diagnoses]
+
+
+BUGS = {
+    "no zero_grad": ("stale-gradients", HEALTHY_LOOP.replace("        opt.zero_grad()\n", "")),
+    "zero_grad between backward and step": ("no-gradient-flow", HEALTHY_LOOP.replace(
+        "        opt.zero_grad()\n        loss = crit(model(xb), yb)\n        loss.backward()\n",
+        "        loss = crit(model(xb), yb)\n        loss.backward()\n        opt.zero_grad()\n")),
+    "backward on a detached output": ("no-gradient-flow", HEALTHY_LOOP.replace(
+        "loss = crit(model(xb), yb)", "loss = crit(model(xb).detach().requires_grad_(), yb)")),
+    "model rebuilt after the optimizer": ("no-gradient-flow",
+                                          "model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.1), "
+                                          "nn.Linear(32, 2))\n" + HEALTHY_LOOP),
+    "step never called": ("no-gradient-flow", HEALTHY_LOOP.replace("        opt.step()\n", "")),
+    "eval mode left on after validation": ("wrong-mode", "model.train()\n" + HEALTHY_LOOP.replace(
+        "    model.train()\n", "")),
+    "eval mode from the start": ("wrong-mode", "model.eval()\n" + HEALTHY_LOOP.replace("    model.train()\n", "")
+                                 .replace("    model.eval()\n", "")),
+    "an epoch schedule stepped per batch": ("lr-too-low", HEALTHY_LOOP.replace(
+        "for epoch in range(4):\n", "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)\n"
+        "for epoch in range(4):\n").replace("        opt.step()\n", "        opt.step()\n        sched.step()\n")),
+}
+
+
+@pytest.mark.parametrize("case", BUGS, ids=list(BUGS))
+def test_each_loop_bug_is_named_at_the_users_line(make_project, case):
+    expected, loop = BUGS[case]
+    path = script(make_project, loop)
+    diagnosis, ids = loop_ids(path)
+    assert ids[:1] == [expected], [(f.id, f.title) for f in diagnosis.diagnoses]
+    finding = diagnosis.diagnoses[0]
+    assert finding.location.startswith("train.py:"), finding.location
+    assert finding.severity.value in ("error", "warning")
+
+
+HEALTHY = {
+    "plain loop": HEALTHY_LOOP,
+    "gradient accumulation": """
+for epoch in range(4):
+    model.train()
+    opt.zero_grad()
+    for i, (xb, yb) in enumerate(train):
+        loss = crit(model(xb), yb) / 4
+        loss.backward()
+        if (i + 1) % 4 == 0:
+            opt.step()
+            opt.zero_grad()
+""",
+    "warm-up scheduler stepped per batch": HEALTHY_LOOP.replace(
+        "for epoch in range(4):\n", "sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20))\n"
+        "for epoch in range(4):\n").replace("        opt.step()\n", "        opt.step()\n        sched.step()\n"),
+    "frozen first layer": "model[0].requires_grad_(False)\n" + HEALTHY_LOOP,
+    "optimizer over the head only": "opt = torch.optim.SGD(model[3].parameters(), lr=0.05)\n" + HEALTHY_LOOP,
+    "two optimizers, GAN-style": """
+disc = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+d_opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
+g_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+bce = nn.BCEWithLogitsLoss()
+for epoch in range(3):
+    for xb, _ in train:
+        fake = model(xb)
+        real = torch.randn(len(xb), 2)
+        d_opt.zero_grad()
+        d_loss = bce(disc(real), torch.ones(len(xb), 1)) + bce(disc(fake.detach()), torch.zeros(len(xb), 1))
+        d_loss.backward()
+        d_opt.step()
+        g_opt.zero_grad()
+        g_loss = bce(disc(fake), torch.ones(len(xb), 1))
+        g_loss.backward()
+        g_opt.step()
+""",
+    "a scheduler that ends with the script": HEALTHY_LOOP.replace("range(4)", "range(1)").replace(
+        "for epoch in range(1):\n", "sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.001, total_iters=16)\n"
+        "for epoch in range(1):\n").replace("        opt.step()\n", "        opt.step()\n        sched.step()\n"),
+}
+
+
+@pytest.mark.parametrize("case", HEALTHY, ids=list(HEALTHY))
+def test_healthy_loops_that_look_like_bugs_stay_silent(make_project, case):
+    path = script(make_project, HEALTHY[case])
+    diagnosis, ids = loop_ids(path)
+    ran = {c.name: c.status.value for c in diagnosis.checks if c.name in LOOP_CHECKS}
+    assert ran == dict.fromkeys(LOOP_CHECKS, "passed"), (ran, [f.title for f in diagnosis.diagnoses])
+    assert ids == [], [(f.id, f.title) for f in diagnosis.diagnoses]
+
+
+def test_the_script_stops_at_the_budget_and_nothing_after_it_runs(make_project, tmp_path):
+    marker = tmp_path / "finished.txt"
+    loop = HEALTHY_LOOP.replace("range(4)", "range(50)") + f"open({str(marker)!r}, 'w').write('done')\n"
+    path = script(make_project, loop)
+    diagnosis, _ = loop_ids(path)
+    watched = diagnosis.reports["watched_loop"]
+    assert watched["stopped"] == "budget" and 40 <= watched["steps_watched"] <= 200
+    assert not marker.exists()
+
+
+def test_no_hook_or_patch_outlives_the_run(make_project):
+    from torch.nn.modules import module as module_hooks
+    from torch.optim import optimizer as optimizer_hooks
+
+    backward, init = torch.Tensor.backward, torch.optim.Optimizer.__init__
+    iterate, ce = torch.utils.data.DataLoader.__iter__, torch.nn.functional.cross_entropy
+    hooks = (len(module_hooks._global_forward_hooks), len(module_hooks._global_forward_pre_hooks),
+             len(optimizer_hooks._global_optimizer_pre_hooks), len(optimizer_hooks._global_optimizer_post_hooks))
+    argv, path_entries = list(sys.argv), list(sys.path)
+    loop_ids(script(make_project, HEALTHY_LOOP + "raise RuntimeError('after training')\n"))
+    assert (torch.Tensor.backward, torch.optim.Optimizer.__init__) == (backward, init)
+    assert (torch.utils.data.DataLoader.__iter__, torch.nn.functional.cross_entropy) == (iterate, ce)
+    assert hooks == (len(module_hooks._global_forward_hooks), len(module_hooks._global_forward_pre_hooks),
+                     len(optimizer_hooks._global_optimizer_pre_hooks),
+                     len(optimizer_hooks._global_optimizer_post_hooks))
+    assert (sys.argv, sys.path) == (argv, path_entries)
+
+
+ARGPARSE = """\
+import argparse
+import torch
+from torch import nn
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, required=True)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    X = torch.randn(256, 6)
+    y = (X[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for epoch in range(args.epochs):
+        for i in range(0, 256, 32):
+            loss = nn.functional.cross_entropy(model(X[i:i + 32]), y[i:i + 32])
+            loss.backward()
+            opt.step()
+        print("epoch", epoch, loss.item())
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_main_with_argparse_gets_its_arguments_after_the_double_dash(make_project):
+    path = script(make_project, ARGPARSE, header="")
+    proc = run_cli("run", path, "--select", ",".join(LOOP_CHECKS), "--format", "json", "--", "--epochs", "6")
+    report = json.loads(proc.stdout)  # the script's prints went to stderr
+    assert proc.returncode == 1, proc.stderr
+    assert [d["id"] for d in report["diagnoses"]] == ["stale-gradients"]
+    assert report["reports"]["watched_loop"]["argv"][1:] == ["--epochs", "6"]
+    assert "epoch 0" in proc.stderr
+
+
+def test_a_script_that_exits_before_training_says_what_to_pass(make_project):
+    path = script(make_project, ARGPARSE, header="")
+    proc = run_cli("run", path)
+    assert proc.returncode == 2
+    assert "exited with status 2 before its first optimizer step" in proc.stderr
+    assert "after --" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_mode_spec_keeps_the_spec_contract(make_project):
+    path = script(make_project, HEALTHY_LOOP)
+    proc = run_cli("run", path, "--mode", "spec")
+    assert proc.returncode == 2 and "has no function dldoctor_spec()" in proc.stderr
+
+
+def test_a_module_runs_as_python_dash_m_would(make_project, tmp_path):
+    package = tmp_path / "trainer"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "main.py").write_text(ARGPARSE.replace("        for i in range", "        opt.zero_grad()\n"
+                                                      "        for i in range"))
+    proc = run_cli("run", "-m", "trainer.main", "--select", "loop-gradients", "--format", "json", "--",
+                   "--epochs", "5", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    report = json.loads(proc.stdout)
+    assert report["reports"]["watched_loop"]["script"] == "-m trainer.main"
+    assert report["reports"]["watched_loop"]["steps_watched"] > 0
+
+
+def test_a_script_error_before_training_shows_its_own_frames(make_project):
+    path = script(make_project, "def load():\n    raise FileNotFoundError('data/train.csv')\nload()\n")
+    diagnosis = diagnose_file(path)
+    [finding] = diagnosis.diagnoses
+    assert finding.id == "entrypoint-error" and "FileNotFoundError" in finding.title
+    assert any("train.py" in e and "load()" in e for e in finding.evidence)
