@@ -68,7 +68,7 @@ def loss_function(call: LossCall, scale: float | None, view: tuple[int, ...] | N
     if call.kwargs:
         fn = functools.partial(fn, **call.kwargs)
     if not view and (scale is None or scale == 1.0):
-        return call.fn if not call.kwargs else fn
+        return fn
     factor = 1.0 if scale is None else scale
 
     def loss(outputs: torch.Tensor, targets: Any) -> torch.Tensor:
