@@ -5,6 +5,7 @@ Every ``*.py`` file in the zoo folder starts with a header
 
     # EXPECT: <diagnosis-id>      (or: # EXPECT: healthy)
     # ALSO: <id>, <id>            (optional: acceptable alternatives)
+    # ARGS: --epochs 3            (optional: the script's own arguments, given after --)
 
 The script runs ``dldoctor run FILE --format json`` on each file (a fresh process
 each, as a user would), takes the ranked error/warning findings, and reports per
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from pathlib import Path
 
 HEADER = re.compile(r"^#\s*EXPECT:\s*([\w-]+)\s*$", re.M)
 ALSO = re.compile(r"^#\s*ALSO:\s*(.+)$", re.M)
+ARGS = re.compile(r"^#\s*ARGS:\s*(.+)$", re.M)
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Case:
     path: str
     expect: str
     also: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
     ranked: list[str] = field(default_factory=list)
     exit_code: int = 0
     seconds: float = 0.0
@@ -62,18 +66,21 @@ class Case:
         return bool(self.accepted.intersection(self.ranked[:3]))
 
 
-def read_header(path: Path) -> tuple[str, list[str]] | None:
+def read_header(path: Path) -> Case | None:
     head = "\n".join(path.read_text().splitlines()[:5])
     match = HEADER.search(head)
     if not match:
         return None
     also = ALSO.search(head)
-    return match.group(1), [a.strip() for a in also.group(1).split(",")] if also else []
+    args = ARGS.search(head)
+    return Case(str(path), match.group(1), [a.strip() for a in also.group(1).split(",")] if also else [],
+                shlex.split(args.group(1)) if args else [])
 
 
-def run_case(path: Path, expect: str, also: list[str], extra: list[str], timeout: float) -> Case:
-    case = Case(str(path), expect, also)
-    cmd = [sys.executable, "-m", "dldoctor", "run", str(path), "--format", "json", "--fail-on", "never", *extra]
+def run_case(case: Case, extra: list[str], timeout: float) -> Case:
+    cmd = [sys.executable, "-m", "dldoctor", "run", case.path, "--format", "json", "--fail-on", "never", *extra]
+    if case.args:
+        cmd += ["--", *case.args]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
@@ -111,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted(p for p in Path(args.folder).glob("*.py") if args.pattern in p.name)
     todo = []
     for path in files:
-        header = read_header(path)
-        if header is None:
+        case = read_header(path)
+        if case is None:
             print(f"skipping {path}: no '# EXPECT:' header", file=sys.stderr)
             continue
-        todo.append((path, header))
+        todo.append(case)
 
     def report(case: Case) -> None:
         mark = "ok " if case.top1 else ("~3 " if case.top3 else "MISS")
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_case, path, h[0], h[1], extra, args.timeout) for path, h in todo]
+        futures = [pool.submit(run_case, case, extra, args.timeout) for case in todo]
         cases: list[Case] = []
         for future in futures:
             cases.append(future.result())

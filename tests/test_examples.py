@@ -71,3 +71,30 @@ def test_shipped_examples_are_healthy(path):
     diagnosis = diagnose_file(path)  # every stage, as `dldoctor run` does
     assert diagnosis.status == "healthy", [f"{f.id}: {f.title}" for f in diagnosis.diagnoses]
     assert all(c.status.value in ("passed", "skipped") for c in diagnosis.checks)
+
+
+SCRIPTS = sorted((REPO / "examples" / "scripts").glob("*.py"))
+ARGS = re.compile(r"^#\s*ARGS:\s*(.+)$", re.M)
+#: The framework a script imports, for the scripts that need an optional test dependency.
+FRAMEWORK = {"lightning": "lightning", "hf_trainer": "transformers", "accelerate": "accelerate"}
+
+
+@pytest.mark.zoo
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_script_zoo_case(path):
+    """An unmodified training script (no dldoctor_spec), run in script mode."""
+    import shlex
+
+    framework = next((m for key, m in FRAMEWORK.items() if path.stem.endswith(key)), None)
+    if framework:
+        pytest.importorskip(framework, reason="optional test dependency (requirements-optional.txt)")
+    expect, accepted = expectation(path)
+    found = ARGS.search("\n".join(path.read_text().splitlines()[:5]))
+    diagnosis = diagnose_file(path, stages=stages_for(expect), script_args=tuple(shlex.split(found.group(1)))
+                              if found else ())
+    alarms = [f for f in diagnosis.diagnoses if f.severity.value in ("error", "warning")]
+    if expect == "healthy":
+        assert alarms == [], [f"{f.id}: {f.title}" for f in alarms]
+    else:
+        assert alarms and alarms[0].id in accepted, [f"{f.id}: {f.title}" for f in alarms]
+        assert alarms[0].location, "the finding must be localised"

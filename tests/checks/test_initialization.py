@@ -214,3 +214,45 @@ def test_too_few_values_per_unit_do_not_make_a_dead_unit():
               layer("1", "relu", dead_unit_frac=1.0, values_per_unit=8),
               layer("2", "linear", in_signal=0.1))
     assert judge_dead(InitStats(layers=layers, loss=None, samples=8, batches=1), THRESHOLDS) is None
+
+
+def _shrinking_chain(norm_between: bool):
+    """Two linear maps shrinking the spread 10x each, then (maybe) a LayerNorm, then two more
+    whose input varies little across samples (as a transformer's [CLS] position does at init)."""
+    norm = (layer("n", "norm"),) if norm_between else ()
+    layers = (layer("0", "linear", in_signal=1.0, signal=0.1),
+              layer("1", "linear", in_signal=0.1, signal=0.01),
+              *norm,
+              layer("2", "linear", in_signal=5e-4, signal=1e-4),
+              layer("3", "linear", in_signal=4e-4))
+    return InitStats(layers=layers, loss=None, samples=64, batches=1)
+
+
+def test_a_normalisation_layer_resets_the_depth_judgement():
+    # Without the norm, the spread falls 2500x over layers of gain 0.1-0.2: vanishing.
+    merged = merge_issues(judge_init(_shrinking_chain(norm_between=False), THRESHOLDS))
+    assert merged["bad-initialization"]["metrics"]["issues"] == "vanishing"
+    # With it, each run between norms shrinks the spread 10x and 1.25x: the weights before a
+    # LayerNorm do not set the scale after it.
+    assert judge_init(_shrinking_chain(norm_between=True), THRESHOLDS) == []
+
+
+def test_a_random_init_hugging_face_bert_is_healthy():
+    """std-0.02 weights with a LayerNorm after every residual: trains (100% on a toy task), so silent."""
+    transformers = pytest.importorskip("transformers", reason="optional test dependency (requirements-optional.txt)")
+    import torch
+    import torch.nn.functional as F
+
+    from dldoctor.probes.init_stats import measure_init
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=16, num_labels=2)
+    model = transformers.BertForSequenceClassification(config)
+    batches = []
+    for _ in range(4):
+        ids = torch.randint(3, 64, (32, 16))
+        ids[:, 0] = 1
+        batches.append(({"input_ids": ids}, torch.randint(0, 2, (32,))))
+    stats = measure_init(model, batches, lambda m, b: (m(**b[0]).logits, b[1]), F.cross_entropy)
+    assert [(issue.id, issue.title) for issue in judge_init(stats, THRESHOLDS)] == []

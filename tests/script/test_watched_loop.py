@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import diagnose_file, run_cli
 
-LOOP_CHECKS = ("loop-gradients", "loop-mode", "loop-schedule")
+LOOP_CHECKS = ("loop-gradients", "loop-mode", "loop-schedule", "loop-curve", "loop-memory-leak")
 
 HEADER = """\
 import torch
@@ -70,6 +70,11 @@ BUGS = {
     "an epoch schedule stepped per batch": ("lr-too-low", HEALTHY_LOOP.replace(
         "for epoch in range(4):\n", "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)\n"
         "for epoch in range(4):\n").replace("        opt.step()\n", "        opt.step()\n        sched.step()\n")),
+    "a running total that keeps every step's graph": ("memory-leak", HEALTHY_LOOP.replace(
+        "for epoch in range(4):\n", "total = 0\nfor epoch in range(4):\n").replace(
+        "        opt.step()\n", "        opt.step()\n        total += loss\n")),
+    "a learning rate that diverges": ("lr-too-high", HEALTHY_LOOP.replace(
+        "    model.train()\n", "    model.train()\n    opt.param_groups[0][\"lr\"] = 40.0\n")),
 }
 
 

@@ -59,6 +59,16 @@ class Diagnosis:
     """Structured reports beside the findings (e.g. ``bias_variance``), plain data."""
 
     @property
+    def watched_text(self) -> str:
+        """Script mode: how much of the script's own loop was watched ("" in spec mode)."""
+        loop = self.reports.get("watched_loop")
+        if not loop:
+            return ""
+        how = {"budget": "stopped at the step budget", "finished": "the script ended by itself",
+               "raised": "the script raised"}.get(loop.get("stopped", ""), loop.get("stopped", ""))
+        return f"script mode: watched {loop.get('steps_watched', 0)} optimizer steps of {loop.get('script')} ({how})"
+
+    @property
     def interrupted(self) -> bool:
         """The run was stopped (Ctrl-C) before every check had run: a partial report."""
         return bool(self.reports.get("interrupted"))

@@ -139,6 +139,7 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
     from dldoctor.core.context import Context, resolve_device
     from dldoctor.loading.entrypoint import load_script, load_target
     from dldoctor.loading.script import script_mode
+    from dldoctor.probes.resources.monitor import StepMonitor
     from dldoctor.runtime.rng import isolated_rng
 
     device = resolve_device(options.device)
@@ -150,7 +151,7 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
                 with isolated_rng(seed):
                     if script_mode(options.target, options.spec, options.mode, options.module):
                         loaded = load_script(str(options.target), options.script_args, options.module,
-                                             script_budget(config))
+                                             script_budget(config), step_monitor=StepMonitor)
                     else:
                         loaded = load_target(options.target, options.spec)
             ctx = Context(loaded, config, device, seed)

@@ -246,12 +246,16 @@ def load_target(target: str | None, spec_ref: str | None = None,
 
 
 def load_script(target: str, args: tuple[str, ...] = (), module: bool = False,
-                budget: Budget | None = None) -> LoadedTarget:
-    """Run ``target`` as a watched script (script mode) and return the spec built from it."""
+                budget: Budget | None = None, step_monitor: Callable[[Any], Any] | None = None) -> LoadedTarget:
+    """Run ``target`` as a watched script (script mode) and return the spec built from it.
+
+    ``step_monitor``: ``device -> monitor`` that times and reads the memory of each of the
+    loop's steps (``probes.resources.monitor.StepMonitor``; None: not measured).
+    """
     from dldoctor.loading.script.execute import watch_script
     from dldoctor.loading.script.to_spec import build_spec
 
-    watcher = watch_script(target, args, module, budget)
+    watcher = watch_script(target, args, module, budget, step_monitor)
     record = watcher.record
     roots = (Path(target).resolve().parent,) if not module else (Path.cwd(),)
     stepping = [o for o in record.optimizers if o.steps >= 2]

@@ -56,6 +56,8 @@ def render(diagnosis: Diagnosis) -> str:
             lines.append(f"| {c.name} | {c.stage} | {c.status.value} | {c.duration_s:.2f} s | {_cell(c.reason)} |")
         lines += ["", "</details>", ""]
     errored = [c for c in diagnosis.checks if c.status is CheckStatus.ERRORED]
+    if diagnosis.watched_text:
+        lines += [diagnosis.watched_text, ""]
     lines.append(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f} s"
                  + (f" · {len(errored)} check(s) could not finish" if errored else "")
                  + (" · interrupted: a partial report" if diagnosis.interrupted else ""))

@@ -87,6 +87,8 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
                           f"{c.duration_s:.2f}s", c.reason)
         console.print(table)
     errored = sum(c.status is CheckStatus.ERRORED for c in diagnosis.checks)
+    if diagnosis.watched_text:
+        console.print(diagnosis.watched_text, style="dim")
     console.print(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f}s"
                   + (f" · {errored} check(s) could not finish" if errored else "")
                   + (" · interrupted: a partial report" if diagnosis.interrupted else ""), style="dim")

@@ -187,14 +187,39 @@ def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
                  metrics)
 
 
+def _unnormalised_runs(layers: Sequence[LayerInit], chain: list[int]) -> list[list[int]]:
+    """The chain cut wherever a normalisation layer runs between two linear maps.
+
+    A LayerNorm or BatchNorm rescales the signal to unit spread whatever the weights before
+    it did, so a shrinking or growing spread carries over only within a run of linear maps
+    with no normalisation between them (a transformer block, a ResNet stage). Measured: a
+    two-layer random-init BERT (std 0.02 weights, LayerNorm after every residual) trains to
+    100% on a toy task while its whole chain shrinks the spread 2400x; each run between its
+    norms shrinks it 45x at most (the threshold is 1000x).
+    """
+    runs: list[list[int]] = []
+    for i in chain:
+        if runs and not any(layer.role == "norm" for layer in layers[runs[-1][-1] + 1:i]):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return [run for run in runs if len(run) >= 2]
+
+
 def judge_depth(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
     """The input-dependent signal vanishing or exploding through the linear layers."""
     layers = stats.layers
     chain, first = _linear_chain(layers)
     if first is None:
         return None
-    chain = [i for i in chain if i >= first]
-    if len(chain) < 2:
+    runs = _unnormalised_runs(layers, [i for i in chain if i >= first])
+    if not runs:
+        return None
+    # The run whose spread changes most (in either direction) is the one to judge.
+    chain = max(runs, key=lambda run: abs(math.log(max(layers[run[-1]].in_signal or 0.0, 1e-300)
+                                                   / (layers[run[0]].in_signal or 1.0))))
+    first = chain[0]
+    if not (layers[first].in_signal or 0) > 0:
         return None
     last = layers[chain[-1]]
     hidden = chain[:-1]

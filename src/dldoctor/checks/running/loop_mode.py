@@ -40,8 +40,9 @@ def judge_mode(loop: WatchedLoop, min_share: float) -> Judgement | None:
     if calls >= 2 and training >= min_share * calls:
         return Judgement(
             "wrong-mode", Severity.WARNING, 0.75,
-            f"Evaluation under no_grad ran {name} in training mode",
-            (f"{training} of {calls} forward calls of {name} with gradients off were in training mode: dropout "
+            f"Evaluation passes ran {name} in training mode",
+            (f"{training} of {calls} forward calls of {name} in evaluation passes (under no_grad, or on "
+             f"batches of a loader other than the training one) were in training mode: dropout "
              "was active and batch norm used (and updated) the evaluation batches' statistics, so the "
              "validation numbers are noisy and biased",),
             ("Call model.eval() before the evaluation loop, and model.train() again before training.",),

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import runpy
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from dldoctor.core.errors import EntrypointError
 from dldoctor.loading.script.record import WatchedLoop
@@ -36,7 +37,7 @@ def _as_main(argv: list[str], folder: Path | None) -> Iterator[None]:
 
 
 def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
-                 budget: Budget | None = None) -> Watcher:
+                 budget: Budget | None = None, step_monitor: Callable[[Any], Any] | None = None) -> Watcher:
     """Run the script under a :class:`Watcher` and return it with its record filled in.
 
     Raises :class:`EntrypointError` when the script is missing, or exits or raises before
@@ -55,7 +56,7 @@ def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
         name, folder = target, path.resolve().parent
         roots = (folder,)
     record = WatchedLoop(script=name, argv=[target, *args])
-    watcher = Watcher(record, budget, roots)
+    watcher = Watcher(record, budget, roots, step_monitor)
     argv = [str(Path(target).resolve()) if not module else target, *args]
     try:
         with _as_main(argv, folder), watcher:

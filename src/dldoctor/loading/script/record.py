@@ -101,6 +101,10 @@ class WatchedLoop:
         dropout_or_norm: whether the trained module holds dropout or batch-norm layers
             (which behave differently in train and eval mode).
         backwards: ``backward()`` calls watched in all.
+        resources: the first optimizer's steps timed and their memory read (a
+            ``probes.resources.monitor.ResourceRecord``: data wait, compute, memory in use),
+            from the end of one step to the end of the next; intervals with an evaluation
+            pass in them are left out. None when fewer than two steps were taken.
         notes: what could not be captured exactly (said in the report).
     """
 
@@ -124,6 +128,7 @@ class WatchedLoop:
     epochs_started: int = 0
     dropout_or_norm: bool = False
     backwards: int = 0
+    resources: Any = None
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property

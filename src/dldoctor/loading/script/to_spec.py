@@ -12,6 +12,7 @@ fed the model.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,13 +27,24 @@ from dldoctor.loading.spec import SPEC_SNIPPET, Spec, validate_spec
 _GROUP_ONLY = frozenset({"params", "initial_lr", "param_names"})
 
 
-def _hparams(group: dict[str, Any]) -> dict[str, Any]:
+def _hparams(group: dict[str, Any], accepted: Callable[[str], bool]) -> dict[str, Any]:
     """A group's hyper-parameters as the optimizer was built with them: a scheduler's
-    ``initial_lr`` (the rate before any warm-up or decay) replaces the current ``lr``."""
-    values = {k: v for k, v in group.items() if k not in _GROUP_ONLY}
+    ``initial_lr`` (the rate before any warm-up or decay) replaces the current ``lr``, and
+    keys the class sets itself (AdamW's ``decoupled_weight_decay``) are left out."""
+    values = {k: v for k, v in group.items() if k not in _GROUP_ONLY and accepted(k)}
     if "initial_lr" in group:
         values["lr"] = group["initial_lr"]
     return values
+
+
+def _constructor_takes(cls: type) -> Callable[[str], bool]:
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return lambda name: True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return lambda name: True
+    return lambda name: name in parameters
 
 
 def optimizer_factory(watcher: Watcher) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
@@ -42,7 +54,8 @@ def optimizer_factory(watcher: Watcher) -> Callable[[Iterable[nn.Parameter]], to
     optimizer = watcher.optimizers[0] if watcher.optimizers else watcher.created_optimizer()
     assert optimizer is not None  # checked by build_spec
     cls = type(optimizer)
-    groups = [_hparams(g) for g in optimizer.param_groups]
+    accepted = _constructor_takes(cls)
+    groups = [_hparams(g, accepted) for g in optimizer.param_groups]
     model = watcher.model
     where: dict[int, int] = {}
     for i, group in enumerate(optimizer.param_groups):
@@ -62,27 +75,37 @@ def optimizer_factory(watcher: Watcher) -> Callable[[Iterable[nn.Parameter]], to
     return make
 
 
-def loss_function(call: LossCall, scale: float | None, view: tuple[int, ...] | None) -> Callable[..., Any]:
-    """``(outputs, targets) -> loss`` as the user's loop computed it from the model's output."""
+def loss_function(call: LossCall, scale: float | None) -> Callable[..., Any]:
+    """``(outputs, targets) -> loss`` as the user's loop computed it from what it gave the loss
+    (the spec's forward reshapes the model's output as the loop did)."""
     fn = call.fn
     if call.kwargs:
         fn = functools.partial(fn, **call.kwargs)
-    if not view and (scale is None or scale == 1.0):
+    if scale is None or scale == 1.0:
         return fn
-    factor = 1.0 if scale is None else scale
+    factor = scale
 
     def loss(outputs: torch.Tensor, targets: Any) -> torch.Tensor:
-        prediction = outputs.reshape(view) if view else outputs
-        value = fn(prediction, targets)
-        return value * factor if factor != 1.0 else value
+        return fn(outputs, targets) * factor
 
     loss.__name__ = getattr(call.fn, "__name__", type(call.fn).__name__)
     return loss
 
 
-def _kept_forward(model: nn.Module, batch: Any) -> tuple[Any, Any]:
-    args, kwargs, target = batch
-    return model(*args, **kwargs), target
+def _forward(model: nn.Module, batch: Any, called: bool, key: str | int | None,
+             view: tuple[int, ...] | None) -> tuple[Any, Any]:
+    """The model's output as the loop gave it to the loss: picked from a mapping or tuple
+    (``key``) and reshaped (``view``, a squeeze or a flatten). ``called``: the batch is
+    ``(args, kwargs, target)`` as the loop called the model, else ``(inputs, target)``."""
+    if called:
+        args, kwargs, target = batch
+        output = model(*args, **kwargs)
+    else:
+        inputs, target = batch
+        output = model(inputs)
+    if key is not None:
+        output = output[key]
+    return (output.reshape(view) if view else output), target
 
 
 def _rebuild_model(watcher: Watcher) -> nn.Module:
@@ -121,8 +144,13 @@ def build_spec(watcher: Watcher) -> Spec:
     raw: dict[str, Any] = {
         "model": _rebuild_model(watcher),
         "optimizer": optimizer_factory(watcher),
-        "loss_fn": loss_function(watcher.loss_call, watcher.loss_scale, watcher.output_view or None),
+        "loss_fn": loss_function(watcher.loss_call, watcher.loss_scale),
     }
+    if watcher.grad_clip_norm is not None:
+        raw["grad_clip_norm"] = watcher.grad_clip_norm
+    key, view = watcher.output_key, watcher.output_view or None
+    if key is not None or view:
+        raw["forward"] = functools.partial(_forward, called=False, key=key, view=view)
     if watcher.direct and watcher.train_loader is not None:
         raw["train_loader"] = watcher.train_loader
         if watcher.val_loader is not None:
@@ -133,7 +161,7 @@ def build_spec(watcher: Watcher) -> Spec:
                             "model (the script prepares its batches itself)")
     else:
         raw["train_loader"] = [(k.args, k.kwargs, k.target) for k in watcher.kept]
-        raw["forward"] = _kept_forward
+        raw["forward"] = functools.partial(_forward, called=True, key=key, view=view)
         record.notes.append(f"dldoctor's own runs use the {len(watcher.kept)} batches the watched steps fed the "
                             "model, called as the script called it")
     return validate_spec(raw, origin=f"{record.script} (watched)")

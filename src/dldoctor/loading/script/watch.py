@@ -18,11 +18,13 @@ so that nothing the script does after that point runs.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import sys
+import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +99,33 @@ def _detached(value: Any) -> Any:
         return value.detach().clone()
     if isinstance(value, (list, tuple)):
         return type(value)(_detached(v) for v in value) if isinstance(value, tuple) else [_detached(v) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _detached(v) for k, v in value.items()}
     return value
+
+
+def _batch_size(value: Any) -> int:
+    """The first dimension of the first tensor with one in a batch (0 if none)."""
+    if isinstance(value, torch.Tensor):
+        return int(value.shape[0]) if value.dim() else 0
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return next((n for v in value if (n := _batch_size(v))), 0)
+    return 0
+
+
+def _tensor_ids(value: Any, depth: int = 3) -> set[int]:
+    """The ids of the tensors in a batch (nested lists, tuples and mappings, a few levels deep)."""
+    if isinstance(value, torch.Tensor):
+        return {id(value)}
+    if depth == 0:
+        return set()
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_tensor_ids(v, depth - 1) for v in value)) if value else set()
+    return set()
 
 
 def _nbytes(value: Any) -> int:
@@ -107,9 +133,29 @@ def _nbytes(value: Any) -> int:
         return value.numel() * value.element_size()
     if isinstance(value, (list, tuple)):
         return sum(_nbytes(v) for v in value)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return sum(_nbytes(v) for v in value.values())
     return 0
+
+
+def _grad_norms(params: list[torch.Tensor]) -> list[float | None]:
+    """Each parameter's gradient L2 norm (None: no gradient), read in one host transfer.
+
+    One fused norm over all gradients instead of a test per tensor: this runs in every
+    optimizer step of the user's loop, where per-tensor calls cost 10% of a small CNN's
+    step (``benchmarks/script_cost.py``). A gradient counts as zero when its norm is 0,
+    which in float32 includes all-entries-below-1e-23 (their squares underflow).
+    """
+    present = [p.grad for p in params if p.grad is not None]
+    if not present:
+        return [None] * len(params)
+    with torch.no_grad():
+        try:
+            values = torch.stack([n.float().reshape(()).cpu() for n in torch._foreach_norm(present)]).tolist()
+        except (AttributeError, RuntimeError):  # no fused norm in this torch, or mixed layouts
+            values = [float(g.float().norm()) for g in present]
+    it = iter(values)
+    return [next(it) if p.grad is not None else None for p in params]
 
 
 def _all_reset(params: Iterable[torch.Tensor]) -> bool:
@@ -124,7 +170,8 @@ def _trainable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
 class Watcher:
     """Records the user's loop while installed (a context manager); see the module doc."""
 
-    def __init__(self, record: WatchedLoop, budget: Budget, roots: tuple[Path, ...]) -> None:
+    def __init__(self, record: WatchedLoop, budget: Budget, roots: tuple[Path, ...],
+                 step_monitor: Callable[[torch.device], Any] | None = None) -> None:
         self.record = record
         self.budget = budget
         self.roots = tuple(str(r.resolve()) for r in roots)
@@ -144,10 +191,16 @@ class Watcher:
         """How the loss's prediction comes from the model output: () for the output itself,
         (-1, *shape) for a reshape that keeps the values (a squeeze, a flatten of the batch
         and time axes); None when it could not be told."""
+        self.output_key: str | int | None = None
+        """Where in the model's output the loss's prediction is, when the output is a mapping or
+        a tuple (a Hugging Face model's ``logits``, an RNN's ``(output, hidden)``); None: the output."""
         self.train_loader: Any = None
         self.val_loader: Any = None
         self.loaders: dict[int, Any] = {}  # iterator id -> loader
-        self.last_batch: dict[int, Any] = {}  # loader id -> its last batch
+        self.last_batch: dict[int, collections.deque[Any]] = {}  # loader id -> its last two batches
+        self.source_loader: Any = None
+        """The loader the training steps' inputs come from (as they come or not): its epochs
+        mark the boundary. A loader may run one batch ahead (accelerate prefetches)."""
         self.loader_iters: dict[int, int] = {}  # loader id -> times iterated
         self.direct = True
         """Every kept step called the model on batch[0] of the training loader and the loss on batch[1]."""
@@ -163,6 +216,17 @@ class Watcher:
         self._handles: list[Any] = []
         self._patches: list[tuple[Any, str, Any]] = []
         self._training_in_step: bool | None = None
+        self._step_monitor = step_monitor
+        self.monitor: Any = None
+        """Times the loop's steps and reads memory (``probes.resources.monitor.StepMonitor``:
+        given by the caller, as this layer sits below the probes)."""
+        self.grad_clip_norm: float | None = None
+        """The ``max_norm`` of the loop's first ``clip_grad_norm_`` call (2-norm), for the staged runs."""
+        self._step_ended: float | None = None
+        self._waited = 0.0  # seconds in the loaders' __next__ since the last step ended
+        self._interval_clean = True  # no evaluation pass since the last step ended
+        self._samples = 0
+        self._kept_at: list[int] = []  # kept_bytes at each monitored step
 
     # -- install / remove ---------------------------------------------------------------------
     def __enter__(self) -> Watcher:
@@ -171,12 +235,17 @@ class Watcher:
 
         self._handles += [optimizer_hooks.register_optimizer_step_pre_hook(self._pre_step),
                           optimizer_hooks.register_optimizer_step_post_hook(self._post_step),
-                          module_hooks.register_module_forward_pre_hook(self._forward_pre),
-                          module_hooks.register_module_forward_hook(self._forward_post)]
+                          module_hooks.register_module_forward_pre_hook(self._forward_pre)]
+        try:  # keyword inputs (a Hugging Face model's input_ids=...) need torch's with_kwargs
+            self._handles.append(module_hooks.register_module_forward_hook(self._forward_post, with_kwargs=True))
+        except TypeError:  # an older torch: positional inputs only
+            self._handles.append(module_hooks.register_module_forward_hook(
+                lambda module, args, output: self._forward_post(module, args, {}, output)))
         self._patch(torch.Tensor, "backward", self._wrap_backward)
         self._patch(torch.optim.Optimizer, "__init__", self._wrap_optimizer_init)
         self._patch(torch.optim.lr_scheduler.LRScheduler, "step", self._wrap_scheduler_step)
         self._patch(torch.utils.data.DataLoader, "__iter__", self._wrap_loader_iter)
+        self._patch(torch.nn.utils, "clip_grad_norm_", self._wrap_clip)
         from torch.utils.data import dataloader
 
         self._patch(dataloader._BaseDataLoaderIter, "__next__", self._wrap_loader_next)
@@ -215,7 +284,7 @@ class Watcher:
         if isinstance(module, nn.modules.loss._Loss):
             self._in_loss += 1
 
-    def _forward_post(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+    def _forward_post(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         self._depth = max(0, self._depth - 1)
         if isinstance(module, nn.modules.loss._Loss):
             self._in_loss = max(0, self._in_loss - 1)
@@ -224,12 +293,15 @@ class Watcher:
             return
         if self._depth != 0:
             return
-        if torch.is_grad_enabled():
-            self.model_calls.append(ModelCall(module, args, {}, output))
+        if torch.is_grad_enabled() and not (module is self.model and self._from_other_loader((args, kwargs))):
+            self.model_calls.append(ModelCall(module, args, dict(kwargs), output))
             if module is self.model:
                 self._training_in_step = module.training if self._training_in_step is None else (
                     self._training_in_step and module.training)
         elif module is self.model:
+            # An evaluation pass: under no_grad, or on another loader's batches (a validation
+            # loop that forgot no_grad still evaluates).
+            self._interval_clean = False
             if self._pass is None:
                 self._pass = NoGradPass(after_step=len(self.record.steps))
                 self.record.no_grad_passes.append(self._pass)
@@ -237,6 +309,19 @@ class Watcher:
                     self._boundary = len(self.record.steps)
             self._pass.calls += 1
             self._pass.training += int(module.training)
+
+    def _from_other_loader(self, inputs: Any) -> bool:
+        """Whether these inputs are a recent batch of a loader other than the training one."""
+        if self.source_loader is None or len(self.last_batch) < 2:
+            return False
+        ids = _tensor_ids(inputs)
+        for loader_id, recent in self.last_batch.items():
+            if loader_id != id(self.source_loader) and any(ids & _tensor_ids(b) for b in recent):
+                loader = next((ld for ld in self.loaders.values() if id(ld) == loader_id), None)
+                if self.val_loader is None:
+                    self.val_loader = loader
+                return True
+        return False
 
     def _wrap_functional_loss(self, original: Callable[..., Any]) -> Callable[..., Any]:
         watcher = self
@@ -319,6 +404,17 @@ class Watcher:
 
         return __init__
 
+    def _wrap_clip(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        watcher = self
+
+        def clip_grad_norm_(parameters: Any, max_norm: float, *args: Any, **kwargs: Any) -> Any:
+            norm_type = args[0] if args else kwargs.get("norm_type", 2.0)
+            if watcher.grad_clip_norm is None and float(norm_type) == 2.0 and float(max_norm) > 0:
+                watcher.grad_clip_norm = float(max_norm)
+            return original(parameters, max_norm, *args, **kwargs)
+
+        return clip_grad_norm_
+
     def _wrap_scheduler_step(self, original: Callable[..., Any]) -> Callable[..., Any]:
         watcher = self
 
@@ -331,10 +427,33 @@ class Watcher:
 
         return step
 
-    def _pre_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _pre_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         if len(self.record.steps) >= self._stop_at():
             self.record.stopped = "budget"
             raise StopScript
+        closure = args[1] if len(args) > 1 else kwargs.get("closure")
+        if not callable(closure):
+            self._record_step(optimizer)
+            return None
+        # step(closure) (Lightning, LBFGS): the forward and backward run inside step(), in the
+        # closure. The step is recorded when the closure first returns: the gradients are there
+        # and the weights not yet updated (the hook may hand step() other arguments).
+        recorded = False
+
+        def watched_closure(*a: Any, **k: Any) -> Any:
+            nonlocal recorded
+            out = closure(*a, **k)
+            if not recorded:
+                recorded = True
+                self._record_step(optimizer)
+            return out
+
+        if len(args) > 1:
+            return (args[0], watched_closure, *args[2:]), kwargs
+        return args, {**kwargs, "closure": watched_closure}
+
+    def _record_step(self, optimizer: torch.optim.Optimizer) -> None:
         key = id(optimizer)
         if all(o is not optimizer for o in self.optimizers):
             self.optimizers.append(optimizer)
@@ -348,12 +467,12 @@ class Watcher:
         if not self.record.step_line:
             self.record.step_line = self._user_line()
         params = _trainable(optimizer)
-        with torch.no_grad():
-            grads = [p.grad for p in params if p.grad is not None]
-            nonzero = sum(bool(g.ne(0).any()) for g in grads)
-            norm = float(torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads]))) if grads else None
+        norms = _grad_norms(params)
+        nonzero = sum(n != 0 for n in norms if n is not None)  # a NaN gradient is not "no gradient"
+        present = [n for n in norms if n is not None]
+        norm = math.sqrt(sum(n * n for n in present)) if present else None
         if index == 0:
-            self.ever_grad.update(i for i, p in enumerate(params) if p.grad is not None and bool(p.grad.ne(0).any()))
+            self.ever_grad.update(i for i, n in enumerate(norms) if n)
             self._keep_batch()
         self.record.steps.append(StepRecord(
             index=len(self.record.steps), optimizer=index, backwards=self._since_step.get(key, 0),
@@ -366,10 +485,24 @@ class Watcher:
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if optimizer is self.optimizers[0]:
+            self._time_step()
             self.model_calls.clear()
             self.loss_calls.clear()
             self._training_in_step = None
             self._depth = 0
+
+    def _time_step(self) -> None:
+        """Give the monitor the interval since the previous step ended (see ``WatchedLoop.resources``)."""
+        now = time.perf_counter()
+        if self._step_ended is not None and self._interval_clean and self.monitor is not None:
+            elapsed = now - self._step_ended
+            self.monitor.step(min(self._waited, elapsed), max(elapsed - self._waited, 0.0), self._samples)
+            self._kept_at.append(self.kept_bytes)
+        elif self.monitor is None and self.model is not None and self._step_monitor is not None:
+            device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+            self.monitor = self._step_monitor(device)
+        self._step_ended = time.perf_counter()
+        self._waited, self._interval_clean = 0.0, True
 
     def _stop_at(self) -> int:
         b = self.budget
@@ -410,7 +543,7 @@ class Watcher:
             if torch.is_grad_enabled():
                 count = watcher.loader_iters.get(id(loader), 0) + 1
                 watcher.loader_iters[id(loader)] = count
-                if loader is watcher.train_loader:
+                if loader is watcher.source_loader:
                     watcher.record.epochs_started = count
                     if count >= 2 and watcher._boundary is None:
                         watcher._boundary = len(watcher.record.steps)
@@ -424,11 +557,13 @@ class Watcher:
         watcher = self
 
         def __next__(iterator: Any) -> Any:
+            start = time.perf_counter()
             batch = original(iterator)
+            watcher._waited += time.perf_counter() - start
             loader = watcher.loaders.get(id(iterator))
             if loader is not None:
-                watcher.last_batch[id(loader)] = batch
-                if not torch.is_grad_enabled() and watcher.val_loader is None and loader is not watcher.train_loader:
+                watcher.last_batch.setdefault(id(loader), collections.deque(maxlen=2)).append(batch)
+                if not torch.is_grad_enabled() and watcher.val_loader is None and loader is not watcher.source_loader:
                     watcher.val_loader = loader
             return batch
 
@@ -443,30 +578,57 @@ class Watcher:
             self.direct = False
             return
         # The model call whose output the loss read (with accumulation, the step's last one).
-        call, view = next(((c, v) for c in reversed(calls) if (v := self._view_of(c.output, loss.prediction))
-                           is not None), (calls[-1], None))
+        call, (key, view) = next(((c, found) for c in reversed(calls)
+                                  if (found := self._find_prediction(c.output, loss.prediction))[1] is not None),
+                                 (calls[-1], (None, None)))
         if not self.kept:
-            self.output_view = view
-        source = None
-        for loader_id, batch in self.last_batch.items():
-            if (isinstance(batch, (list, tuple)) and len(batch) == 2 and len(call.args) == 1 and not call.kwargs
-                    and call.args[0] is batch[0] and loss.target is batch[1]):
+            self.output_key, self.output_view = key, view
+        source, direct = None, False
+        inputs = _tensor_ids((call.args, call.kwargs))
+        for loader_id, recent in self.last_batch.items():
+            for batch in recent:
+                if not inputs & _tensor_ids(batch):
+                    continue
                 source = next((ld for ld in self.loaders.values() if id(ld) == loader_id), None)
-        if source is not None and (self.train_loader is None or source is self.train_loader):
+                direct = (isinstance(batch, (list, tuple)) and len(batch) == 2 and len(call.args) == 1
+                          and not call.kwargs and call.args[0] is batch[0] and loss.target is batch[1])
+        if source is not None and self.source_loader is None:
+            self.source_loader = source
+        if direct and source is self.source_loader and (self.train_loader is None or source is self.train_loader):
             self.train_loader = source
         else:
             self.direct = False
+        self._samples = _batch_size((call.args, call.kwargs))
         size = _nbytes(call.args) + _nbytes(call.kwargs) + _nbytes(loss.target)
         if self.kept_bytes + size <= MAX_KEPT_BYTES:
             self.kept.append(Kept(_detached(call.args), _detached(call.kwargs), _detached(loss.target)))
             self.kept_bytes += size
 
     def _step_loss(self) -> LossCall | None:
+        """This step's call of the loss function behind backward() (the same function, or a
+        module of the same class: a model may build its loss module in every forward)."""
         if self.loss_call is None:
             return None
-        same = [c for c in self.loss_calls if c.fn is self.loss_call.fn or
-                getattr(c.fn, "__name__", None) == getattr(self.loss_call.fn, "__name__", 0)]
+        fn = self.loss_call.fn
+        same = [c for c in self.loss_calls if c.fn is fn or (isinstance(fn, nn.Module) and type(c.fn) is type(fn))]
         return same[-1] if same else None
+
+    @classmethod
+    def _find_prediction(cls, output: Any, prediction: Any) -> tuple[str | int | None, tuple[int, ...] | None]:
+        """Where the loss's prediction is in the model's output: (key or None, view)."""
+        view = cls._view_of(output, prediction)
+        if view is not None:
+            return None, view
+        items: Iterable[tuple[str | int, Any]] = ()
+        if isinstance(output, Mapping):
+            items = ((k, v) for k, v in output.items() if isinstance(k, str))
+        elif isinstance(output, (tuple, list)):
+            items = enumerate(output)
+        for key, value in items:
+            view = cls._view_of(value, prediction)
+            if view is not None:
+                return key, view
+        return None, None
 
     @staticmethod
     def _view_of(output: Any, prediction: Any) -> tuple[int, ...] | None:
@@ -490,6 +652,11 @@ class Watcher:
 
     def _finish(self) -> None:
         self.record.backwards = self._backwards_total
+        if self.monitor is not None:
+            resources = self.monitor.finish()
+            # The batches kept for the staged checks are dldoctor's memory, not the loop's.
+            memory = tuple(m - self._kept_at[i] for m, i in zip(resources.memory, resources.memory_steps))
+            self.record.resources = dataclasses.replace(resources, memory=memory)
         if not self.optimizers:
             created = self.created_optimizer()
             if created is not None and self.model is None:
@@ -501,8 +668,8 @@ class Watcher:
             names = {id(p): n for n, p in self.model.named_parameters()}
             self.record.never_grad = [names.get(id(p), f"parameter {i}") for i, p in enumerate(params)
                                       if i not in self.ever_grad]
-        if self.train_loader is not None:
+        if self.source_loader is not None:
             try:
-                self.record.train_batches_per_epoch = len(self.train_loader)
+                self.record.train_batches_per_epoch = len(self.source_loader)
             except TypeError:
                 self.record.train_batches_per_epoch = None
