@@ -48,6 +48,7 @@ def test_a_script_parsing_argv_at_import_runs_under_the_cli(make_project):
 
 # ------------------------------------------------------------------ Ctrl-C
 
+@pytest.mark.serial  # the signal must land while the run is still going: not beside other tests' load
 def test_sigint_stops_the_run_with_a_word_and_a_partial_report(tmp_path):
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
@@ -62,6 +63,7 @@ def test_sigint_stops_the_run_with_a_word_and_a_partial_report(tmp_path):
                 finished += 1
             if finished >= 2:
                 break
+        assert proc.poll() is None, f"the run ended before it could be interrupted (exit {proc.returncode})"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
