@@ -52,7 +52,11 @@ def test_a_script_parsing_argv_at_import_runs_under_the_cli(make_project):
 def test_sigint_stops_the_run_with_a_word_and_a_partial_report(tmp_path):
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dldoctor", "run", str(REPO / "examples" / "digits" / "train.py"), "-v",
+        # Ctrl-C as from a terminal: a background job (`.ci/run &`) hands its children SIGINT
+        # ignored, and Python then installs no KeyboardInterrupt handler; this restores it.
+        [sys.executable, "-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "runpy.run_module('dldoctor', run_name='__main__', alter_sys=True)",
+         "run", str(REPO / "examples" / "digits" / "train.py"), "-v",
          "--format", "json", "--output", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD": "1"})
