@@ -310,6 +310,10 @@ class Watcher:
             self._pass.calls += 1
             self._pass.training += int(module.training)
 
+    def _loader(self, loader_id: int) -> Any:
+        """The loader with this id among those iterated (None if it is gone)."""
+        return next((ld for ld in self.loaders.values() if id(ld) == loader_id), None)
+
     def _from_other_loader(self, inputs: Any) -> bool:
         """Whether these inputs are a recent batch of a loader other than the training one."""
         if self.source_loader is None or len(self.last_batch) < 2:
@@ -317,7 +321,7 @@ class Watcher:
         ids = _tensor_ids(inputs)
         for loader_id, recent in self.last_batch.items():
             if loader_id != id(self.source_loader) and any(ids & _tensor_ids(b) for b in recent):
-                loader = next((ld for ld in self.loaders.values() if id(ld) == loader_id), None)
+                loader = self._loader(loader_id)
                 if self.val_loader is None:
                     self.val_loader = loader
                 return True
@@ -589,7 +593,7 @@ class Watcher:
             for batch in recent:
                 if not inputs & _tensor_ids(batch):
                     continue
-                source = next((ld for ld in self.loaders.values() if id(ld) == loader_id), None)
+                source = self._loader(loader_id)
                 direct = (isinstance(batch, (list, tuple)) and len(batch) == 2 and len(call.args) == 1
                           and not call.kwargs and call.args[0] is batch[0] and loss.target is batch[1])
         if source is not None and self.source_loader is None:
