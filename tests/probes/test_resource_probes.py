@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from dldoctor.probes.resources.holders import container_path, growth, roots_of, snapshot
 from dldoctor.probes.resources.loader import bare_loader_seconds, getitem_location, time_items
 from dldoctor.probes.resources.memory import MemoryReader
-from dldoctor.probes.resources.monitor import RECORD_BYTES, StepMonitor
+from dldoctor.probes.resources.monitor import DENSE_READS, RECORD_BYTES, SPARSE_INTERVAL, StepMonitor
 
 
 def test_the_cpu_reader_sees_a_tensor_kept_alive():
@@ -104,13 +104,19 @@ class Items(Dataset):
         return torch.randn(3), i
 
 
-def test_memory_reads_are_spaced_when_they_cost_too_much_of_a_step():
-    monitor = StepMonitor(torch.device("cpu"))
-    for _ in range(200):
-        monitor.step(0.0, 1e-7, 1)  # a step far shorter than a read: read every 8th step after the first 32
-    steps = monitor.finish().memory_steps
-    assert steps[:32] == tuple(range(32))
-    assert all(b - a == 8 for a, b in itertools.pairwise(steps[32:]))
+def test_memory_reads_depend_on_the_step_count_alone():
+    """Dense reads first, then every SPARSE_INTERVAL-th step, whatever a step or a read costs:
+    the same run reads the same steps on a busy machine and an idle one."""
+    schedules = []
+    for compute_s in (1e-7, 1.0):  # a step far shorter than a read, and one far longer
+        monitor = StepMonitor(torch.device("cpu"))
+        for _ in range(200):
+            monitor.step(0.0, compute_s, 1)
+        schedules.append(monitor.finish().memory_steps)
+    assert schedules[0] == schedules[1]
+    steps = schedules[0]
+    assert steps[:DENSE_READS] == tuple(range(DENSE_READS))
+    assert all(b - a == SPARSE_INTERVAL for a, b in itertools.pairwise(steps[DENSE_READS - 1:]))
 
 
 def test_item_timing_counts_reads_and_leaves_the_generators_alone(tmp_path):

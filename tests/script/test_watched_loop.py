@@ -150,6 +150,64 @@ def test_the_script_stops_at_the_budget_and_nothing_after_it_runs(make_project, 
     assert not marker.exists()
 
 
+EPOCH_METRIC = """\
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+X = torch.randn(512, 8)
+y = (X[:, 0] + X[:, 1] > 0).long()
+train = DataLoader(TensorDataset(X, y), batch_size=8, shuffle=True)
+model = nn.Sequential(nn.Linear(8, 512), nn.ReLU(), nn.Linear(512, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.05)
+for epoch in range(3):
+    outputs, targets = [], []
+    for xb, yb in train:
+        opt.zero_grad()
+        out = model(xb)
+        loss = nn.functional.cross_entropy(out, yb)
+        loss.backward()
+        opt.step()
+        outputs.append(out)  # kept with its graph until the epoch's accuracy is computed
+        targets.append(yb)
+    print(epoch, (torch.cat(outputs).argmax(1) == torch.cat(targets)).float().mean().item())
+"""
+
+
+def test_memory_held_until_the_epoch_ends_is_judged_on_the_first_epoch(make_project):
+    diagnosis, ids = loop_ids(script(make_project, EPOCH_METRIC, header=""))
+    assert ids[:1] == ["memory-leak"], [(f.id, f.title) for f in diagnosis.diagnoses]
+    leak = diagnosis.diagnoses[0]
+    # given back every 64 steps: no exhaustion is projected, and an epoch's worth fits in memory
+    assert leak.severity.value == "warning" and "until the epoch ends" in leak.title, leak.title
+    assert leak.metrics["projected_steps_to_exhaustion"] is None
+    # most of an epoch's growth (the slope times its 64 steps) comes back at its end
+    assert leak.metrics["released_at_epoch_end"] > 0.5 * leak.metrics["held_per_epoch"]
+    assert leak.location.startswith("train.py:")
+
+
+def test_forward_hooks_narrow_to_the_model_and_are_removed(make_project):
+    """From the second step the watcher hooks only the trained model (global forward hooks
+    slow every module call); none of its hooks stays on the user's model."""
+    from pathlib import Path
+
+    from dldoctor.loading.script.record import WatchedLoop
+    from dldoctor.loading.script.watch import Budget, Watcher
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    watcher = Watcher(WatchedLoop(script="t", argv=["t"]), Budget(), (Path(__file__).parent,))
+    with watcher:
+        for _ in range(3):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(torch.randn(16, 4)), torch.randint(0, 2, (16,))).backward()
+            opt.step()
+        assert not watcher._forward_global and model._forward_hooks and model._forward_pre_hooks
+    assert [s.training for s in watcher.record.steps] == [True] * 3
+    assert len(watcher.kept) == 3 and not model._forward_hooks and not model._forward_pre_hooks
+
+
 def test_no_hook_or_patch_outlives_the_run(make_project):
     from torch.nn.modules import module as module_hooks
     from torch.optim import optimizer as optimizer_hooks

@@ -68,10 +68,11 @@ def judge_no_gradient(loop: WatchedLoop, min_share: float) -> Judgement | None:
             ("Create the optimizer after the final model object exists: model = Net(); "
              "optimizer = torch.optim.Adam(model.parameters(), ...) with nothing reassigning model afterwards.",),
             {"foreign_params": loop.foreign, "model_params": len(loop.unheld)}, loop.step_line or "loop")
-    empty = [s for s in first if s.held and s.grads_at_step == 0]
-    if len(empty) >= 2 and len(empty) >= min_share * len(first):
+    read = [s for s in first if s.grads_at_step is not None]
+    empty = [s for s in read if s.held and s.grads_at_step == 0]
+    if len(empty) >= 2 and len(empty) >= min_share * len(read):
         zero_before_step = all(s.backwards > 0 for s in empty)
-        evidence = [f"at {len(empty)} of {len(first)} watched steps, every gradient the optimizer holds was None "
+        evidence = [f"at {len(empty)} of {len(read)} watched steps read, every gradient the optimizer holds was None "
                     f"or zero when optimizer.step() ran ({loop.step_line or '?'})"]
         if zero_before_step:
             evidence.append("backward() did run before each of those steps: its gradients were reset before the "
@@ -82,7 +83,7 @@ def judge_no_gradient(loop: WatchedLoop, min_share: float) -> Judgement | None:
                  "NumPy copy of it.")
         return Judgement("no-gradient-flow", Severity.ERROR, 0.9,
                          "The optimizer steps with no gradient: the weights never change",
-                         tuple(evidence), fixes, {"empty_steps": len(empty), "steps": len(first)},
+                         tuple(evidence), fixes, {"empty_steps": len(empty), "steps": len(read)},
                          loop.step_line or "loop")
     return None
 

@@ -23,19 +23,21 @@ class StepRecord:
             those calls, i.e. reset since its previous step (None: no backward call since
             then, or its first step).
         grads_at_step: parameters of that optimizer holding a non-zero gradient when it
-            stepped, and ``held``: how many it holds (trainable ones).
+            stepped (None: not read at this step; the first 32 steps of each optimizer
+            are read, then one in 4), and ``held``: how many it holds (trainable ones).
         loss: the value of the last scalar ``backward()`` was called on (None: none).
         training: ``module.training`` of the trained module in its forward calls of this
             step (None: it was not called).
         lr: the learning rate of each parameter group when it stepped.
-        grad_norm: the global L2 norm of that optimizer's gradients when it stepped.
+        grad_norm: the global L2 norm of that optimizer's gradients when it stepped (None:
+            no gradient, or not read).
     """
 
     index: int
     optimizer: int
     backwards: int
     fresh: bool | None
-    grads_at_step: int
+    grads_at_step: int | None
     held: int
     loss: float | None
     training: bool | None
@@ -98,6 +100,8 @@ class WatchedLoop:
         train_batches_per_epoch: batches the training loader yields per pass (None: no
             DataLoader, or its length is unknown).
         epochs_started: how many times the training loader was iterated from the start.
+        epoch_starts: the optimizer step count at each of those iterations after the first
+            (where the second, third... epoch began).
         dropout_or_norm: whether the trained module holds dropout or batch-norm layers
             (which behave differently in train and eval mode).
         backwards: ``backward()`` calls watched in all.
@@ -105,6 +109,8 @@ class WatchedLoop:
             ``probes.resources.monitor.ResourceRecord``: data wait, compute, memory in use),
             from the end of one step to the end of the next; intervals with an evaluation
             pass in them are left out. None when fewer than two steps were taken.
+        monitored_steps: for each step of ``resources``, the index in ``steps`` of the
+            step that ended its interval.
         notes: what could not be captured exactly (said in the report).
     """
 
@@ -126,9 +132,11 @@ class WatchedLoop:
     scheduler_name: str = ""
     train_batches_per_epoch: int | None = None
     epochs_started: int = 0
+    epoch_starts: list[int] = dataclasses.field(default_factory=list)
     dropout_or_norm: bool = False
     backwards: int = 0
     resources: Any = None
+    monitored_steps: list[int] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property

@@ -24,7 +24,7 @@ import math
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,12 @@ FUNCTIONAL_LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth
 
 #: Batches kept for the staged checks, at most (the first ones of the watched steps).
 MAX_KEPT_BYTES = 256 * 2**20
+#: While every step feeds the training loader's batches to the model as they come, the staged
+#: checks use that loader itself, and only this many batches are kept (in case a later step
+#: stops doing so). Each kept batch is memory the loop would have freed: hundreds of them
+#: fragment malloc's heap, and reading its statistics after a step (the memory series) then
+#: costs 5-6x more (86 against 16 us per read on the digits CNN after 870 steps).
+KEPT_WHILE_DIRECT = 16
 
 
 class StopScript(BaseException):
@@ -94,13 +100,16 @@ class Kept:
     target: Any
 
 
-def _detached(value: Any) -> Any:
+def _detached(value: Any, clone: bool = True) -> Any:
+    """``value`` with its tensors detached, and copied unless ``clone`` is False (a batch that
+    came as it is from a DataLoader, whose collation makes new tensors for every batch)."""
     if isinstance(value, torch.Tensor):
-        return value.detach().clone()
+        return value.detach().clone() if clone else value.detach()
     if isinstance(value, (list, tuple)):
-        return type(value)(_detached(v) for v in value) if isinstance(value, tuple) else [_detached(v) for v in value]
+        items = [_detached(v, clone) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
     if isinstance(value, Mapping):
-        return {k: _detached(v) for k, v in value.items()}
+        return {k: _detached(v, clone) for k, v in value.items()}
     return value
 
 
@@ -138,24 +147,77 @@ def _nbytes(value: Any) -> int:
     return 0
 
 
-def _grad_norms(params: list[torch.Tensor]) -> list[float | None]:
-    """Each parameter's gradient L2 norm (None: no gradient), read in one host transfer.
+def _grad_norms(params: list[torch.Tensor]) -> tuple[list[bool], list[torch.Tensor] | list[float]]:
+    """Which parameters have a gradient, and those gradients' L2 norms, not yet read.
 
     One fused norm over all gradients instead of a test per tensor: this runs in every
     optimizer step of the user's loop, where per-tensor calls cost 10% of a small CNN's
-    step (``benchmarks/script_cost.py``). A gradient counts as zero when its norm is 0,
-    which in float32 includes all-entries-below-1e-23 (their squares underflow).
+    step (``benchmarks/script_cost.py``). The norms stay on the gradients' device until
+    :class:`Pending` reads them, so that watching adds no host synchronisation per step
+    on a GPU. A gradient counts as zero when its norm is 0, which in float32 includes
+    all-entries-below-1e-23 (their squares underflow).
     """
     present = [p.grad for p in params if p.grad is not None]
+    has = [p.grad is not None for p in params]
     if not present:
-        return [None] * len(params)
+        return has, []
     with torch.no_grad():
         try:
-            values = torch.stack([n.float().reshape(()).cpu() for n in torch._foreach_norm(present)]).tolist()
+            return has, list(torch._foreach_norm(present))
         except (AttributeError, RuntimeError):  # no fused norm in this torch, or mixed layouts
-            values = [float(g.float().norm()) for g in present]
-    it = iter(values)
-    return [next(it) if p.grad is not None else None for p in params]
+            return has, [float(g.float().norm()) for g in present]
+
+
+def _floats(tensors: list[torch.Tensor]) -> list[float]:
+    """The values of 0-dim tensors, in one host transfer when they share a device."""
+    if not tensors:
+        return []
+    try:  # stack() promotes mixed float dtypes; tensors on several devices raise
+        return torch.stack(tensors).tolist()
+    except RuntimeError:
+        return [float(t) for t in tensors]
+
+
+@dataclasses.dataclass
+class Pending:
+    """A step's values still on the device: read in batches, not one host sync per step."""
+
+    step: StepRecord
+    has_grad: list[bool]
+    norms: list[torch.Tensor] | list[float] | None
+    """The present gradients' norms; None: not read at this step."""
+    loss: torch.Tensor | None
+
+    @staticmethod
+    def read_all(pending: list[Pending]) -> list[list[float | None]]:
+        """Read the steps' values (one host transfer where they are on one device), fill them
+        into their step records, and return each step's per-parameter gradient norms."""
+        norms = iter(_floats([t for p in pending for t in p.norms or () if isinstance(t, torch.Tensor)]))
+        losses = iter(_floats([p.loss.reshape(()) for p in pending if p.loss is not None]))
+        return [p.read(norms, losses) for p in pending]
+
+    def read(self, norms: Iterator[float], losses: Iterator[float]) -> list[float | None]:
+        """Fill in the step's loss, gradient norm and non-zero count, taking its values in
+        order from ``norms`` and ``losses``; return each parameter's gradient norm (None: no
+        gradient; all None when the norms were not read)."""
+        self.step.loss = next(losses) if self.loss is not None else None
+        if self.norms is None:
+            return [None] * len(self.has_grad)
+        it = iter([next(norms) if isinstance(n, torch.Tensor) else n for n in self.norms])
+        per_param = [next(it) if has else None for has in self.has_grad]
+        present = [n for n in per_param if n is not None]
+        self.step.grads_at_step = len(present) - present.count(0.0)  # a NaN gradient is not "no gradient"
+        self.step.grad_norm = math.hypot(*present) if present else None
+        return per_param
+
+
+#: Steps whose values wait on the device before they are read together.
+PENDING_STEPS = 32
+#: The gradient norms of each optimizer's first steps are all read; after them, one step in
+#: ``GRAD_EVERY``. A fused norm over every gradient is the largest part of what watching a
+#: step costs (about 50 us of the digits CNN's 3.5 ms step, more with many parameter tensors).
+DENSE_GRAD_STEPS = 32
+GRAD_EVERY = 4
 
 
 def _all_reset(params: Iterable[torch.Tensor]) -> bool:
@@ -210,10 +272,13 @@ class Watcher:
         self._since_step: dict[int, int] = {}  # optimizer id -> backward calls since its last step
         self._fresh: dict[int, bool | None] = {}  # optimizer id -> reset before the first of those
         self._backwards_total = 0
-        self._last_loss: float | None = None
+        self._last_loss: torch.Tensor | None = None
+        self._pending: list[Pending] = []
         self._boundary: int | None = None
         self._pass: NoGradPass | None = None
         self._handles: list[Any] = []
+        self._forward_handles: list[Any] = []
+        self._forward_global = True  # forward hooks on every module (False: on the model and its loss only)
         self._patches: list[tuple[Any, str, Any]] = []
         self._training_in_step: bool | None = None
         self._step_monitor = step_monitor
@@ -234,13 +299,9 @@ class Watcher:
         from torch.optim import optimizer as optimizer_hooks
 
         self._handles += [optimizer_hooks.register_optimizer_step_pre_hook(self._pre_step),
-                          optimizer_hooks.register_optimizer_step_post_hook(self._post_step),
-                          module_hooks.register_module_forward_pre_hook(self._forward_pre)]
-        try:  # keyword inputs (a Hugging Face model's input_ids=...) need torch's with_kwargs
-            self._handles.append(module_hooks.register_module_forward_hook(self._forward_post, with_kwargs=True))
-        except TypeError:  # an older torch: positional inputs only
-            self._handles.append(module_hooks.register_module_forward_hook(
-                lambda module, args, output: self._forward_post(module, args, {}, output)))
+                          optimizer_hooks.register_optimizer_step_post_hook(self._post_step)]
+        self._forward_handles = self._hook_forward(module_hooks.register_module_forward_pre_hook,
+                                                   module_hooks.register_module_forward_hook)
         self._patch(torch.Tensor, "backward", self._wrap_backward)
         self._patch(torch.optim.Optimizer, "__init__", self._wrap_optimizer_init)
         self._patch(torch.optim.lr_scheduler.LRScheduler, "step", self._wrap_scheduler_step)
@@ -255,9 +316,10 @@ class Watcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
+        for handle in self._handles + self._forward_handles:
             handle.remove()
         self._handles.clear()
+        self._forward_handles.clear()
         for owner, name, original in reversed(self._patches):
             setattr(owner, name, original)
         self._patches.clear()
@@ -279,6 +341,38 @@ class Watcher:
         return ""
 
     # -- forward calls ------------------------------------------------------------------------------
+    def _hook_forward(self, register_pre: Callable[..., Any], register_post: Callable[..., Any]) -> list[Any]:
+        """Install the forward hooks with the given registration functions (global or a module's)."""
+        handles = [register_pre(self._forward_pre)]
+        try:  # keyword inputs (a Hugging Face model's input_ids=...) need torch's with_kwargs
+            handles.append(register_post(self._forward_post, with_kwargs=True))
+        except TypeError:  # an older torch: positional inputs only
+            handles.append(register_post(lambda module, args, output: self._forward_post(module, args, {}, output)))
+        return handles
+
+    def _narrow_forward_hooks(self) -> None:
+        """From the second step on, hook only the trained model and the loss module.
+
+        Global forward hooks put every module call of the user's step on torch's slower path
+        (about 2% of a small CNN's step, ``benchmarks/script_cost.py``). Once the trained
+        model is known and the loss is the same module object (or a functional loss) in two
+        steps, nothing else's calls are read: the model's own hooks see its outermost calls,
+        the loss module's see the loss. A loss module built anew in every forward (as some
+        Hugging Face models do) keeps the global hooks.
+        """
+        if self.model is None or self.loss_call is None or len(self.record.steps) < 2:
+            return
+        fn, loss = self.loss_call.fn, self._step_loss()
+        if loss is None or (isinstance(fn, nn.Module) and loss.fn is not fn):
+            return
+        for handle in self._forward_handles:
+            handle.remove()
+        self._forward_global = False
+        self._forward_handles = self._hook_forward(self.model.register_forward_pre_hook,
+                                                   self.model.register_forward_hook)
+        if isinstance(fn, nn.Module):
+            self._forward_handles += self._hook_forward(fn.register_forward_pre_hook, fn.register_forward_hook)
+
     def _forward_pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         self._depth += 1
         if isinstance(module, nn.modules.loss._Loss):
@@ -355,8 +449,7 @@ class Watcher:
         if not self.record.backward_line:
             self.record.backward_line = self._user_line()
         if tensor.numel() == 1:
-            with torch.no_grad():
-                self._last_loss = float(tensor.detach().float())
+            self._last_loss = tensor.detach()
         for optimizer in self.optimizers:
             # Reset at any backward() since the optimizer's last step counts: with several
             # optimizers (a GAN), another one's backward() may come first, before this one's
@@ -467,22 +560,22 @@ class Watcher:
                 len(_trainable(optimizer))))
             if len(self.optimizers) == 1:
                 self._choose_model(optimizer)
-        index = next(i for i, o in enumerate(self.optimizers) if o is optimizer)
+        index = 0 if optimizer is self.optimizers[0] else self.optimizers.index(optimizer)
         if not self.record.step_line:
             self.record.step_line = self._user_line()
         params = _trainable(optimizer)
-        norms = _grad_norms(params)
-        nonzero = sum(n != 0 for n in norms if n is not None)  # a NaN gradient is not "no gradient"
-        present = [n for n in norms if n is not None]
-        norm = math.sqrt(sum(n * n for n in present)) if present else None
+        has_grad, norms = self._read_grads(params, index)
         if index == 0:
-            self.ever_grad.update(i for i, n in enumerate(norms) if n)
             self._keep_batch()
-        self.record.steps.append(StepRecord(
+        step = StepRecord(
             index=len(self.record.steps), optimizer=index, backwards=self._since_step.get(key, 0),
-            fresh=self._fresh.get(key), grads_at_step=nonzero, held=len(params), loss=self._last_loss,
+            fresh=self._fresh.get(key), grads_at_step=None, held=len(params), loss=None,
             training=self._training_in_step if index == 0 else None,
-            lr=tuple(float(g.get("lr", math.nan)) for g in optimizer.param_groups), grad_norm=norm))
+            lr=tuple(float(g.get("lr", math.nan)) for g in optimizer.param_groups), grad_norm=None)
+        self.record.steps.append(step)
+        self._pending.append(Pending(step, has_grad, norms, self._last_loss))
+        if len(self._pending) >= PENDING_STEPS:
+            self._read_pending()
         self.record.optimizers[index].steps += 1
         self._since_step[key] = 0
         self._fresh.pop(key, None)
@@ -490,6 +583,8 @@ class Watcher:
     def _post_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if optimizer is self.optimizers[0]:
             self._time_step()
+            if self._forward_global:
+                self._narrow_forward_hooks()
             self.model_calls.clear()
             self.loss_calls.clear()
             self._training_in_step = None
@@ -502,6 +597,7 @@ class Watcher:
             elapsed = now - self._step_ended
             self.monitor.step(min(self._waited, elapsed), max(elapsed - self._waited, 0.0), self._samples)
             self._kept_at.append(self.kept_bytes)
+            self.record.monitored_steps.append(len(self.record.steps) - 1)
         elif self.monitor is None and self.model is not None and self._step_monitor is not None:
             device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
             self.monitor = self._step_monitor(device)
@@ -549,6 +645,8 @@ class Watcher:
                 watcher.loader_iters[id(loader)] = count
                 if loader is watcher.source_loader:
                     watcher.record.epochs_started = count
+                    if count >= 2:
+                        watcher.record.epoch_starts.append(len(watcher.record.steps))
                     if count >= 2 and watcher._boundary is None:
                         watcher._boundary = len(watcher.record.steps)
                 if not watcher.record.loader_line:
@@ -581,32 +679,54 @@ class Watcher:
         if loss is None or not calls:
             self.direct = False
             return
-        # The model call whose output the loss read (with accumulation, the step's last one).
-        call, (key, view) = next(((c, found) for c in reversed(calls)
-                                  if (found := self._find_prediction(c.output, loss.prediction))[1] is not None),
-                                 (calls[-1], (None, None)))
-        if not self.kept:
-            self.output_key, self.output_view = key, view
-        source, direct = None, False
-        inputs = _tensor_ids((call.args, call.kwargs))
-        for loader_id, recent in self.last_batch.items():
-            for batch in recent:
-                if not inputs & _tensor_ids(batch):
-                    continue
-                source = self._loader(loader_id)
-                direct = (isinstance(batch, (list, tuple)) and len(batch) == 2 and len(call.args) == 1
-                          and not call.kwargs and call.args[0] is batch[0] and loss.target is batch[1])
+        # The model call whose output the loss read (with accumulation, the step's last one);
+        # after the first step, a step with one call needs no search.
+        if len(calls) == 1 and self.kept:
+            call = calls[0]
+        else:
+            call, (key, view) = next(((c, found) for c in reversed(calls)
+                                      if (found := self._find_prediction(c.output, loss.prediction))[1] is not None),
+                                     (calls[-1], (None, None)))
+            if not self.kept:
+                self.output_key, self.output_view = key, view
+        source, direct = self._direct_source(call, loss), True
+        if source is None:
+            direct = False
+            inputs = _tensor_ids((call.args, call.kwargs))
+            for loader_id, recent in self.last_batch.items():
+                for batch in recent:
+                    if inputs & _tensor_ids(batch):
+                        source = self._loader(loader_id)
+                        direct = self._is_direct(batch, call, loss)
         if source is not None and self.source_loader is None:
             self.source_loader = source
         if direct and source is self.source_loader and (self.train_loader is None or source is self.train_loader):
             self.train_loader = source
         else:
             self.direct = False
-        self._samples = _batch_size((call.args, call.kwargs))
+        self._samples = _batch_size(call.args) or _batch_size(call.kwargs)
+        if self.direct and len(self.kept) >= KEPT_WHILE_DIRECT:
+            return
         size = _nbytes(call.args) + _nbytes(call.kwargs) + _nbytes(loss.target)
         if self.kept_bytes + size <= MAX_KEPT_BYTES:
-            self.kept.append(Kept(_detached(call.args), _detached(call.kwargs), _detached(loss.target)))
+            copy = not direct  # a loader's own batch is new every step: kept as it is, not copied
+            self.kept.append(Kept(_detached(call.args, copy), _detached(call.kwargs, copy),
+                                  _detached(loss.target, copy)))
             self.kept_bytes += size
+
+    @staticmethod
+    def _is_direct(batch: Any, call: ModelCall, loss: LossCall) -> bool:
+        """Whether the model was called on ``batch[0]`` alone and the loss on ``batch[1]``."""
+        return (isinstance(batch, (list, tuple)) and len(batch) == 2 and len(call.args) == 1
+                and not call.kwargs and call.args[0] is batch[0] and loss.target is batch[1])
+
+    def _direct_source(self, call: ModelCall, loss: LossCall) -> Any:
+        """The source loader, when this step used its latest batch directly (the common case,
+        told in a few identity tests; otherwise every recent batch of every loader is searched)."""
+        if self.source_loader is None:
+            return None
+        recent = self.last_batch.get(id(self.source_loader))
+        return self.source_loader if recent and self._is_direct(recent[-1], call, loss) else None
 
     def _step_loss(self) -> LossCall | None:
         """This step's call of the loss function behind backward() (the same function, or a
@@ -649,12 +769,34 @@ class Watcher:
                 return shape
         return None
 
+    def _read_grads(self, params: list[torch.Tensor], index: int) -> tuple[list[bool], Any]:
+        """The step's gradient norms (see :func:`_grad_norms`), on the first ``DENSE_GRAD_STEPS``
+        steps of each optimizer and every ``GRAD_EVERY``-th after them; on the others (None:
+        not read) unless a parameter of the first optimizer that has had no non-zero gradient
+        yet holds one now, so that ``never_grad`` misses no gradient."""
+        n = self.record.optimizers[index].steps
+        if n < DENSE_GRAD_STEPS or n % GRAD_EVERY == 0:
+            return _grad_norms(params)
+        has = [p.grad is not None for p in params]
+        if not any(has):
+            return has, []  # nothing to read: no gradient at all
+        if index == 0 and any(h and i not in self.ever_grad for i, h in enumerate(has)):
+            return _grad_norms(params)
+        return has, None
+
+    def _read_pending(self) -> None:
+        for pending, norms in zip(self._pending, Pending.read_all(self._pending)):
+            if pending.step.optimizer == 0 and len(self.ever_grad) < len(norms):
+                self.ever_grad.update(i for i, n in enumerate(norms) if n)
+        self._pending.clear()
+
     # -- the end ------------------------------------------------------------------------------------------
     def created_optimizer(self) -> torch.optim.Optimizer | None:
         """The first optimizer the script built that is still alive (for a loop that never steps)."""
         return next((o for ref in self.created if (o := ref()) is not None), None)
 
     def _finish(self) -> None:
+        self._read_pending()
         self.record.backwards = self._backwards_total
         if self.monitor is not None:
             resources = self.monitor.finish()
