@@ -264,6 +264,17 @@ def test_a_main_with_argparse_gets_its_arguments_after_the_double_dash(make_proj
     assert "epoch 0" in proc.stderr
 
 
+def test_watch_steps_sets_how_many_steps_are_watched(make_project, tmp_path):
+    marker = tmp_path / "finished.txt"
+    path = script(make_project, HEALTHY_LOOP + f"open({str(marker)!r}, 'w').write('done')\n")
+    proc = run_cli("run", path, "--select", ",".join(LOOP_CHECKS), "--format", "json", "--watch-steps", "7")
+    watched = json.loads(proc.stdout)["reports"]["watched_loop"]
+    assert (watched["steps_watched"], watched["stopped"]) == (7, "budget"), proc.stderr
+    assert not marker.exists()
+    proc = run_cli("run", path, "--watch-steps", "0")
+    assert proc.returncode == 2 and "--watch-steps" in proc.stderr
+
+
 def test_a_script_that_exits_before_training_says_what_to_pass(make_project):
     path = script(make_project, ARGPARSE, header="")
     proc = run_cli("run", path)

@@ -63,6 +63,12 @@ MODE_OPTION = typer.Option(
     help="spec: import TARGET and call its dldoctor_spec(); script: run it as __main__ and watch its own "
          "training loop; auto: script mode for a .py file without dldoctor_spec.")
 
+WATCH_STEPS_OPTION = typer.Option(
+    None, "--watch-steps", min=1, metavar="N",
+    help="Script mode: stop the script after N optimizer steps of its own loop (default: 40 steps and past "
+         "one epoch boundary, at most 200; config script.min_steps/max_steps). Steps, not seconds: the same "
+         "script watched on a busy machine gives the same diagnosis.")
+
 
 @dataclasses.dataclass(frozen=True)
 class SharedOption:
@@ -101,6 +107,7 @@ SHARED_OPTIONS: tuple[SharedOption, ...] = (
     SharedOption("config", Path | None, CONFIG_OPTION),
     SharedOption("module", str | None, MODULE_OPTION),
     SharedOption("mode", ScriptMode, MODE_OPTION),
+    SharedOption("watch_steps", int | None, WATCH_STEPS_OPTION),
     SharedOption("verbose", bool, VERBOSE_OPTION),
     SharedOption("allow_incomplete", bool, ALLOW_INCOMPLETE_OPTION),
 )
@@ -126,6 +133,7 @@ class CommonOptions:
     config: Path | None
     module: str | None
     mode: ScriptMode
+    watch_steps: int | None
     verbose: bool
     allow_incomplete: bool
 
@@ -282,3 +290,12 @@ def script_options(common: CommonOptions) -> dict[str, Any]:
         fail(UsageError(f"script arguments ({' '.join(args)}) are for script mode; --mode spec imports the "
                         "target and calls its dldoctor_spec()"))
     return {"mode": common.mode.value, "script_args": tuple(args), "module": bool(common.module)}
+
+
+def watch_overrides(common: CommonOptions) -> tuple[tuple[str, object], ...]:
+    """``--watch-steps N``: the watched loop stops at exactly N optimizer steps (or earlier,
+    when the script ends by itself)."""
+    from dldoctor.core.config import option_overrides
+
+    n = common.watch_steps
+    return option_overrides(("--watch-steps", "script.min_steps", n), ("--watch-steps", "script.max_steps", n))

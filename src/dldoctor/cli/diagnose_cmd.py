@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dldoctor.cli.common import CommonOptions, LiveView, exit_with, fail, script_options, split_names, write_output
+from dldoctor.cli.common import (CommonOptions, LiveView, exit_with, fail, script_options, split_names,
+                                 watch_overrides, write_output)
 from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.stage import Stage
 from dldoctor.render import OutputFormat, render
@@ -21,6 +22,10 @@ def diagnose_and_report(
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
     fmt, output, fail_on = common.fmt, common.output, common.fail_on
+    try:
+        overrides = (*overrides, *watch_overrides(common))
+    except DldoctorError as exc:
+        fail(exc)
     options = RunOptions(
         target=common.module or common.target, spec=common.spec, config_file=common.config, profile=common.profile,
         seed=common.seed, device=common.device, select=split_names(common.select),
