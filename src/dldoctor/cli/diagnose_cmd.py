@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dldoctor.cli.common import (CommonOptions, LiveView, exit_with, fail, script_options, split_names,
-                                 watch_overrides, write_output)
+from dldoctor.cli.common import (
+    CommonOptions,
+    LiveView,
+    exit_with,
+    fail,
+    script_options,
+    split_names,
+    watch_overrides,
+    write_output,
+)
 from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.stage import Stage
 from dldoctor.render import OutputFormat, render
