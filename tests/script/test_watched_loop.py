@@ -308,3 +308,21 @@ def test_a_script_error_before_training_shows_its_own_frames(make_project):
     [finding] = diagnosis.diagnoses
     assert finding.id == "entrypoint-error" and "FileNotFoundError" in finding.title
     assert any("train.py" in e and "load()" in e for e in finding.evidence)
+
+
+def test_the_step_split_of_a_watched_loop_leaves_out_each_epochs_first_fetch():
+    from dldoctor.api.read import split_watched
+    from dldoctor.loading.script.record import WatchedLoop
+    from dldoctor.probes.resources.monitor import StepMonitor
+
+    monitor = StepMonitor(torch.device("cpu"))
+    loop = WatchedLoop(script="train.py", argv=["train.py"], epoch_starts=[10])
+    for i in range(1, 20):  # intervals ending at steps 1..19; step 10 starts the second epoch
+        monitor.step(0.5 if i == 10 else 0.01, 0.03, 32)
+        loop.monitored_steps.append(i)
+    loop.resources = monitor.finish()
+    split = split_watched(loop, min_steps=5)
+    assert split.steps == 18 and split.source == "the script's own loop"
+    assert split.wait_s == pytest.approx(0.01) and split.compute_s == pytest.approx(0.03)
+    assert split.epoch_start_extra_s == pytest.approx(0.49)
+    assert split_watched(loop, min_steps=19) is None

@@ -28,6 +28,7 @@ from dldoctor.readings.outputs import label_list as label_list
 from dldoctor.readings.outputs import output_producer as output_producer
 from dldoctor.readings.step_split import StepSplit as StepSplit
 from dldoctor.readings.step_split import split_steps as split_steps
+from dldoctor.readings.step_split import split_watched as split_watched
 
 __all__ = [
     "CurveReading",
@@ -46,5 +47,6 @@ __all__ = [
     "read_epochs",
     "read_sweep",
     "split_steps",
+    "split_watched",
     "verdict",
 ]

@@ -87,7 +87,7 @@ def shares(items: ItemTiming, batch_size: int, wait: float) -> tuple[float, floa
 
 
 def split_text(split: StepSplit, bare: float | None, device_type: str) -> str:
-    text = (f"per step of the short training run ({split.steps} steps, {split.samples:.0f} samples each): "
+    text = (f"per step of {split.source} ({split.steps} steps, {split.samples:.0f} samples each): "
             f"{duration(split.wait_s)} waiting for the batch ({split.wait_fraction:.0%}), "
             f"{duration(split.compute_s)} in forward, backward and the optimiser step")
     if device_type == "cuda" and split.copy_s > 0.05 * split.wait_s:

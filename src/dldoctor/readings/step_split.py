@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
+from dldoctor.loading.script.record import WatchedLoop
+from dldoctor.probes.resources.monitor import ResourceRecord
 from dldoctor.probes.training.short import TrainingRun
 
 
@@ -33,6 +35,8 @@ class StepSplit:
     epoch_start_extra_s: float
     typical_wait_s: float = 0.0
     typical_step_s: float = 0.0
+    source: str = "the short training run"
+    """Whose steps these are, in words."""
 
     @property
     def step_s(self) -> float:
@@ -53,8 +57,25 @@ class StepSplit:
 
 def split_steps(run: TrainingRun, min_steps: int) -> StepSplit | None:
     """The run's step split, or None with fewer than ``min_steps`` steady steps."""
-    rec = run.resources
-    firsts = {0, *(e.steps for e in run.epochs[:-1])}
+    return split_record(run.resources, {0, *(e.steps for e in run.epochs[:-1])}, min_steps)
+
+
+def split_watched(loop: WatchedLoop, min_steps: int) -> StepSplit | None:
+    """The split of the steps of a script's own loop (script mode), or None with fewer
+    than ``min_steps`` steady steps. Each timed interval runs from the end of one optimizer
+    step to the end of the next, the loader's ``__next__`` in it counted as the wait; an
+    interval that fetched an epoch's first batch (the iterator starting) is counted apart."""
+    rec = loop.resources
+    if rec is None or len(loop.monitored_steps) != rec.steps:
+        return None
+    starts = set(loop.epoch_starts)
+    firsts = {i for i, step in enumerate(loop.monitored_steps) if step in starts}
+    return split_record(rec, firsts, min_steps, "the script's own loop")
+
+
+def split_record(rec: ResourceRecord, firsts: set[int], min_steps: int,
+                 source: str = "the short training run") -> StepSplit | None:
+    """The split of a resource record's steps, leaving out ``firsts`` (epochs' first steps)."""
     steady = [i for i in range(rec.steps) if i not in firsts]
     if len(steady) < min_steps:
         return None
@@ -67,4 +88,5 @@ def split_steps(run: TrainingRun, min_steps: int) -> StepSplit | None:
         epoch_start_extra_s=max(0.0, mean(starts) - wait),
         typical_wait_s=statistics.median(rec.wait_s[i] for i in steady),
         typical_step_s=statistics.median(rec.wait_s[i] + rec.compute_s[i] for i in steady),
+        source=source,
     )

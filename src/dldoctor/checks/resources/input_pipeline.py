@@ -15,15 +15,17 @@ from dldoctor.api.measure import (
     time_items,
 )
 from dldoctor.api.measure import training as training_run
-from dldoctor.api.read import StepSplit, split_steps
+from dldoctor.api.read import StepSplit, split_steps, split_watched
 from dldoctor.api.read import pipeline as words
 
 
 class InputPipelineCheck(Check):
     """The training step waits on data loading for most of its time; reports throughput either way.
 
-    From the short training run's per-step times: the time waiting for the next batch
-    (loading and copying it) versus the step itself, and samples per second. The
+    From per-step times: the time waiting for the next batch (loading and copying it)
+    versus the step itself, and samples per second; in script mode, of the script's own
+    loop as it was watched (its real loader, workers and device copies), else of the
+    short training run. The
     loader's wait is compared with a DataLoader over the same samples held in memory
     (the indexing and collation no pipeline avoids): when the pipeline's own work takes
     most of the step, it is a bottleneck, and ``__getitem__`` is timed per item (wall
@@ -40,8 +42,9 @@ class InputPipelineCheck(Check):
 
     def run(self, ctx):
         cfg = ctx.config.section("input_pipeline")
-        run = training_run.main_run(ctx)
-        split = split_steps(run, int(cfg["min_steps"]))
+        split = split_watched(ctx.watched, int(cfg["min_steps"])) if ctx.watched is not None else None
+        if split is None:
+            split = split_steps(training_run.main_run(ctx), int(cfg["min_steps"]))
         if split is None:
             return []
         bare = ctx.measure(keys.BARE_LOADER, lambda: bare_loader_seconds(ctx.first_batch("train")))
@@ -122,7 +125,14 @@ class InputPipelineCheck(Check):
         return self.finding(
             "input-pipeline-bottleneck", Severity.WARNING, round(confidence, 3),
             title=words.bottleneck_title(split, cause, items, batch_size), evidence=evidence, fixes=fixes,
-            metrics=metrics, location=cause.location(items, loader))
+            metrics=metrics, location=self._where(ctx, split, cause.location(items, loader)))
+
+    @staticmethod
+    def _where(ctx, split: StepSplit, location: str) -> str:
+        """The script's loader line for a loader-wide cause seen in the script's own loop."""
+        if ctx.watched is not None and split.source != StepSplit.source and location == "train_loader":
+            return ctx.watched.loader_line or location
+        return location
 
 
 def _time_items(ctx, loader, cfg, batch_size: int):
