@@ -82,6 +82,48 @@ def test_sigint_stops_the_run_with_a_word_and_a_partial_report(tmp_path):
     assert report["reports"]["interrupted"]["during"]
 
 
+SLOW_SCRIPT = """\
+import time
+import torch
+from torch import nn
+
+model = nn.Linear(4, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(100000):
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(torch.randn(8, 4)), torch.randint(0, 2, (8,))).backward()
+    opt.step()
+    print("step", step, flush=True)
+    time.sleep(0.02)
+"""
+
+
+@pytest.mark.serial
+def test_sigint_in_a_watched_script_stops_cleanly(tmp_path):
+    """Ctrl-C while script mode watches the user's loop: one line, exit 130, no traceback."""
+    path = tmp_path / "train.py"
+    path.write_text(SLOW_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "runpy.run_module('dldoctor', run_name='__main__', alter_sys=True)",
+         "run", str(path), "--watch-steps", "100000", "--format", "json"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "DLDOCTOR_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    try:
+        for line in proc.stderr:  # the script's prints go to stderr
+            if line.startswith("step 3"):
+                break
+        assert proc.poll() is None, f"the script ended before it could be interrupted (exit {proc.returncode})"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted before any check ran" in err and "Traceback" not in err
+    assert out == ""
+
+
 # -------------------------------------------------------------- RNG states
 
 RNG_PROBE = """
