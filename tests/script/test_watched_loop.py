@@ -326,3 +326,18 @@ def test_the_step_split_of_a_watched_loop_leaves_out_each_epochs_first_fetch():
     assert split.wait_s == pytest.approx(0.01) and split.compute_s == pytest.approx(0.03)
     assert split.epoch_start_extra_s == pytest.approx(0.49)
     assert split_watched(loop, min_steps=19) is None
+
+
+def test_a_loss_computed_by_hand_runs_the_loop_checks_and_says_what_to_write(make_project):
+    """The loop can be watched but not rebuilt: the watched-loop checks run, the rest is
+    reported as not checked (status incomplete), with the dldoctor_spec to write instead."""
+    loop = HEALTHY_LOOP.replace("loss = crit(model(xb), yb)",
+                                "loss = -(model(xb).log_softmax(1).gather(1, yb[:, None])).mean()")
+    proc = run_cli("run", script(make_project, loop), "--format", "json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["status"] == "incomplete", proc.stderr
+    (gap,) = [d for d in report["diagnoses"] if d["id"] == "check-incomplete"]
+    assert "did not come from a torch loss function" in gap["title"]
+    assert "def dldoctor_spec" in gap["fixes"][0]
+    ran = {c["name"]: c["status"] for c in report["checks"]}
+    assert all(ran[name] == "passed" for name in LOOP_CHECKS), ran
