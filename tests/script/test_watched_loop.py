@@ -4,6 +4,7 @@ must trigger its ID; healthy loops that look like those bugs must stay silent.""
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import pytest
@@ -341,3 +342,16 @@ def test_a_loss_computed_by_hand_runs_the_loop_checks_and_says_what_to_write(mak
     assert "def dldoctor_spec" in gap["fixes"][0]
     ran = {c["name"]: c["status"] for c in report["checks"]}
     assert all(ran[name] == "passed" for name in LOOP_CHECKS), ran
+
+
+def test_step_values_wait_in_one_device_buffer_and_come_back_in_order():
+    from dldoctor.loading.script.watch import DeviceScalars
+
+    scalars = DeviceScalars(capacity=4)
+    assert scalars.put([torch.tensor(1.5), torch.tensor(2.0, dtype=torch.bfloat16)]) == (0, 2)
+    assert scalars.put([torch.tensor([3.0]).reshape(())]) == (2, 1)
+    assert scalars.put([torch.tensor(4.0), torch.tensor(5.0)]) is None  # full: read first
+    buffer = scalars.buffer
+    assert scalars.read() == [1.5, 2.0, 3.0] and scalars.used == 0
+    assert scalars.put([torch.tensor(float("nan"))]) == (0, 1) and scalars.buffer is buffer  # reused, not grown
+    assert math.isnan(scalars.read()[0])
