@@ -598,23 +598,31 @@ class Watcher:
             training=self._training_in_step if index == 0 else None,
             lr=tuple(float(g.get("lr", math.nan)) for g in optimizer.param_groups), grad_norm=None)
         self.record.steps.append(step)
-        if self._scalars.used + 1 + len(norms or ()) > self._scalars.capacity:
-            self._read_pending()  # before this step's values go in: the buffer is full
-        loss = self._put([self._last_loss.reshape(())]) if self._last_loss is not None else None
-        self._pending.append(Pending(step, has_grad, self._put(norms) if norms else norms,
-                                     loss if loss is None or isinstance(loss, tuple) else loss[0]))
+        self._pending.append(self._put(step, has_grad, norms))
         if len(self._pending) >= PENDING_STEPS:
             self._read_pending()
         self.record.optimizers[index].steps += 1
         self._since_step[key] = 0
         self._fresh.pop(key, None)
 
-    def _put(self, values: list[Any]) -> tuple[int, int] | list[float]:
-        """Tensors into the device buffer, or their values now where they cannot go there."""
-        if not isinstance(values[0], torch.Tensor):
-            return values
-        span = self._scalars.put(values)
-        return span if span is not None else [float(t) for t in values]
+    def _put(self, step: StepRecord, has_grad: list[bool], norms: list[Any] | None) -> Pending:
+        """The step's loss and gradient norms into the device buffer in one write (their values
+        read now where they cannot go there), as a :class:`Pending` step."""
+        loss = [self._last_loss.reshape(())] if self._last_loss is not None else []
+        on_device = bool(norms) and isinstance(norms[0], torch.Tensor)  # type: ignore[index]
+        tensors = loss + (norms if on_device else [])  # type: ignore[operator]
+        if not tensors:
+            return Pending(step, has_grad, norms, None)
+        if self._scalars.used + len(tensors) > self._scalars.capacity:
+            self._read_pending()  # full: read what is there first
+        span = self._scalars.put(tensors)
+        if span is None:  # too many, or on several devices: read now
+            values = [float(t) for t in tensors]
+            return Pending(step, has_grad, values[len(loss):] if on_device else norms,
+                           values[0] if loss else None)
+        start, _ = span
+        return Pending(step, has_grad, (start + len(loss), len(tensors) - len(loss)) if on_device else norms,
+                       (start, 1) if loss else None)
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if optimizer is self.optimizers[0]:
