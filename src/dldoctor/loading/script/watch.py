@@ -609,8 +609,8 @@ class Watcher:
         """The step's loss and gradient norms into the device buffer in one write (their values
         read now where they cannot go there), as a :class:`Pending` step."""
         loss = [self._last_loss.reshape(())] if self._last_loss is not None else []
-        on_device = bool(norms) and isinstance(norms[0], torch.Tensor)  # type: ignore[index]
-        tensors = loss + (norms if on_device else [])  # type: ignore[operator]
+        on_device = norms if norms and isinstance(norms[0], torch.Tensor) else []
+        tensors = loss + on_device
         if not tensors:
             return Pending(step, has_grad, norms, None)
         if self._scalars.used + len(tensors) > self._scalars.capacity:
@@ -621,7 +621,7 @@ class Watcher:
             return Pending(step, has_grad, values[len(loss):] if on_device else norms,
                            values[0] if loss else None)
         start, _ = span
-        return Pending(step, has_grad, (start + len(loss), len(tensors) - len(loss)) if on_device else norms,
+        return Pending(step, has_grad, (start + len(loss), len(on_device)) if on_device else norms,
                        (start, 1) if loss else None)
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
