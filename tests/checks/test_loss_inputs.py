@@ -121,6 +121,21 @@ def test_outputs_in_the_right_space_are_silent(make_project, name):
     assert findings(project(make_project, **HEALTHY[name])) == []
 
 
+def test_a_logits_head_that_starts_inside_the_unit_interval_is_not_called_squashed(make_project):
+    """Every initial output lies in (0, 1) (a bias of 0.5, small weights): only the range
+    says "squashed", and a few steps of training take the outputs out of it."""
+    init = "nn.init.normal_(model.head.weight, std=0.01); nn.init.constant_(model.head.bias, 0.5)"
+    assert findings(project(make_project, model="Net(1)", targets="binary", loss="nn.BCEWithLogitsLoss()",
+                            init=init)) == []
+
+
+def test_outputs_bounded_by_a_hand_written_sigmoid_stay_bounded_when_trained(make_project):
+    (f,) = findings(project(make_project, model="Net(1)", ret="1 / (1 + torch.exp(-self.head(self.body(x))))",
+                            targets="binary", loss="nn.BCEWithLogitsLoss()"))
+    assert f.severity.value == "warning" and 0.0 <= f.metrics["trained_min"] <= f.metrics["trained_max"] <= 1.0
+    assert "something bounds them" in " ".join(f.evidence)
+
+
 # -- the pure judgement --------------------------------------------------------------
 
 T = Thresholds(prob_row_tolerance=1e-3, low_precision_tolerance=2e-2, logits_min_exp_row_dev=0.1,

@@ -57,6 +57,7 @@ from dldoctor.probes.loss_probe import LossProbe as LossProbe
 from dldoctor.probes.loss_probe import loss_kind as loss_kind
 from dldoctor.probes.loss_probe import measure_labels as measure_labels
 from dldoctor.probes.loss_probe import measure_loss as measure_loss
+from dldoctor.probes.loss_probe import trained_output_range as trained_output_range
 from dldoctor.probes.lr_sweep import Sweep as Sweep
 from dldoctor.probes.lr_sweep import lr_sweep as lr_sweep
 from dldoctor.probes.nonfinite import DataNonFinite as DataNonFinite
@@ -162,6 +163,7 @@ __all__ = [
     "time_items",
     "trace_step",
     "trainable_count",
+    "trained_output_range",
     "training",
     "unpack_batch",
 ]

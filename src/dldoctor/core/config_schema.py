@@ -371,6 +371,7 @@ SCHEMA: Mapping[str, Rule] = {
         low_precision_tolerance=POSITIVE,
         logits_min_exp_row_dev=POSITIVE,
         min_values_for_range=COUNT,
+        confirm_steps=COUNT,
     ),
     **_section(
         "lr_finder",

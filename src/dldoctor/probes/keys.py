@@ -42,6 +42,8 @@ GRAD_FLOW: Key[GradFlow] = Key("grad_flow", "a watched backward pass; .at(batch 
 
 # -- running: one step, watched ------------------------------------------------------------
 LOSS_PROBE: Key[LossProbe] = Key("loss_probe", "what the loss does with the outputs and targets")
+TRAINED_OUTPUT_RANGE: Key[tuple[float, float] | None] = Key(
+    "trained_output_range", "the output's range after a few steps on the first batch (min, max)")
 LABEL_SUMMARY: Key[LabelSummary] = Key("label_summary", "the labels seen in the batches and the dataset")
 DETERMINISM: Key[Determinism] = Key("determinism", "the model's forward in train and eval mode, twice each")
 OPTIMIZER_COVERAGE: Key[OptimizerCoverage] = Key("optimizer_coverage", "the parameters the optimiser holds")

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from dldoctor.core.loss_kinds import kind_of, loss_name
-from dldoctor.probes.keys import LABEL_SUMMARY, LOSS_PROBE
+from dldoctor.probes.keys import LABEL_SUMMARY, LOSS_PROBE, TRAINED_OUTPUT_RANGE
 from dldoctor.runtime.rng import isolated_rng
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -222,6 +222,41 @@ def measure_loss(ctx: Context) -> LossProbe:
             return _probe_loss(ctx)
 
     return ctx.measure(LOSS_PROBE, run)
+
+
+def trained_output_range(ctx: Context, steps: int) -> tuple[float, float] | None:
+    """The model's output range on the first batch after ``steps`` steps of the spec's own
+    optimizer and loss on it (a fresh copy; None when a step fails or turns non-finite).
+
+    Whether outputs stay inside a range is a property of the model only when training
+    pushes on them: at initialisation a logits head may sit inside [0, 1] by its bias or a
+    small init. Memoised.
+    """
+
+    def run() -> tuple[float, float] | None:
+        model = ctx.fresh_model()
+        batch = ctx.first_batch("train")
+        with isolated_rng(ctx.seed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                optimizer = ctx.make_optimizer(model)
+                for _ in range(steps):
+                    optimizer.zero_grad(set_to_none=True)
+                    outputs, targets = ctx.forward_fn(model, batch)
+                    loss = ctx.spec.loss_fn(outputs, targets)
+                    if not torch.isfinite(loss.detach()):
+                        return None
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    outputs, _ = ctx.forward_fn(model, batch)
+            except Exception:  # the forward checks name crashes; here it only means "not measured"
+                return None
+        if not isinstance(outputs, torch.Tensor) or not torch.isfinite(outputs).all():
+            return None
+        return float(outputs.min()), float(outputs.max())
+
+    return ctx.measure(TRAINED_OUTPUT_RANGE, run)
 
 
 # -- labels ---------------------------------------------------------------------------

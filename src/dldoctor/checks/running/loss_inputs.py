@@ -6,7 +6,14 @@ import dataclasses
 import math
 
 from dldoctor.api import ELEMENTWISE, Check, Finding, Judgement, Severity, Stage
-from dldoctor.api.measure import ForwardTrace, OutputSummary, display_path, loss_kind, measure_loss
+from dldoctor.api.measure import (
+    ForwardTrace,
+    OutputSummary,
+    display_path,
+    loss_kind,
+    measure_loss,
+    trained_output_range,
+)
 from dldoctor.api.read import output_producer
 
 ID = "loss-input-probabilities"
@@ -126,11 +133,19 @@ class LossInputsCheck(Check):
             return []
         if not op:
             op = measure_loss(ctx).output_op
+        trained = None
+        if verdict.case == "squashed-into-logits" and op not in SQUASH_OPS:
+            # Only the range says "squashed": confirm that training cannot move the outputs out of it.
+            steps = int(ctx.config.get("loss_inputs.confirm_steps"))
+            trained = trained_output_range(ctx, steps)
+            if trained is None or trained[0] < 0.0 or trained[1] > 1.0:
+                return []
+            trained = (steps, *trained)
         confidence = verdict.confidence * (0.95 if source == "measured" else 1.0)
-        return [self._finding(verdict, confidence, trace, summary, op, kind, source, width)]
+        return [self._finding(verdict, confidence, trace, summary, op, kind, source, width, trained)]
 
     def _finding(self, verdict: Judgement, confidence: float, trace: ForwardTrace, s: OutputSummary, op: str,
-                 kind: str, source: str, width: int) -> Finding:
+                 kind: str, source: str, width: int, trained: tuple[int, float, float] | None = None) -> Finding:
         shape = trace.outputs[0].shape_str
         producer = output_producer(trace)
         where = display_path(producer.path) if producer is not None else "model"
@@ -181,6 +196,10 @@ class LossInputsCheck(Check):
             else:
                 evidence.append(f"{last}; no sigmoid is visible, but centred logits would fall outside [0, 1] "
                                 f"about half the time")
+                if trained is not None:
+                    evidence.append(f"after {trained[0]} steps of the optimizer on one batch, the outputs still lie "
+                                    f"in [{_fmt(trained[1])}, {_fmt(trained[2])}]: something bounds them")
+                    metrics.update(trained_min=trained[1], trained_max=trained[2])
             if binary:
                 evidence.append(f"{loss} applies the sigmoid itself: on inputs in [0, 1] its loss cannot go below "
                                 f"0.31 for a positive target or 0.69 (ln 2) for a negative one, so the model "
