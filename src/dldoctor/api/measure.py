@@ -54,10 +54,11 @@ from dldoctor.probes.input_stats import measure_inputs as measure_inputs
 from dldoctor.probes.loss_probe import LabelCounts as LabelCounts
 from dldoctor.probes.loss_probe import LabelSummary as LabelSummary
 from dldoctor.probes.loss_probe import LossProbe as LossProbe
+from dldoctor.probes.loss_probe import TrainedOutputs as TrainedOutputs
 from dldoctor.probes.loss_probe import loss_kind as loss_kind
 from dldoctor.probes.loss_probe import measure_labels as measure_labels
 from dldoctor.probes.loss_probe import measure_loss as measure_loss
-from dldoctor.probes.loss_probe import trained_output_range as trained_output_range
+from dldoctor.probes.loss_probe import trained_outputs as trained_outputs
 from dldoctor.probes.lr_sweep import Sweep as Sweep
 from dldoctor.probes.lr_sweep import lr_sweep as lr_sweep
 from dldoctor.probes.nonfinite import DataNonFinite as DataNonFinite
@@ -127,6 +128,7 @@ __all__ = [
     "StepSymptoms",
     "StepTiming",
     "Sweep",
+    "TrainedOutputs",
     "TrainingRun",
     "auc_null_se",
     "auto_budget",
@@ -163,7 +165,7 @@ __all__ = [
     "time_items",
     "trace_step",
     "trainable_count",
-    "trained_output_range",
+    "trained_outputs",
     "training",
     "unpack_batch",
 ]

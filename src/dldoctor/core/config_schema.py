@@ -374,6 +374,11 @@ SCHEMA: Mapping[str, Rule] = {
         confirm_steps=COUNT,
     ),
     **_section(
+        "output_units",
+        steps=COUNT,
+        min_samples=COUNT,
+    ),
+    **_section(
         "lr_finder",
         enabled=FLAG,
         steps=Range(min=3, note="steps: a curve needs a start, a low and a rise"),

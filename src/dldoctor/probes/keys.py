@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dldoctor.probes.gradients import GradFlow, OptimizerCoverage
     from dldoctor.probes.init_stats import InitStats
     from dldoctor.probes.input_stats import InputStats
-    from dldoctor.probes.loss_probe import LabelSummary, LossProbe
+    from dldoctor.probes.loss_probe import LabelSummary, LossProbe, TrainedOutputs
     from dldoctor.probes.nonfinite import DataNonFinite, Localisation, StepOutcome
     from dldoctor.probes.overfit.capacity import Variant
     from dldoctor.probes.overfit.one_batch import Curve
@@ -42,8 +42,8 @@ GRAD_FLOW: Key[GradFlow] = Key("grad_flow", "a watched backward pass; .at(batch 
 
 # -- running: one step, watched ------------------------------------------------------------
 LOSS_PROBE: Key[LossProbe] = Key("loss_probe", "what the loss does with the outputs and targets")
-TRAINED_OUTPUT_RANGE: Key[tuple[float, float] | None] = Key(
-    "trained_output_range", "the output's range after a few steps on the first batch (min, max)")
+TRAINED_OUTPUTS: Key[TrainedOutputs | None] = Key(
+    "trained_outputs", "the outputs on the first batch after a few steps of training on it")
 LABEL_SUMMARY: Key[LabelSummary] = Key("label_summary", "the labels seen in the batches and the dataset")
 DETERMINISM: Key[Determinism] = Key("determinism", "the model's forward in train and eval mode, twice each")
 OPTIMIZER_COVERAGE: Key[OptimizerCoverage] = Key("optimizer_coverage", "the parameters the optimiser holds")

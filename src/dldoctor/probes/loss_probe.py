@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from dldoctor.core.loss_kinds import kind_of, loss_name
-from dldoctor.probes.keys import LABEL_SUMMARY, LOSS_PROBE, TRAINED_OUTPUT_RANGE
+from dldoctor.probes.keys import LABEL_SUMMARY, LOSS_PROBE, TRAINED_OUTPUTS
 from dldoctor.runtime.rng import isolated_rng
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -224,16 +224,42 @@ def measure_loss(ctx: Context) -> LossProbe:
     return ctx.measure(LOSS_PROBE, run)
 
 
-def trained_output_range(ctx: Context, steps: int) -> tuple[float, float] | None:
-    """The model's output range on the first batch after ``steps`` steps of the spec's own
-    optimizer and loss on it (a fresh copy; None when a step fails or turns non-finite).
+@dataclasses.dataclass(frozen=True)
+class TrainedOutputs:
+    """The model's outputs on the first batch after a few steps of training on it.
 
-    Whether outputs stay inside a range is a property of the model only when training
-    pushes on them: at initialisation a logits head may sit inside [0, 1] by its bias or a
-    small init. Memoised.
+    Attributes:
+        steps: the steps taken (the spec's optimizer and loss, on a fresh copy).
+        minimum, maximum: the outputs' range.
+        units: size of the output's dim 1 (classes, output units; 1 for a 1-D output).
+        samples: values per unit (the other dims' sizes multiplied).
+        dead: the units that are exactly 0 for every one of those values, and whose target,
+            where the target has the output's shape, is not 0 everywhere too.
     """
 
-    def run() -> tuple[float, float] | None:
+    steps: int
+    minimum: float
+    maximum: float
+    units: int
+    samples: int
+    dead: tuple[int, ...]
+
+
+def _by_unit(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as (values, units): dim 1 holds the units (classes, channels); a 1-D tensor is one unit."""
+    return t.reshape(-1, 1) if t.dim() == 1 else t.movedim(1, -1).reshape(-1, t.shape[1])
+
+
+def trained_outputs(ctx: Context, steps: int) -> TrainedOutputs | None:
+    """The outputs on the first batch after ``steps`` steps of the spec's own optimizer and
+    loss on it (a fresh copy; None when a step fails or turns non-finite). Memoised.
+
+    What outputs do once training pushes on them is a property of the model; at
+    initialisation a logits head may sit inside [0, 1] by its bias or a small init, and a
+    ReLU after the last layer kills output units only as the loss drives them down.
+    """
+
+    def run() -> TrainedOutputs | None:
         model = ctx.fresh_model()
         batch = ctx.first_batch("train")
         with isolated_rng(ctx.seed), warnings.catch_warnings():
@@ -249,14 +275,22 @@ def trained_output_range(ctx: Context, steps: int) -> tuple[float, float] | None
                     loss.backward()
                     optimizer.step()
                 with torch.no_grad():
-                    outputs, _ = ctx.forward_fn(model, batch)
+                    outputs, targets = ctx.forward_fn(model, batch)
             except Exception:  # the forward checks name crashes; here it only means "not measured"
                 return None
-        if not isinstance(outputs, torch.Tensor) or not torch.isfinite(outputs).all():
+        if not isinstance(outputs, torch.Tensor) or not outputs.is_floating_point() or outputs.numel() == 0:
             return None
-        return float(outputs.min()), float(outputs.max())
+        out = outputs.detach()
+        if not torch.isfinite(out).all():
+            return None
+        by_unit = _by_unit(out)
+        zero = (by_unit == 0).all(dim=0)
+        if isinstance(targets, torch.Tensor) and targets.shape == out.shape and targets.is_floating_point():
+            zero &= ~(_by_unit(targets.detach()) == 0).all(dim=0)  # a unit whose target is 0 everywhere may output 0
+        return TrainedOutputs(steps, float(out.min()), float(out.max()), by_unit.shape[1], by_unit.shape[0],
+                              tuple(int(i) for i in torch.nonzero(zero).flatten().tolist()))
 
-    return ctx.measure(TRAINED_OUTPUT_RANGE, run)
+    return ctx.measure(TRAINED_OUTPUTS, run)
 
 
 # -- labels ---------------------------------------------------------------------------

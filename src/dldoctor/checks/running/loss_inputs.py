@@ -12,7 +12,7 @@ from dldoctor.api.measure import (
     display_path,
     loss_kind,
     measure_loss,
-    trained_output_range,
+    trained_outputs,
 )
 from dldoctor.api.read import output_producer
 
@@ -136,11 +136,10 @@ class LossInputsCheck(Check):
         trained = None
         if verdict.case == "squashed-into-logits" and op not in SQUASH_OPS:
             # Only the range says "squashed": confirm that training cannot move the outputs out of it.
-            steps = int(ctx.config.get("loss_inputs.confirm_steps"))
-            trained = trained_output_range(ctx, steps)
-            if trained is None or trained[0] < 0.0 or trained[1] > 1.0:
+            after = trained_outputs(ctx, int(ctx.config.get("loss_inputs.confirm_steps")))
+            if after is None or after.minimum < 0.0 or after.maximum > 1.0:
                 return []
-            trained = (steps, *trained)
+            trained = (after.steps, after.minimum, after.maximum)
         confidence = verdict.confidence * (0.95 if source == "measured" else 1.0)
         return [self._finding(verdict, confidence, trace, summary, op, kind, source, width, trained)]
 

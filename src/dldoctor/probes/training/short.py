@@ -189,6 +189,42 @@ def _batches(ctx, split: str, loader: Iterable, limit: int | None = None):
         yield batch
 
 
+def correct_share(out: torch.Tensor, tgt: torch.Tensor, ignore_index: int | None = None) -> tuple[float, float]:
+    """Classification hits in a batch, counted per sample: ``(sum of each sample's share of
+    correct predictions, samples with anything to predict)``.
+
+    A sample may hold one label, a label per position (a sequence, a segmentation map) or
+    one 0/1 label per class (multi-label). Targets equal to the loss's ``ignore_index``
+    (padding, -100; any negative index where the loss names none) are not counted, nor is a
+    sample with no counted target.
+    """
+    n = out.shape[0] if out.dim() else 1
+    if out.dim() >= 2 and out.shape[1] > 1:
+        if tgt.shape == out.shape and tgt.is_floating_point():
+            if bool(((tgt == 0) | (tgt == 1)).all()):  # one 0/1 label per class
+                threshold = 0.5 if float(out.min()) >= 0 and float(out.max()) <= 1 else 0.0
+                hits = (out > threshold).float() == tgt
+            else:  # soft targets: the most probable class
+                hits = out.argmax(dim=1) == tgt.argmax(dim=1)
+            counted = torch.ones_like(hits)
+        else:
+            pred = out.argmax(dim=1)
+            if pred.shape != tgt.shape:
+                return 0.0, 0.0
+            # no loss counts a negative class index unless it is its ignore_index (-100 by default)
+            counted = tgt != ignore_index if ignore_index is not None else tgt >= 0
+            hits = (pred == tgt) & counted
+    else:
+        threshold = 0.5 if float(out.min()) >= 0 and float(out.max()) <= 1 else 0.0
+        if out.numel() != tgt.numel():
+            return 0.0, 0.0
+        hits = ((out.reshape(-1) > threshold).float() == tgt.reshape(-1).float()).reshape(n, -1)
+        counted = torch.ones_like(hits)
+    per_sample = counted.reshape(n, -1).float().sum(1)
+    share = hits.reshape(n, -1).float().sum(1) / per_sample.clamp_min(1)
+    return float(share.sum()), float((per_sample > 0).sum())
+
+
 def _score(ctx, model: nn.Module, loader, max_batches: int, task: str, target_var: float | None,
            transform: Callable[[Any], Any] | None, split: str = "train") -> SplitScore | None:
     if loader is None:
@@ -196,8 +232,10 @@ def _score(ctx, model: nn.Module, loader, max_batches: int, task: str, target_va
     model.eval()
     total_loss = 0.0
     correct = 0.0
+    scored = 0.0
     sq = 0.0
     n = 0
+    ignore = getattr(ctx.spec.loss_fn, "ignore_index", None)
     with torch.no_grad():
         for batch in _batches(ctx, split, loader, max_batches):
             batch = to_device(batch, ctx.device)
@@ -211,19 +249,17 @@ def _score(ctx, model: nn.Module, loader, max_batches: int, task: str, target_va
             total_loss += float(loss) * k
             n += k
             if task == "classification":
-                if out.dim() >= 2 and out.shape[1] > 1:
-                    correct += float((out.argmax(dim=1) == tgt).float().sum())
-                else:
-                    threshold = 0.5 if float(out.min()) >= 0 and float(out.max()) <= 1 else 0.0
-                    correct += float(((out.reshape(-1) > threshold).float() == tgt.reshape(-1).float()).float().sum())
+                hits, samples = correct_share(out, tgt, ignore)
+                correct += hits
+                scored += samples
             elif task == "regression" and out.numel() == tgt.numel():
                 sq += float(((out.reshape(-1).float() - tgt.reshape(-1).float()) ** 2).sum()) / max(1, out[0].numel())
     model.train()
     if n == 0:
         return None
     error = None
-    if task == "classification":
-        error = 1.0 - correct / n
+    if task == "classification" and scored:
+        error = 1.0 - correct / scored
     elif task == "regression" and target_var:
         error = (sq / n) / target_var
     return SplitScore(total_loss / n, error, n)
