@@ -45,6 +45,10 @@ def stages_for(expect: str):
     return tuple(s for s in Stage if s <= last)
 
 
+#: An optional test dependency a zoo case imports (transformers, Lightning).
+LIBRARY_IMPORT = re.compile(r"^(?:from|import) (transformers|lightning|pytorch_lightning)\b", re.M)
+
+
 @pytest.mark.zoo
 @pytest.mark.parametrize("path", ZOO, ids=[p.stem for p in ZOO])
 def test_zoo_case(path):
@@ -53,6 +57,9 @@ def test_zoo_case(path):
     expect, accepted = expectation(path)
     if expect == "device-mismatch" and torch.cuda.is_available():
         pytest.skip("hard-coded CUDA is only a bug on a machine without it")
+    library = LIBRARY_IMPORT.search(path.read_text())
+    if library:  # the library-model controls (healthy_lib_*)
+        pytest.importorskip(library.group(1), reason="optional test dependency (requirements-optional.txt)")
     diagnosis = diagnose_file(path, stages=declared_stages(path) or stages_for(expect))
     alarms = [f for f in diagnosis.diagnoses if f.severity.value in ("error", "warning")]
     if expect == "healthy":

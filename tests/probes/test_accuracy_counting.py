@@ -2,7 +2,7 @@
 
 import torch
 
-from dldoctor.probes.training.short import correct_share
+from dldoctor.probes.accuracy import correct_share
 
 
 def test_one_label_per_sample():

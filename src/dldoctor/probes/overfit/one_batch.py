@@ -19,6 +19,7 @@ from torch import nn
 
 from dldoctor.core.context import unpack_batch
 from dldoctor.core.errors import CheckIncomplete
+from dldoctor.probes.accuracy import correct_share
 from dldoctor.probes.resources.holders import roots_of
 from dldoctor.probes.resources.monitor import ResourceRecord, StepMonitor
 from dldoctor.runtime.rng import isolated_rng
@@ -128,13 +129,8 @@ def _metric(outputs: Any, targets: Any, task: str) -> tuple[str, float] | None:
         return None
     with torch.no_grad():
         if task == "classification":
-            if (out.dim() >= 2 and out.shape[1] > 1 and not tgt.is_floating_point()
-                    and tgt.shape == out.shape[:1] + out.shape[2:]):
-                return "accuracy", float((out.argmax(dim=1) == tgt).float().mean())
-            if out.numel() == tgt.numel():
-                pred = (out.reshape(-1) > (0.5 if float(out.min()) >= 0 and float(out.max()) <= 1 else 0.0))
-                return "accuracy", float((pred.float() == tgt.reshape(-1).float()).float().mean())
-            return None
+            hits, samples = correct_share(out, tgt)  # ignored targets (-100, padding) left out
+            return ("accuracy", hits / samples) if samples else None
         if task == "regression" and out.numel() == tgt.numel():
             return "mse", float(((out.reshape(-1).float() - tgt.reshape(-1).float()) ** 2).mean())
     return None
@@ -203,7 +199,13 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
     """
     if setup.samples:
         batches = [slice_batch(b, setup.samples) for b in batches]
+    # With every input zeroed, the targets still come from the batch as it was: a forward that
+    # builds them from the inputs (a language model's shifted tokens, labels masked where the
+    # attention mask is 0) would otherwise train on zeroed targets.
+    fixed_targets = None
     if setup.zero_inputs:
+        if ctx.spec.forward is not None:
+            fixed_targets = [forward_targets(b, ctx) for b in batches]
         batches = [zero_inputs(b, ctx) for b in batches]
     task = ctx.task
     loss_fn = ctx.spec.loss_fn
@@ -256,6 +258,8 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                 step_start = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
                 outputs, targets = ctx.forward_fn(model, batch)
+                if fixed_targets is not None:
+                    targets = fixed_targets[index]
                 if perms is not None:
                     targets = _permute(targets, perms[index])
                 loss = loss_fn(outputs, targets)
@@ -331,7 +335,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                     hm = _metric(out_h, tgt_h, task)
                     if hm is not None:
                         heldout_metric = hm[1]
-                        _, tgt_train = ctx.forward_fn(model, batches[0])
+                        tgt_train = fixed_targets[0] if fixed_targets else ctx.forward_fn(model, batches[0])[1]
                         heldout_chance = _chance(tgt_h, tgt_train, hm[0])
             if act_modules and first_nonfinite is None:
                 # Units that never fire on the batch, read once after the last update (in
@@ -369,18 +373,30 @@ def _chance(heldout_targets: Any, train_targets: Any, metric_name: str) -> float
     if th is None or tt is None:
         return None
     if metric_name == "accuracy":
-        values, counts = torch.unique(tt.reshape(-1), return_counts=True)
+        tt, th = tt.reshape(-1), th.reshape(-1)
+        if not tt.is_floating_point():  # class indices: a negative one is an ignored target, not a class
+            tt, th = tt[tt >= 0], th[th >= 0]
+        if not len(tt) or not len(th):
+            return None
+        values, counts = torch.unique(tt, return_counts=True)
         majority = values[counts.argmax()]
-        return float((th.reshape(-1) == majority).float().mean())
+        return float((th == majority).float().mean())
     if metric_name == "mse":
         return float(((th.reshape(-1).float() - tt.float().mean()) ** 2).mean())
     return None
 
 
 def _permute(targets: Any, perm: torch.Tensor) -> Any:
-    """Targets with their samples reordered by ``perm`` (every tensor with a matching first dim)."""
+    """Targets with their samples reordered by ``perm``: every tensor whose first dim is the
+    batch's, or a whole multiple of it (a forward that flattened (batch, positions) targets
+    into one dim moves each sample's block of positions together)."""
+    n = len(perm)
+
     def shuffle(x: torch.Tensor) -> torch.Tensor:
-        return x[perm.to(x.device)] if x.dim() > 0 and len(x) == len(perm) else x
+        if x.dim() == 0 or len(x) % n:
+            return x
+        order = perm.to(x.device)
+        return x[order] if len(x) == n else x.reshape(n, -1, *x.shape[1:])[order].reshape(x.shape)
 
     return _replace_except(targets, None, shuffle)
 
@@ -397,13 +413,18 @@ def zero_inputs(batch: Any, ctx) -> Any:
     return _replace_except(batch, _find_targets(batch, ctx), torch.zeros_like)
 
 
-def _find_targets(batch: Any, ctx) -> Any:
-    """The tensor of ``batch`` that the spec's forward returns as the targets."""
+def forward_targets(batch: Any, ctx) -> Any:
+    """The targets the spec's forward returns for ``batch`` (a fresh model, eval mode, no grad)."""
     model = ctx.fresh_model()
     model.eval()
     with torch.no_grad():
         _, targets = ctx.forward_fn(model, batch)
-    tgt = next(iter_tensors(targets), None)
+    return targets
+
+
+def _find_targets(batch: Any, ctx) -> Any:
+    """The tensor of ``batch`` that the spec's forward returns as the targets."""
+    tgt = next(iter_tensors(forward_targets(batch, ctx)), None)
     for t in iter_tensors(batch):
         if t is tgt:
             return t
