@@ -73,7 +73,7 @@ def test_the_same_diagnosis_under_load(path, stages):
     with busy_machine():
         loaded = diagnose_file(path, stages=stages)
     assert outcome(loaded) == outcome(unloaded), (
-        [(f.id, f.title, f.evidence[:2]) for f in unloaded.diagnoses if f.severity.value != "info"],
-        [(f.id, f.title, f.evidence[:2]) for f in loaded.diagnoses if f.severity.value != "info"])
+        [(f.id, f.title, f.evidence) for f in unloaded.diagnoses if f.severity.value != "info"],
+        [(f.id, f.title, f.evidence) for f in loaded.diagnoses if f.severity.value != "info"])
     assert all(c.status.value in ("passed", "failed", "skipped") for c in loaded.checks), \
         [(c.name, c.reason) for c in loaded.checks if c.status.value == "errored"]

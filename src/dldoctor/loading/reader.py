@@ -59,6 +59,8 @@ from dldoctor.loading.user_traceback import _is_library, exception_line
 _RECORDED = 64
 #: Frames shown of a stack sample or a worker's traceback.
 _SHOWN = 8
+#: Extra deadlines granted to a reading thread found running a finalizer (see _Pass.wait).
+_FINALIZER_GRACE = 2
 
 _ITEM, _END, _ERROR = "item", "end", "error"
 _NEXT, _CLOSE = "next", "close"
@@ -100,6 +102,16 @@ def _janitor(jobs: queue.SimpleQueue) -> None:
     while True:
         obj = jobs.get()
         del obj
+
+
+def _in_finalizer(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is running a ``__del__`` now (sampled, like :func:`thread_spot`)."""
+    frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Worker:
@@ -158,9 +170,21 @@ class _Pass:
         self.worker.jobs.put((self, _NEXT))
 
     def wait(self, deadline_s: float) -> tuple[str, Any] | None:
-        """The next result, or None when no progress came for ``deadline_s`` seconds."""
+        """The next result, or None when no progress came for ``deadline_s`` seconds.
+
+        Time the thread spends in a finalizer (``__del__``) is not the source's: the
+        garbage collector runs finalizers of unrelated objects on whichever thread
+        allocates, and one (a DataLoader iterator shutting down its worker processes)
+        can take seconds per worker. A thread found in one gets the deadline again, up
+        to ``_FINALIZER_GRACE`` times.
+        """
+        grace = _FINALIZER_GRACE
         while True:
             left = self.last_tick + deadline_s - time.monotonic()
+            if left <= 0 and grace > 0 and _in_finalizer(self.thread):
+                grace -= 1
+                self.last_tick = time.monotonic()
+                continue
             if left <= 0:
                 return None
             try:
