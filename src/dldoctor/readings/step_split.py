@@ -37,6 +37,8 @@ class StepSplit:
     typical_step_s: float = 0.0
     source: str = "the short training run"
     """Whose steps these are, in words."""
+    watched: bool = False
+    """The steps are the user's own loop, watched in script mode (not dldoctor's run)."""
 
     @property
     def step_s(self) -> float:
@@ -70,11 +72,11 @@ def split_watched(loop: WatchedLoop, min_steps: int) -> StepSplit | None:
         return None
     starts = set(loop.epoch_starts)
     firsts = {i for i, step in enumerate(loop.monitored_steps) if step in starts}
-    return split_record(rec, firsts, min_steps, "the script's own loop")
+    return split_record(rec, firsts, min_steps, "the script's own loop", watched=True)
 
 
 def split_record(rec: ResourceRecord, firsts: set[int], min_steps: int,
-                 source: str = "the short training run") -> StepSplit | None:
+                 source: str = "the short training run", watched: bool = False) -> StepSplit | None:
     """The split of a resource record's steps, leaving out ``firsts`` (epochs' first steps)."""
     steady = [i for i in range(rec.steps) if i not in firsts]
     if len(steady) < min_steps:
@@ -89,4 +91,5 @@ def split_record(rec: ResourceRecord, firsts: set[int], min_steps: int,
         typical_wait_s=statistics.median(rec.wait_s[i] for i in steady),
         typical_step_s=statistics.median(rec.wait_s[i] + rec.compute_s[i] for i in steady),
         source=source,
+        watched=watched,
     )

@@ -130,7 +130,7 @@ class InputPipelineCheck(Check):
     @staticmethod
     def _where(ctx, split: StepSplit, location: str) -> str:
         """The script's loader line for a loader-wide cause seen in the script's own loop."""
-        if ctx.watched is not None and split.source != StepSplit.source and location == "train_loader":
+        if ctx.watched is not None and split.watched and location == "train_loader":
             return ctx.watched.loader_line or location
         return location
 
