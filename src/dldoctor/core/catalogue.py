@@ -17,10 +17,14 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from dldoctor.core.catalogue_entries import ENTRIES
 from dldoctor.core.entry import Entry
 from dldoctor.core.ids import DiagnosisId, Family
+
+if TYPE_CHECKING:
+    from dldoctor.core.finding import Finding
 
 __all__ = [
     "CATALOGUE", "DiagnosisId", "DiagnosisInfo", "Entry", "Family", "all_entries", "closest", "get", "is_builtin",
@@ -137,3 +141,17 @@ def get(diagnosis_id: str) -> Entry:
 def closest(text: str, n: int = 3) -> list[str]:
     """The known IDs closest to ``text`` (for "did you mean" messages)."""
     return difflib.get_close_matches(text.strip().lower(), list(all_entries()), n=n, cutoff=0.4)
+
+
+def coverage_gap(title: str, *, check: str, evidence: tuple[str, ...], fixes: tuple[str, ...],
+                 location: str) -> Finding:
+    """A ``check-incomplete`` warning for checks that could not run at all (not the user's
+    code failing): ``fixes`` first, then the catalogue's ``--allow-incomplete`` advice."""
+    from dldoctor.core.finding import Finding
+    from dldoctor.core.severity import Severity
+    from dldoctor.core.stage import Stage
+
+    allow = tuple(f for f in get("check-incomplete").fixes if "--allow-incomplete" in f)
+    return Finding(id="check-incomplete", severity=Severity.WARNING, confidence=1.0, title=title, check=check,
+                   evidence=evidence, fixes=(*fixes, *allow), metrics={"fatal": False, "user_code": False},
+                   location=location, stage=Stage.RUN.label)

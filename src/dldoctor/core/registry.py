@@ -313,18 +313,11 @@ def plugin_ownership(registered: Iterable[Registered]) -> dict[str, frozenset[st
 def failure_finding(failure: PluginFailure) -> Finding:
     """The ``check-incomplete`` finding of a plugin that failed to load: its checks did not run."""
     from dldoctor.core import catalogue
-    from dldoctor.core.finding import Finding
-    from dldoctor.core.severity import Severity
-    from dldoctor.core.stage import Stage
 
-    return Finding(
-        id="check-incomplete", severity=Severity.WARNING, confidence=1.0,
-        title=f"plugin entry point {failure.name!r} failed to load: {failure.error}",
-        check=f"plugin:{failure.name}",
+    return catalogue.coverage_gap(
+        f"plugin entry point {failure.name!r} failed to load: {failure.error}", check=f"plugin:{failure.name}",
         evidence=(failure.message(), "not checked: whatever the plugin's checks look for"),
         fixes=(f"Fix or uninstall the plugin{f' {failure.dist}' if failure.dist else ''}; `dldoctor checks` "
                "shows why it does not load.",
-               f"Or run without third-party checks: {AUTOLOAD_ENV}=1.",
-               *(f for f in catalogue.get("check-incomplete").fixes if "--allow-incomplete" in f)),
-        metrics={"fatal": False, "user_code": False}, location=f"plugin:{failure.name}", stage=Stage.RUN.label,
-    )
+               f"Or run without third-party checks: {AUTOLOAD_ENV}=1."),
+        location=f"plugin:{failure.name}")

@@ -85,14 +85,11 @@ def unrebuilt_finding(problem: str) -> Finding:
     from dldoctor.core import catalogue
     from dldoctor.loading.spec import SPEC_SNIPPET
 
-    return Finding(
-        id="check-incomplete", severity=Severity.WARNING, confidence=1.0,
-        title=f"only the watched-loop checks ran: {problem}", check="load-entrypoint",
+    return catalogue.coverage_gap(
+        f"only the watched-loop checks ran: {problem}", check="load-entrypoint",
         evidence=(problem, "not checked: everything dldoctor's own runs look for (stages 1-5 beyond the user's loop)"),
-        fixes=("Write a dldoctor_spec() in the script (spec mode) so that every stage can run:\n" + SPEC_SNIPPET,
-               *(f for f in catalogue.get("check-incomplete").fixes if "--allow-incomplete" in f)),
-        metrics={"fatal": False, "user_code": False}, location="entrypoint", stage=Stage.RUN.label,
-    )
+        fixes=("Write a dldoctor_spec() in the script (spec mode) so that every stage can run:\n" + SPEC_SNIPPET,),
+        location="entrypoint")
 
 
 def script_budget(config: Config) -> Budget:
