@@ -59,6 +59,28 @@ CASES = {
         x="torch.randn(64, 6, generator=g)", y="torch.randint(0, 2, (64, 1), generator=g).float()",
         model="nn.Linear(6, 1)", loss="nn.BCELoss()", extra="", expect="loss-input-probabilities",
         location="loss", fix=""),
+    # A crash inside a binary cross-entropy is named by its contract (targets are probabilities
+    # of the output's shape), whatever torch's message is about: values, shape or dtype.
+    "class-ids-into-bce": dict(
+        x="torch.randn(64, 6, generator=g)", y="(torch.arange(64) % 4).float().view(-1, 1)",
+        model="nn.Sequential(nn.Linear(6, 1), nn.Sigmoid())", loss="nn.BCELoss()", extra="",
+        expect="label-out-of-range", location="data", fix="4-wide last layer"),
+    "flat-class-ids-into-bce-with-logits": dict(
+        x="torch.randn(64, 6, generator=g)", y="(torch.arange(64) % 5).float()",
+        model="nn.Linear(6, 1)", loss="nn.BCEWithLogitsLoss()", extra="",
+        expect="label-out-of-range", location="data", fix="nn.CrossEntropyLoss"),
+    "long-class-ids-into-bce": dict(
+        x="torch.randn(64, 6, generator=g)", y="(torch.arange(64) % 3).view(-1, 1)",
+        model="nn.Sequential(nn.Linear(6, 1), nn.Sigmoid())", loss="nn.BCELoss()", extra="",
+        expect="label-out-of-range", location="data", fix="long targets"),
+    "probabilities-of-another-shape-into-bce": dict(
+        x="torch.randn(64, 6, generator=g)", y="(torch.arange(64) % 2).float()",
+        model="nn.Sequential(nn.Linear(6, 1), nn.Sigmoid())", loss="nn.BCELoss()", extra="",
+        expect="shape-mismatch", location="loss", fix="view_as"),
+    "binary-long-targets-into-bce-with-logits": dict(
+        x="torch.randn(64, 6, generator=g)", y="(torch.arange(64) % 2).view(-1, 1)",
+        model="nn.Linear(6, 1)", loss="nn.BCEWithLogitsLoss()", extra="",
+        expect="dtype-mismatch", location="loss", fix="float"),
     "detached-output": dict(
         x="torch.randn(64, 6, generator=g)", y="torch.randint(0, 3, (64,), generator=g)",
         model="nn.Linear(6, 3)", loss="nn.CrossEntropyLoss()",
@@ -89,6 +111,16 @@ def test_crash_is_classified_and_localised(make_project, name):
     assert any(e.startswith("torch said:") for e in top.evidence)
     checks = {c.name: c.status.value for c in diagnosis.checks}
     assert checks["forward-pass"] == "failed"
+
+
+def test_a_contract_crash_keeps_what_torch_said_and_the_other_reading(make_project):
+    path = make_project(LOADER.format(**CASES["flat-class-ids-into-bce-with-logits"]))
+    top = diagnose_file(path, select=("forward-pass",)).diagnoses[0]
+    assert "{0, 1, 2, 3, 4}" in top.title and "BCEWithLogitsLoss" in top.title
+    assert top.metrics["target_min"] == 0 and top.metrics["target_max"] == 4
+    assert top.metrics["torch_verdict"] == "dtype-mismatch"
+    assert any("looks like a dtype problem" in e for e in top.evidence)
+    assert any("Target size" in e for e in top.evidence if e.startswith("torch said:"))
 
 
 def test_the_shape_trace_names_the_modules_before_the_crash(make_project):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dldoctor.checks.running.gradient_flow import ParamState, cover, frozen_layout, judge
+from dldoctor.checks.running.gradient_flow import FrozenFit, ParamState, cover, frozen_layout, frozen_suspect, judge
 from dldoctor.probes.gradients import GradFlow, ModuleFlow, OptimizerCoverage
 from tests.conftest import HEALTHY_BODY, diagnose_file
 
@@ -184,3 +184,104 @@ def test_zero_gradients_defer_to_dead_layers():
     assert judge(params, [flow("a", "b")], None, frozenset({"a", "b"}), "relu", 0.5, 6) == []
     (verdict,) = judge(params, [flow("a", "b")], None, frozenset({"a", "b"}), None, 0.5, 6)
     assert verdict.severity.value == "warning"
+
+
+# -- structural zero gradients: a parameter the loss does not depend on --------------------------
+SIAMESE = """
+g = torch.Generator().manual_seed(0)
+A = torch.randn(128, 6, generator=g)
+B = A + 0.3 * torch.randn(128, 6, generator=g) * (torch.rand(128, 1, generator=g) < 0.5)
+same = (B - A).abs().sum(1).lt(0.01).long()
+
+class Siamese(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tower = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 8))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, pair):
+        # the tower's last bias is added to both outputs and cancels in the difference
+        return self.head((self.tower(pair[:, 0]) - self.tower(pair[:, 1])).abs())
+
+def dldoctor_spec():
+    return {"model": Siamese, "train_loader": DataLoader(TensorDataset(torch.stack([A, B], 1), same), batch_size=32),
+            "loss_fn": nn.CrossEntropyLoss(), "optimizer": lambda p: torch.optim.Adam(p, lr=1e-2)}
+"""
+
+
+def test_a_bias_that_cancels_by_construction_is_information_only(make_project):
+    (info,) = run(make_project, SIAMESE)
+    assert info.severity.value == "info" and info.location == "tower.2", info
+    assert "no effect on the loss" in info.title
+    assert info.metrics["max_relative_loss_change"] < 1e-5
+
+
+def test_a_zero_gradient_through_a_hard_decision_is_still_reported(make_project):
+    # round() has a zero derivative, but perturbing fc1 changes the rounded values and the loss
+    found = run(make_project, body(forward="return self.fc2(torch.round(self.fc1(x)))"))
+    assert [f.severity.value for f in found] == ["warning"] and "exactly-zero" in found[0].title
+
+
+# -- a frozen output layer: the fit decides --------------------------------------------------
+FROZEN_BY_TYPE = """
+        for m in self.modules():  # meant for the feature layer; the head is a Linear too
+            if isinstance(m, nn.Linear):
+                m.requires_grad_(False)
+        self.norm = nn.LayerNorm(16)"""
+
+
+def test_frozen_output_that_cannot_fit_is_an_error_naming_the_head(make_project):
+    text = body(init=FROZEN_BY_TYPE, forward="return self.fc2(torch.relu(self.norm(self.fc1(x))))",
+                optimizer="lambda p: torch.optim.Adam([q for q in p if q.requires_grad], lr=1e-2)")
+    (error,) = run(make_project, text)
+    assert error.severity.value == "error" and error.location == "fc2", error
+    assert error.metrics["trainable_values"] == 32  # the LayerNorm's weight and bias
+    evidence = " ".join(error.evidence)
+    assert "with every parameter trainable" in evidence and "converged" in evidence
+    assert "fc1 (Linear), fc2 (Linear)" in evidence
+
+
+def test_off_by_one_freeze_leaving_only_the_head_bias_is_an_error(make_project):
+    text = body(init="for q in list(self.parameters())[:-1]:\n            q.requires_grad_(False)")
+    (error,) = run(make_project, text)
+    assert error.severity.value == "error" and error.location == "fc2", error
+    assert any("frozen in part (weight requires_grad=False)" in e for e in error.evidence)
+
+
+def test_a_fixed_output_layer_that_still_fits_is_information(make_project):
+    # a fixed random classifier on a trainable feature layer: it fits the batch as given
+    text = body(init="self.fc1 = nn.Linear(8, 64); self.fc2 = nn.Linear(64, 2); self.fc2.requires_grad_(False)")
+    found = run(make_project, text)
+    assert found and all(f.severity.value == "info" for f in found), found
+
+
+def test_frozen_suspect_asks_only_about_a_frozen_output():
+    types = {"enc": "Linear", "head": "Linear"}
+    backbone = [p("enc.weight", False), p("enc.bias", False), p("head.weight"), p("head.bias")]
+    assert not frozen_suspect(backbone, types, "head")
+    head = [p("enc.weight"), p("enc.bias"), p("head.weight", False), p("head.bias", False)]
+    assert frozen_suspect(head, types, "head")
+    assert not frozen_suspect([p("enc.weight", False), p("head.weight", False)], types, "head")  # nothing trains
+
+
+def test_judge_turns_the_frozen_information_into_an_error_only_when_unfreezing_fits():
+    types = (("enc", "Linear"), ("head", "Linear"))
+    params = [p("enc.weight"), p("enc.bias"), p("head.weight", False), p("head.bias", False)]
+    flows = [GradFlow((), (), types, ())]
+    called = frozenset({"enc", "head"})
+    fails = FrozenFit("plateau", "converged", fails=True, fixed=True, steps=200)
+    (error,) = judge(params, flows, None, called, None, 0.5, 6, frozen_fit=fails, output="head")
+    assert error.severity.value == "error" and error.location == "head"
+    for fit in (FrozenFit("converged", "", fails=False, fixed=False, steps=200),
+                FrozenFit("plateau", "plateau", fails=True, fixed=False, steps=200)):
+        (info,) = judge(params, flows, None, called, None, 0.5, 6, frozen_fit=fit, output="head")
+        assert info.severity.value == "info"
+
+
+def test_judge_reads_no_effect_parameters_as_information():
+    params = [p("a.weight"), p("a.bias", grads=("zero", "zero")), p("b.weight")]
+    flows = [flow("a", "b")]
+    (warning,) = judge(params, flows, None, frozenset({"a", "b"}), None, 0.5, 6)
+    assert warning.severity.value == "warning"
+    (info,) = judge(params, flows, None, frozenset({"a", "b"}), None, 0.5, 6, no_effect={"a.bias": 1e-8})
+    assert info.severity.value == "info" and info.location == "a"

@@ -67,6 +67,11 @@ BAD = {
         model="init_linear(mlp(2, d_out=1), lambda m: nn.init.normal_(m.weight, 0, 1))",
         y="X[:, :1] * 0.5", loss="nn.MSELoss()",
         title="that of predicting zero", location="model[0]", severity="error", fix="kaiming_normal_"),
+    "single-output head with uniform_ (all positive) weights": dict(
+        model="init_linear(mlp(3, width=128, d_out=1), lambda m: nn.init.uniform_(m.weight) "
+              "if m.out_features == 1 else None)",
+        y="X[:, :1] * 0.5", loss="nn.MSELoss()",
+        title="that of predicting zero", location="model[4]", severity="error", fix="std=0.01"),
 }
 
 
@@ -165,6 +170,77 @@ HEALTHY = {
 }
 
 
+SIAMESE = """
+class CosinePairs(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
+        self.scale = scale
+
+    def forward(self, x):
+        a, b = self.embed(x[:, :8]), self.embed(x[:, 8:])
+        return self.scale * nn.functional.cosine_similarity(a, b, dim=1)
+
+class TwoTowers(nn.Module):
+    def __init__(self, temperature=0.07):
+        super().__init__()
+        self.a = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 16))
+        self.b = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 16))
+        self.temperature = temperature
+
+    def forward(self, x):  # x [N, 36]: the anchor's 4 features, then 8 candidates' 4 each
+        a = nn.functional.normalize(self.a(x[:, :4]), dim=-1)
+        b = nn.functional.normalize(self.b(x[:, 4:].reshape(-1, 8, 4)), dim=-1)
+        return (b * a.unsqueeze(1)).sum(-1) / self.temperature
+"""
+
+PRE_LN = """
+class PreLN(nn.Module):
+    def __init__(self, std, d=32, hidden=64, blocks=3):
+        super().__init__()
+        self.stem = nn.Linear(16, d)
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(blocks))
+        self.branches = nn.ModuleList(nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, hidden),
+                                                    nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+                                                    nn.Linear(hidden, d)) for _ in range(blocks))
+        self.head = nn.Linear(d, 4)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, std)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for norm, branch in zip(self.norms, self.branches):
+            x = x + branch(norm(x))
+        return self.head(x)
+"""
+
+BAD.update({
+    # Branches of gain ~10 per layer swamp the stream: no skip path carries the signal.
+    "residual blocks at N(0, 1)": dict(model="PreLN(1.0)", extra=PRE_LN, title="", location="branches.0.0",
+                                       severity="error", fix=""),
+})
+
+HEALTHY.update({
+    # N(0, 0.02) as in transformer code: each 4-layer branch shrinks its own signal ~3000x,
+    # but the stream keeps its scale through the skip paths.
+    "pre-LN residual blocks at N(0, 0.02)": dict(model="PreLN(0.02)", extra=PRE_LN),
+    # Setups whose loss at init is far above the uniform one under any standard init: the
+    # default re-initialisation reproduces it, so it is not the initial weights' doing.
+    "siamese pairs scored by a scaled cosine (BCE)": dict(
+        model="CosinePairs(10.0)", extra=SIAMESE, loss="nn.BCEWithLogitsLoss()",
+        y="(torch.rand(256, generator=g) < 0.5).float()"),
+    "two-tower contrastive logits with temperature 0.07": dict(
+        model="TwoTowers()", extra=SIAMESE, x="torch.randn(256, 36, generator=g)",
+        y="torch.randint(0, 8, (256,), generator=g)"),
+    "single-output regression on targets of rms 0.01": dict(
+        model="mlp(2, d_out=1)", y="0.01 * torch.randn(256, 1, generator=g)", loss="nn.MSELoss()"),
+    "single-output L1 regression on small targets": dict(
+        model="mlp(3, d_out=1)", y="0.02 * X[:, :1]", loss="nn.L1Loss()"),
+})
+
+
 @pytest.mark.parametrize("name", sorted(HEALTHY))
 def test_sane_initialisations_are_silent(make_project, name):
     assert run(make_project, **HEALTHY[name]) == {}, name
@@ -175,7 +251,7 @@ def test_sane_initialisations_are_silent(make_project, name):
 THRESHOLDS = dict(loss_excess_warn_nats=1.0, loss_excess_error_nats=5.0, loss_ratio_warn=10.0,
                   loss_ratio_error=100.0, vanish_total=1e-3, vanish_gain=0.25, vanish_total_error=1e-6,
                   explode_total=100.0, explode_gain=3.0, explode_total_error=1e4, symmetry_ratio=1e-3,
-                  saturated_warn=0.25, dead_warn=0.6, dead_error=0.95, dead_min_values=16)
+                  saturated_warn=0.25, dead_warn=0.6, dead_error=0.95, dead_min_values=16, residual_correlation=0.5)
 
 
 def layer(path, role, **kw):
@@ -195,6 +271,79 @@ def test_loss_judge_uses_the_uniform_prediction_loss():
     assert warning.severity.value == "warning" and error.severity.value == "error"
     assert "loss at init 46.1, expected ≈ ln(10) = 2.3" in error.evidence[0]
     assert "class frequencies of these batches would give 2.2" in error.evidence[0]
+
+
+def test_a_loss_the_default_init_reproduces_is_not_the_initialisations_doing():
+    def stats(value, default, kind="logits", ref=None):
+        ref = math.log(10) if ref is None else ref
+        loss = LossAtInit(kind, value, ref, ref, 10 if kind == "logits" else None, 3.0, target_rms=0.01,
+                          default_init_loss=default)
+        return InitStats(layers=(layer("0", "linear", in_signal=1.0),), loss=loss, samples=128, batches=2)
+    # 4 nats above ln(10), but a default-initialised copy gives 3.9 of them (a temperature).
+    assert judge_loss(stats(6.3, 6.2), THRESHOLDS) is None
+    # 4 nats above ln(10), of which the default init gives none: the init's doing.
+    found = judge_loss(stats(6.3, 2.35), THRESHOLDS)
+    assert found is not None and found.severity.value == "warning"
+    assert any("re-initialising a copy with PyTorch's defaults gives a loss of 2.35" in e for e in found.evidence)
+    assert found.metrics["default_init_loss"] == 2.35
+    # Regression: 1000x predicting zero, and 1000x a default head too / only 1.2x of it.
+    assert judge_loss(stats(0.12, 0.1, "squared", 1e-4), THRESHOLDS) is None
+    found = judge_loss(stats(0.12, 1.2e-4, "squared", 1e-4), THRESHOLDS)
+    assert found is not None and found.severity.value == "error"
+    # Without the default-init measurement the judge falls back to the reference alone.
+    assert judge_loss(stats(6.3, None), THRESHOLDS) is not None
+
+
+def _branch_chain(skips=(), follows=None):
+    """A stem, then a pre-LN attention branch in ``blocks.0`` (q/k/v/o; the spread falls
+    1600x from q's input to o's input), then the next LayerNorm and the head."""
+    layers = (layer("stem", "linear", in_signal=1.0, signal=0.5),
+              layer("blocks.0.ln", "norm"),
+              layer("blocks.0.q", "linear", in_signal=1.0, signal=0.08),
+              layer("blocks.0.k", "linear", in_signal=1.0, signal=0.08),
+              layer("blocks.0.v", "linear", in_signal=1.0, signal=0.08),
+              layer("blocks.0.o", "linear", in_signal=6e-4, signal=5e-5),
+              layer("ln_f", "norm", follows=follows),
+              layer("head", "linear", in_signal=1.0))
+    return InitStats(layers=layers, loss=None, samples=64, batches=1, skips=skips)
+
+
+def test_a_residual_branch_is_not_read_as_layers_in_series():
+    # Without a skip measurement the branch's layers form a chain in series: vanishing.
+    merged = merge_issues(judge_init(_branch_chain(), THRESHOLDS))
+    assert merged["bad-initialization"]["metrics"]["issues"] == "vanishing"
+    assert merged["bad-initialization"]["location"] == "blocks.0.q"
+    # blocks.0's output follows its input (correlation 0.98): a skip path, its layers a branch.
+    assert judge_init(_branch_chain(skips=(("blocks.0", 0.98),)), THRESHOLDS) == []
+    # Or: the LayerNorm after the branch gets an input that follows the previous one's.
+    assert judge_init(_branch_chain(follows=0.97), THRESHOLDS) == []
+    # Containers and norms without a skip (correlation ~0) leave the chain as it is.
+    assert judge_init(_branch_chain(skips=(("blocks.0", 0.02),), follows=0.01), THRESHOLDS) != []
+
+
+def test_the_probe_measures_skip_paths(make_project):
+    import torch
+    from torch import nn
+
+    from dldoctor.probes.init_stats import measure_init
+
+    class Block(nn.Module):
+        def __init__(self, residual):
+            super().__init__()
+            self.fc, self.residual = nn.Linear(16, 16), residual
+
+        def forward(self, x):
+            return x + self.fc(x) if self.residual else self.fc(x)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(Block(True), Block(False))
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+    batches = [(torch.randn(64, 16), torch.randint(0, 16, (64,)))]
+    stats = measure_init(model, batches, lambda m, b: (m(b[0]), b[1]), nn.CrossEntropyLoss())
+    skips = dict(stats.skips)
+    assert skips["0"] > 0.99 and abs(skips["1"]) < 0.2
 
 
 def test_dead_units_downstream_of_a_signal_less_layer_are_not_blamed_on_the_relu():

@@ -26,6 +26,21 @@ LABELS = "y = torch.randint(0, 4, (128,), generator=g)\n"
 PIXELS = "torch.randint(0, 256, (128, 3, 8, 8), generator=g).float()"
 
 
+FEATURES_IN_UNITS = ("X = torch.randn(128, 6, generator=g) * torch.tensor([1e4, 1.0, 0.01, 5.0, 1.0, 1.0])"
+                     " + torch.tensor([5e4, 0, 0, 40, 0, 0])\n" + LABELS)
+NORMALIZE = ("class Normalize(nn.Module):\n"
+             "    def __init__(self, mean, std, frozen=False):\n"
+             "        super().__init__()\n"
+             "        if frozen:\n"
+             "            self.mean = nn.Parameter(mean, requires_grad=False)\n"
+             "            self.std = nn.Parameter(std, requires_grad=False)\n"
+             "        else:\n"
+             "            self.register_buffer('mean', mean)\n"
+             "            self.register_buffer('std', std)\n"
+             "    def forward(self, x):\n"
+             "        return (x - self.mean) / self.std\n")
+
+
 def run(make_project, data, model, extra=""):
     path = make_project(SPEC.format(data=data, model=model, extra=extra))
     return [f for f in diagnose_file(path, select=("input-scale",)).diagnoses if f.id == "input-not-normalized"]
@@ -96,6 +111,14 @@ def test_mild_scale_is_only_a_note(make_project):
        "        return self.body((x / 255 - 0.5) / 0.29)\n", "Net()", ""),
     ("custom forward", "X = torch.randn(128, 6, generator=g)\n" + LABELS, MLP,
      '"forward": lambda m, b: (m(b[0] * 1.0), b[1]),'),
+    ("a buffer Normalize module first", FEATURES_IN_UNITS
+     + "mean, std = X.mean(0), X.std(0)\n" + NORMALIZE,
+     "nn.Sequential(Normalize(mean, std), nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))", ""),
+    ("a frozen-parameter Normalize module first", f"X = {PIXELS}\n" + LABELS + NORMALIZE,
+     "nn.Sequential(Normalize(torch.full((1, 3, 1, 1), 127.5), torch.full((1, 3, 1, 1), 74.0), frozen=True), "
+     + CNN[len("nn.Sequential("):], ""),
+    ("flatten then a LayerNorm without affine parameters", f"X = {PIXELS}\n" + LABELS,
+     "nn.Sequential(nn.Flatten(), nn.LayerNorm(192, elementwise_affine=False), nn.Linear(192, 4))", ""),
 ])
 def test_healthy_inputs_are_silent(make_project, name, data, model, extra):
     assert run(make_project, data, model, extra) == [], name
@@ -105,6 +128,24 @@ def test_the_input_the_model_receives_is_measured_under_a_custom_forward(make_pr
     # The forward scales the batch before calling the model: the model sees unit-scale data.
     extra = '"forward": lambda m, b: (m(b[0] / 255), b[1]),'
     assert run(make_project, f"X = {PIXELS}\n" + LABELS, CNN, extra) == []
+
+
+def test_a_fixed_normalize_that_leaves_the_scale_wrong_is_still_reported(make_project):
+    # The model's own Normalize expects images in [0, 1], but it gets 0-255: the first
+    # convolution receives values up to ~1000, and the evidence names the module passed.
+    model = ("nn.Sequential(Normalize(torch.full((1, 3, 1, 1), 0.45), torch.full((1, 3, 1, 1), 0.225)), "
+             + CNN[len("nn.Sequential("):])
+    [finding] = run(make_project, f"X = {PIXELS}\n" + LABELS + NORMALIZE, model)
+    assert finding.severity.value == "warning" and finding.metrics["rms"] > 100
+    assert any("input of model[1] (Conv2d), after the model's own parameter-free model[0] (Normalize)" in e
+               for e in finding.evidence)
+
+
+def test_raw_pixels_through_a_flatten_are_measured_at_the_first_linear(make_project):
+    model = "nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(192, 4))"
+    [finding] = run(make_project, f"X = {PIXELS}\n" + LABELS, model)
+    assert finding.metrics["raw_pixel_full_scale"] == 255
+    assert any("input of model[2] (Linear)" in e for e in finding.evidence)
 
 
 def _stats(features, layout="features", shape=(32, 3)):
@@ -144,3 +185,22 @@ def test_skipped_measurements_are_not_judged():
     stats = InputStats(where="embed", module_type="Embedding", shape=(32, 6), dtype="int64", layout="",
                        samples=0, features=(), skipped="integer inputs (token ids or indices) go into nn.Embedding")
     assert judge_inputs(stats, THRESHOLDS) is None
+
+
+def test_a_scale_that_stops_one_batch_from_fitting_is_confirmed_by_standardising_it():
+    """Inputs scaled twice (rms ~0.002): the batch does not fit at the user's rate, and fits once
+    the inputs are standardised; the finding says so, and ranks as experiment-confirmed."""
+    from tests.conftest import REPO, diagnose_file
+
+    diagnosis = diagnose_file(REPO / "examples" / "bugs" / "scale_cnn_scaled_twice.py", select=("input-scale",))
+    [found] = diagnosis.diagnoses
+    assert found.metrics["confirmed_by"] == "inputs standardised"
+    assert any("with the inputs standardised" in e for e in found.evidence)
+
+
+def test_a_scale_the_model_fits_through_is_reported_but_not_confirmed():
+    from tests.conftest import REPO, diagnose_file
+
+    diagnosis = diagnose_file(REPO / "examples" / "bugs" / "scale_wine_raw_features.py", select=("input-scale",))
+    [found] = diagnosis.diagnoses
+    assert found.id == "input-not-normalized" and "confirmed_by" not in found.metrics

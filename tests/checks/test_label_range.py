@@ -58,13 +58,19 @@ def test_a_label_beyond_the_head_later_in_the_data_is_an_error(make_project):
     assert "{10}" in f.title and "10 classes" in f.title
     assert "y - 1" in f.fixes[0]
     assert f.metrics["whole_training_set"] is True and f.metrics["out_of_range"] == 5
+    assert f.metrics["one_based"]  # labels 1..10 for 10 outputs: the one case that is 1-based
 
 
-def test_one_based_labels_seen_in_batches_only_are_a_warning(make_project):
-    [f] = findings(make_project, targets="1 + y % 3", width=4, dataset="Records(X, targets)")
-    assert f.severity.value == "warning" and f.metrics["case"] == "one-based"
-    assert f.metrics["whole_training_set"] is False
-    assert f.metrics["chance_label0_absent"] < 1e-3
+def test_a_missing_label_0_seen_in_batches_only_is_not_one_based(make_project):
+    # Labels 1..3 under a 4-wide head: 1-based labels would reach 4, which never occurs;
+    # label 4 missing by chance is as likely as label 0 missing by chance.
+    assert findings(make_project, targets="1 + y % 3", width=4, dataset="Records(X, targets)") == []
+
+
+def test_a_padding_id_0_the_loss_ignores_is_never_a_label(make_project):
+    # A language-model-like head: id 0 is padding, ignored by the loss, the rest up to the width occur.
+    assert findings(make_project, targets="y",
+                    loss="nn.CrossEntropyLoss(ignore_index=0)") == []
 
 
 def test_a_head_far_wider_than_the_labels_is_a_warning_on_the_last_layer(make_project):
@@ -122,18 +128,26 @@ def counts(labels, rows=None):
                        counts=pairs)
 
 
-def test_missing_label_0_is_judged_against_chance():
+def test_a_missing_label_0_in_the_batches_is_no_evidence_of_one_based_labels():
+    # However many samples: 1-based labels would show up as the label 4 the head cannot hold.
     few = LabelSummary(counts({1: 3, 2: 3, 3: 2}), None)
     many = LabelSummary(counts({1: 90, 2: 80, 3: 86}), None)
     assert judge_index_labels(4, few, None, T) == []
-    [v] = judge_index_labels(4, many, None, T)
-    assert v.case == "one-based" and v.severity.value == "warning"
+    assert judge_index_labels(4, many, None, T) == []
 
 
-def test_a_rare_label_seen_once_makes_absence_of_0_plausible():
-    # Class 0 may be as rare as the rarest label seen: absent by chance is then likely.
-    summary = LabelSummary(counts({1: 1, 2: 120, 3: 135}), None)
-    assert judge_index_labels(4, summary, None, T) == []
+def test_a_vocabulary_whose_padding_id_is_never_a_target_is_silent():
+    # An LM's targets: every token id but 0 (padding), up to the vocabulary's last id.
+    tokens = {i: 40 + i for i in range(1, 40)}
+    assert judge_index_labels(40, LabelSummary(counts(tokens, rows=2048), None), None, T) == []
+    whole = LabelSummary(counts(tokens), counts({i: 10 * n for i, n in tokens.items()}), ignored=0)
+    assert judge_index_labels(40, whole, None, T) == []  # 0 is the loss's ignore_index: never a label
+
+
+def test_labels_one_to_width_are_out_of_range_with_the_one_based_fix():
+    [v] = judge_index_labels(4, LabelSummary(counts({1: 30, 2: 30, 3: 30, 4: 30}), None), None, T)
+    assert v.case == "out-of-range" and v.severity.value == "error" and v.metrics["one_based"]
+    assert "y - 1" in v.fixes[0]
 
 
 def test_the_whole_training_set_turns_suspicion_into_facts():
@@ -143,7 +157,7 @@ def test_the_whole_training_set_turns_suspicion_into_facts():
     assert v.case == "out-of-range" and v.severity.value == "error"
     no_top = LabelSummary(batches, counts({1: 300, 2: 300, 3: 40}))
     [v] = judge_index_labels(4, no_top, None, T)
-    assert v.case == "one-based" and v.severity.value == "info"
+    assert v.case == "unused-zero" and v.severity.value == "info"
 
 
 def test_binary_targets_inside_unit_interval_are_silent():

@@ -139,3 +139,13 @@ def test_handled_nan_in_data_is_info_at_data(make_project):
 ])
 def test_op_family(op, family):
     assert op_family(op) == family
+
+
+def test_unsafe_operations_are_those_that_make_nan_by_themselves():
+    from dldoctor.readings.nonfinite import unsafe_op
+
+    for op in ("torch.log", "Tensor.__truediv__", "torch.exp", "SqrtBackward0 (of torch.sqrt)", "torch.acos",
+               "F.softmax"):
+        assert unsafe_op(op), op
+    for op in ("F.linear", "torch.rnn_relu", "torch.matmul", "Tensor.__mul__", "F.cross_entropy"):
+        assert not unsafe_op(op), op  # these only overflow when the values fed to them grew

@@ -70,3 +70,30 @@ def test_transitive_explanation_defers_to_the_deepest_root():
     by_id = {x.id: x for x in ranked}
     assert by_id["leaf"].explained_by == "root"
     assert by_id["middle"].explained_by == "root"
+
+
+def confirmed(id, severity="warning", stage="evaluate", confidence=0.6):
+    return Finding(id=id, severity=severity, confidence=confidence, title=id, check="x", stage=stage,
+                   metrics={"confirmed_by": "the learning rate 10x higher"})
+
+
+def test_an_experiment_confirmed_cause_ranks_before_an_unconfirmed_one_of_its_severity():
+    ranked = rank([f("wrong-mode", "warning", 0.9, "run"), confirmed("lr-too-low")])
+    assert [x.id for x in ranked] == ["lr-too-low", "wrong-mode"]
+    # Severity still comes first: an unconfirmed error outranks a confirmed warning.
+    ranked = rank([f("loss-broadcast", "error", 0.6, "run"), confirmed("lr-too-low")])
+    assert ranked[0].id == "loss-broadcast"
+
+
+def test_a_data_level_finding_explains_a_confirmed_mechanism_only_when_confirmed_itself():
+    measured = f("input-not-normalized", "warning", 0.8, "run")
+    ranked = rank([measured, confirmed("lr-too-low")])
+    assert [(x.id, x.explained_by) for x in ranked] == [("lr-too-low", None), ("input-not-normalized", None)]
+    shown = confirmed("input-not-normalized", stage="run")
+    ranked = rank([shown, confirmed("lr-too-low")])
+    assert [(x.id, x.explained_by) for x in ranked] == [("input-not-normalized", None),
+                                                      ("lr-too-low", "input-not-normalized")]
+    # An unconfirmed mechanism is still explained by the data-level finding, as before.
+    ranked = rank([measured, f("lr-too-low", "warning", 0.7, "overfit")])
+    assert [(x.id, x.explained_by) for x in ranked] == [("input-not-normalized", None),
+                                                      ("lr-too-low", "input-not-normalized")]

@@ -7,6 +7,8 @@ check that asks pays). Built-in checks take every measurement through this modul
 Modules, for the families of runs:
     experiments  the overfit stage's single-batch runs (``baseline``, ``run(ctx, Setup(...))``,
                  ``regularization``, ``larger_model``).
+    variants     one-change reruns of the short run (``lr_variants``, ``NO_REGULARIZATION``,
+                 ``output_activation``; run one with ``training.variant_run``).
     training     the evaluate stage's short training runs (``main_run``, ``fraction_run``,
                  ``zero_input_run``).
     data         the data stage's samples and measurements (``train``, ``held_out``,
@@ -71,10 +73,13 @@ from dldoctor.probes.nonfinite import scan_batch as scan_batch
 from dldoctor.probes.nonfinite import step_then_forward as step_then_forward
 from dldoctor.probes.nonfinite import step_then_localise as step_then_localise
 from dldoctor.probes.nonfinite import symptoms_of as symptoms_of
+from dldoctor.probes.optimizer_contract import OptimizerContract as OptimizerContract
+from dldoctor.probes.optimizer_contract import measure_optimizer_contract as measure_optimizer_contract
 from dldoctor.probes.overfit import experiments as experiments
 from dldoctor.probes.overfit.experiments import regularization as regularization
 from dldoctor.probes.overfit.one_batch import Curve as Curve
 from dldoctor.probes.overfit.one_batch import Setup as Setup
+from dldoctor.probes.parameter_effect import loss_changes as loss_changes
 from dldoctor.probes.resources import memory_model as memory
 from dldoctor.probes.resources.loader import ItemTiming as ItemTiming
 from dldoctor.probes.resources.loader import bare_loader_seconds as bare_loader_seconds
@@ -87,6 +92,7 @@ from dldoctor.probes.resources.throughput import StepTiming as StepTiming
 from dldoctor.probes.resources.throughput import batch_scaling as batch_scaling
 from dldoctor.probes.resources.throughput import preloaded_step as preloaded_step
 from dldoctor.probes.training import runs as training
+from dldoctor.probes.training import variants as variants
 from dldoctor.probes.training.short import TrainingRun as TrainingRun
 from dldoctor.runtime.rng import isolated_rng as isolated_rng
 from dldoctor.runtime.tensors import batch_size_of as batch_size_of
@@ -116,6 +122,7 @@ __all__ = [
     "ModeUse",
     "ModuleCall",
     "OneSampleDoesNotFit",
+    "OptimizerContract",
     "OptimizerCoverage",
     "Origin",
     "OutputSummary",
@@ -144,6 +151,7 @@ __all__ = [
     "isolated_rng",
     "loader_batch_size",
     "localise",
+    "loss_changes",
     "loss_kind",
     "lr_sweep",
     "measure_batch_dependence",
@@ -152,6 +160,7 @@ __all__ = [
     "measure_inputs",
     "measure_labels",
     "measure_loss",
+    "measure_optimizer_contract",
     "memory",
     "optimizer_coverage",
     "preloaded_step",
@@ -168,4 +177,5 @@ __all__ = [
     "trained_outputs",
     "training",
     "unpack_batch",
+    "variants",
 ]

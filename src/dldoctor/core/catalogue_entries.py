@@ -138,6 +138,8 @@ ENTRIES: tuple[Entry, ...] = (
         evidence=(
             "the minimum and maximum target values versus the width of the model's output",
             "the set of distinct labels in the data set",
+            "targets a loss's contract rules out: class indices into a binary cross-entropy, float "
+            "target rows that CrossEntropyLoss or KLDivLoss cannot read as distributions",
         ),
         fixes=(
             "Set the last layer's out_features to the number of classes in the data.",
@@ -298,6 +300,8 @@ ENTRIES: tuple[Entry, ...] = (
         ),
         evidence=(
             "the loss rises monotonically when overfitting a single batch, at any learning rate",
+            "the loss is higher at a perfect prediction (outputs equal to the targets) than at the "
+            "model's outputs: a similarity or correlation returned without its minus sign",
             "a small step along the computed update increases the loss",
             "the optimiser has maximize=True or the loss is negated in the step",
         ),
@@ -487,6 +491,8 @@ ENTRIES: tuple[Entry, ...] = (
             "With several optimisers, zero each one (or call model.zero_grad()).",
             "If accumulating on purpose, zero after every k-th optimizer.step() and divide "
             "the loss by k.",
+            "In a custom optimiser, make zero_grad() clear p.grad for every parameter of every "
+            "param group (p.grad = None, or p.grad.zero_() when set_to_none=False).",
         ),
         explains=(
             D.LR_TOO_HIGH,
@@ -567,6 +573,7 @@ ENTRIES: tuple[Entry, ...] = (
             D.EXPLODING_GRADIENTS,
             D.DEAD_ACTIVATIONS,
             D.UNDERFITTING,
+            D.WORSE_THAN_BASELINE,
         ),
     ),
     Entry(
@@ -617,7 +624,8 @@ ENTRIES: tuple[Entry, ...] = (
         ),
         evidence=(
             "the first module (forward or backward) whose output contains NaN/Inf",
-            "the step at which the loss or a gradient first became non-finite",
+            "the step at which the loss or a gradient first became non-finite, and that a smaller "
+            "learning rate only delays it (the same operation turns non-finite later)",
             "value ranges just before that step (e.g. inputs to log/exp/div)",
         ),
         fixes=(
@@ -701,12 +709,16 @@ ENTRIES: tuple[Entry, ...] = (
             "recover), or sigmoid/tanh units pinned at their limits. Too large a learning "
             "rate or a large negative bias can kill ReLUs, and unscaled inputs or a poor "
             "initialisation can saturate sigmoid/tanh. Dead units waste capacity and block "
-            "gradient flow through them."
+            "gradient flow through them. At the output layer, a bounded activation (a sigmoid, "
+            "tanh or ReLU after the last layer) whose range cannot reach the targets saturates "
+            "the same way on every sample it cannot fit."
         ),
         evidence=(
             "the fraction of ReLU units that are zero for every sample of a batch, per layer",
             "the fraction of sigmoid/tanh outputs within a small margin of their limits",
             "how these fractions change over training (rising after a loss spike)",
+            "the share of targets outside the output activation's range, and the short run "
+            "repeated without that activation",
         ),
         fixes=(
             "Lower the learning rate (dead ReLUs often follow a large update).",
@@ -718,6 +730,7 @@ ENTRIES: tuple[Entry, ...] = (
             D.VANISHING_GRADIENTS,
             D.MODEL_TOO_SMALL,
             D.UNDERFITTING,
+            D.WORSE_THAN_BASELINE,
         ),
     ),
     Entry(

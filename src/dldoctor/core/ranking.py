@@ -11,9 +11,14 @@
    plugin check(s) that declare it. So a plugin that borrows a built-in ID (or
    another plugin's) for its finding re-ranks nothing: its finding may still be
    explained by a root cause, but explains no other finding away.
+   A data-level root (``too-little-data``, ``input-not-normalized``: a property of
+   the data that may or may not matter for this model) explains a finding that an
+   experiment confirmed only when it is confirmed by an experiment itself.
 3. Order: findings that stand on their own first, then explained ones; within
-   each, by severity (error first), stage (earlier stages are closer to the root),
-   confidence (higher first), then ID and check for a total order.
+   each, by severity (error first), then findings an experiment confirmed (a rerun
+   with one change cured the symptom: ``metrics["confirmed_by"]`` names the change)
+   before those read from a measurement alone, stage (earlier stages are closer to
+   the root), confidence (higher first), then ID and check for a total order.
 
 The input order never matters: the same set of findings gives the same output.
 """
@@ -36,8 +41,18 @@ def _stage_index(label: str) -> int:
         return len(Stage) + 1
 
 
+#: Properties of the data that are a root cause for this model only when an experiment says so.
+DATA_LEVEL = frozenset({"too-little-data", "input-not-normalized"})
+
+
+def confirmed(f: Finding) -> bool:
+    """An experiment confirmed the finding: a rerun with one change cured what it explains."""
+    return bool(f.metrics.get("confirmed_by"))
+
+
 def _strength(f: Finding) -> tuple[Any, ...]:
-    return (-f.severity.rank, _stage_index(f.stage), -f.confidence, f.id, f.check, f.title, f.evidence)
+    return (-f.severity.rank, not confirmed(f), _stage_index(f.stage), -f.confidence, f.id, f.check, f.title,
+            f.evidence)
 
 
 def _merge(group: list[Finding]) -> Finding:
@@ -106,7 +121,8 @@ def rank(findings: Iterable[Finding], explains: Mapping[str, Iterable[str]] | No
     explained: dict[str, str] = {}
     for f in merged:
         roots = [r for r in merged if r.id != f.id and f.id in closure.get(r.id, ())
-                 and r.severity.at_least(Severity.WARNING) and _owns_entry(r, plugin_checks)]
+                 and r.severity.at_least(Severity.WARNING) and _owns_entry(r, plugin_checks)
+                 and not (r.id in DATA_LEVEL and confirmed(f) and not confirmed(r))]
         # A root that is itself explained by another root in the list defers to it.
         roots = [r for r in roots if not any(r.id in closure.get(o.id, ()) for o in roots if o.id != r.id)] or roots
         if roots:

@@ -48,6 +48,7 @@ class Spec:
     reference: Any = None
     irreducible_error: float | None = None
     search_space: Mapping[str, Any] | None = None
+    groups: Any = None
 
 
 REQUIRED = tuple(f.name for f in dataclasses.fields(Spec) if f.default is dataclasses.MISSING)
@@ -254,6 +255,10 @@ def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
         raise _fail(f"spec key 'irreducible_error' must be a fraction in [0, 1), got {irreducible!r}")
     if values.get("search_space") is not None:
         _check_search_space(values["search_space"])
+    if values.get("groups") is not None:
+        from dldoctor.loading.groups import check_groups
+
+        check_groups(values["groups"], {split: values.get(f"{split}_loader") for split in ("train", "val", "test")})
     return Spec(**values)
 
 

@@ -15,14 +15,27 @@ of a sequence), statistics pooled over the samples and positions of the batches:
 * for ReLU outputs, the fraction of units that never fire on any sample; for
   tanh/sigmoid/recurrent outputs, the fraction of values at the saturated ends.
 
+Container modules (a transformer block, a ResNet block) get a hook too: where one
+returns a tensor of its input's shape, the per-unit correlation of its output with
+its input says whether a skip path carries the signal past its layers (a residual
+block), so that the layers of a residual branch are not read as a chain in series.
+
 It also evaluates the user's loss on the model's outputs and on two reference
 outputs of the same shape: an *uninformative* one (zero logits, i.e. uniform
 probabilities; zero for regression) and the best *constant* one (the class
-frequencies, or the target mean, of the same batches).
+frequencies, or the target mean, of the same batches). Given a second copy of the
+model, it re-initialises that copy with PyTorch's defaults (every module's own
+``reset_parameters``) and evaluates the loss on the same batches: what this
+architecture, data and loss give at step 0 when the initialisation is the standard
+one. A loss at init far above the uninformative one that the default init
+reproduces (a contrastive objective with a temperature, distance-based siamese
+logits, regression targets far smaller than a default head's outputs) is a property
+of the setup, not of the initial weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
@@ -85,6 +98,10 @@ class LayerInit:
     1 for its second (a shared activation module), and so on. ``mean``: the mean
     output; ``unit_mean_spread``: the standard deviation across units of each
     unit's mean (a shift shared by all units shows as |mean| >> unit_mean_spread).
+    ``follows`` (normalisation layers): the mean per-unit correlation of this call's input
+    with the previous normalisation call's input, when they have the same shape: near 1
+    when a skip path carries the stream from one to the other (pre-LN and post-LN
+    residual blocks), about 0 when the layers between them are a chain in series.
     """
 
     path: str
@@ -106,6 +123,7 @@ class LayerInit:
     weight_std: float | None = None
     default_weight_std: float | None = None
     bias_mean: float | None = None
+    follows: float | None = None
 
     @property
     def gain(self) -> float | None:
@@ -131,14 +149,58 @@ class LossAtInit:
     num_classes: int | None
     output_spread: float
     target_rms: float | None = None
+    #: the loss on the same batches after re-initialising a copy with PyTorch's defaults
+    default_init_loss: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class InitStats:
+    """Step 0 of the model: its leaf layers in execution order, the loss, and its skip paths.
+
+    ``skips``: for every container module (one with children) whose output has its input's
+    shape, its path and the mean over units of the correlation, across samples and
+    positions, between a unit's input and its output. A residual block ``x + f(x)``
+    scores near 1 while its branch is small against the stream (1 / sqrt(1 + r^2) for
+    a branch r times the stream's spread); a container whose layers mix units through
+    random weights scores about 0.
+    """
+
     layers: tuple[LayerInit, ...]
     loss: LossAtInit | None
     samples: int
     batches: int
+    skips: tuple[tuple[str, float], ...] = ()
+
+
+class _SkipAcc:
+    """Per-unit sums for the input-output correlation of one container module."""
+
+    def __init__(self) -> None:
+        self.sums: list[torch.Tensor] | None = None  # x, y, xx, yy, xy per unit
+        self.n = 0
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, axis: int) -> None:
+        xs = x.detach().double().movedim(axis, 0).reshape(x.shape[axis], -1)
+        ys = y.detach().double().movedim(axis, 0).reshape(y.shape[axis], -1)
+        parts = [xs.sum(1), ys.sum(1), (xs * xs).sum(1), (ys * ys).sum(1), (xs * ys).sum(1)]
+        if self.sums is None:
+            self.sums = parts
+        elif self.sums[0].shape == parts[0].shape:
+            self.sums = [a + b for a, b in zip(self.sums, parts)]
+        else:
+            return
+        self.n += xs.shape[1]
+
+    def correlation(self) -> float | None:
+        if self.sums is None or self.n < 2:
+            return None
+        sx, sy, sxx, syy, sxy = (t / self.n for t in self.sums)
+        cov = sxy - sx * sy
+        var = ((sxx - sx * sx).clamp(min=0) * (syy - sy * sy).clamp(min=0)).sqrt()
+        live = var > 1e-24
+        if not bool(live.any()):
+            return None
+        return float((cov[live] / var[live]).mean())
 
 
 class _Acc:
@@ -358,22 +420,66 @@ def _loss_at_init(loss_fn: Any, kind: str, runs: list[tuple[Any, torch.Tensor, A
     )
 
 
+def _step_zero_mode(model: nn.Module) -> None:
+    """Training mode with dropout off: its 1/(1-p) rescaling of the kept units is
+    regularisation noise, not the initialisation's doing (p=0.9 alone inflates the
+    initial logits tenfold). Batch norm stays in training mode, as in the first step."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
+
+
+def reset_to_defaults(model: nn.Module) -> int:
+    """Re-draw every parameter whose module knows its default init; the number of modules reset.
+
+    ``reset_parameters`` is torch's contract for a layer's default initialisation (Linear,
+    convolutions, embeddings, norms, recurrent layers; MultiheadAttention names it
+    ``_reset_parameters``). Modules run in ``modules()`` order, so a weight shared by two
+    modules (an output layer tied to an embedding) ends with the later one's default.
+    Parameters of modules without one (a bare ``nn.Parameter``) keep their values.
+    """
+    count = 0
+    for module in model.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if reset is None and isinstance(module, nn.MultiheadAttention):
+            reset = module._reset_parameters
+        if callable(reset):
+            reset()
+            count += 1
+    return count
+
+
+def default_init_loss(model: nn.Module, batches: Sequence[Any], forward: Callable[[nn.Module, Any], tuple[Any, Any]],
+                      loss_fn: Callable[[Any, Any], Any], kind: str) -> float | None:
+    """The loss per term on ``batches`` of ``model`` (a copy) re-initialised with PyTorch's defaults."""
+    if not reset_to_defaults(model):
+        return None
+    _step_zero_mode(model)
+    runs: list[tuple[Any, torch.Tensor, Any]] = []
+    with torch.no_grad():
+        for batch in batches:
+            outputs, targets = forward(model, batch)
+            out = _first_float(outputs)
+            if out is not None:
+                runs.append((outputs, out, targets))
+        found = _loss_at_init(loss_fn, kind, runs) if runs else None
+    return found.loss if found is not None else None
+
+
 def measure_init(
     model: nn.Module,
     batches: Sequence[Any],
     forward: Callable[[nn.Module, Any], tuple[Any, Any]],
     loss_fn: Callable[[Any, Any], Any],
+    default_model: nn.Module | None = None,
 ) -> InitStats:
-    """Run ``batches`` through ``model`` (a copy, in train mode) and summarise step 0.
+    """Run ``batches`` through ``model`` (a copy, in train mode, dropout off) and summarise step 0.
 
-    Dropout modules are switched off: their 1/(1-p) rescaling of the kept units is
-    regularisation noise, not the initialisation's doing (p=0.9 alone inflates the
-    initial logits tenfold). Batch norm stays in training mode, as in the first step.
+    ``default_model``, a second copy, is re-initialised with PyTorch's defaults to give the
+    loss at init that the standard initialisation reaches on the same batches.
     """
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.eval()
+    _step_zero_mode(model)
     paths: dict[nn.Module, str] = {}
     for name, module in model.named_modules(remove_duplicate=False):
         paths.setdefault(module, name)
@@ -405,6 +511,13 @@ def measure_init(
             return  # this call's layout differs from the first batch's: pool only like with like
         accs[key].add(out, axis, inp if in_axis is not None else None, in_axis)
         state["axes"][tuple(out.shape)] = axis
+        if role == "norm" and inp is not None:
+            # The stream between two normalisation layers: does this one's input still follow
+            # the previous one's (a skip path around the layers between them)?
+            previous = state.get("norm_input")
+            if previous is not None and previous.shape == inp.shape:
+                follows.setdefault(key, _SkipAcc()).add(previous, inp, axis)
+            state["norm_input"] = inp.detach()
 
     def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         try:
@@ -412,13 +525,29 @@ def measure_init(
         except Exception:  # a summary that cannot be taken must not break the user's forward
             state["failed"].add(paths.get(module, "?"))
 
-    handles = [m.register_forward_hook(hook) for m in paths if not any(True for _ in m.children())]
+    skips: dict[str, _SkipAcc] = {}
+    follows: dict[tuple[str, int], _SkipAcc] = {}
+
+    def skip_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        try:
+            inp, out = _first_float((args, kwargs)), _first_float(output)
+            if inp is None or out is None or inp.shape != out.shape or out.dim() < 2:
+                return
+            axis = out.dim() - 1 if out.dim() == 3 else 1
+            skips.setdefault(paths[module], _SkipAcc()).add(inp, out, axis)
+        except Exception:  # as above: never break the user's forward
+            state["failed"].add(paths.get(module, "?"))
+
+    leaves = {m for m in paths if not any(True for _ in m.children())}
+    handles = [m.register_forward_hook(hook) for m in paths if m in leaves]
+    handles += [m.register_forward_hook(skip_hook, with_kwargs=True) for m in paths if m not in leaves]
     runs: list[tuple[Any, torch.Tensor, Any]] = []
     samples = 0
     try:
         with torch.no_grad():
             for batch in batches:
                 state["calls"] = {}
+                state["norm_input"] = None
                 outputs, targets = forward(model, batch)
                 out = _first_float(outputs)
                 if out is not None:
@@ -435,5 +564,13 @@ def measure_init(
                 loss = _loss_at_init(loss_fn, kind, runs)
         except Exception:  # a reference output the loss cannot take: judge without it
             loss = None
-    return InitStats(layers=tuple(accs[k].result() for k in order), loss=loss, samples=samples,
-                     batches=len(runs))
+        if loss is not None and default_model is not None:
+            # A model that cannot be re-initialised is judged against the references only.
+            with contextlib.suppress(Exception):
+                loss = dataclasses.replace(
+                    loss, default_init_loss=default_init_loss(default_model, batches, forward, loss_fn, kind))
+    measured = ((path, acc.correlation()) for path, acc in skips.items())
+    layers = tuple(dataclasses.replace(accs[k].result(), follows=follows[k].correlation()) if k in follows
+                   else accs[k].result() for k in order)
+    return InitStats(layers=layers, loss=loss, samples=samples,
+                     batches=len(runs), skips=tuple((path, c) for path, c in measured if c is not None))

@@ -1,11 +1,16 @@
-"""Statistics of what the network's first layer actually receives, per feature or channel.
+"""Statistics of what the network's first trainable layer actually receives, per feature or channel.
 
-The input is taken where the weights first see it: the first floating tensor given
-to the first leaf module that runs. That is the batch's input for a plain model,
-and the already-scaled tensor for a model that normalises inside ``forward`` (so
-``x / 255`` in the model is accounted for). The forward pass is stopped right there,
-so measuring a batch costs almost nothing. When no module receives the input
-(a purely functional model), the batch's first floating tensor is used.
+The input is taken where weights first see it: the first floating tensor given to
+the first leaf module that has trainable parameters of its own (or is one of torch's
+weight layers, trainable or frozen, or a normalisation layer). Parameter-free modules
+before it (``Flatten``, a ``Normalize`` with buffer or frozen mean and std, a
+``LayerNorm``/``BatchNorm`` without affine parameters that is not first) and
+arithmetic in ``forward`` (``x / 255``) are part of the model's own preprocessing: the
+scale that matters for optimisation is the one after them. The forward pass is stopped
+right there, so measuring a batch costs little. When no leaf module of that kind
+receives the input, the first module owning trainable parameters directly is used
+(a model written with bare ``nn.Parameter`` weights), then the batch's first floating
+tensor.
 
 Statistics are pooled over the probed batches, per feature: per channel for image-
 like tensors ``[N, C, H, W]`` (over N, H, W) and convolution inputs, over the last
@@ -54,7 +59,7 @@ class FeatureStats:
 
 @dataclasses.dataclass(frozen=True)
 class InputStats:
-    """What the first layer receives.
+    """What the first trainable (weight-bearing) layer receives.
 
     ``layout`` is ``channels`` (statistics per channel, over samples and positions)
     or ``features`` (per entry of the last axis, over samples and positions).
@@ -70,13 +75,24 @@ class InputStats:
     samples: int
     features: tuple[FeatureStats, ...]
     skipped: str = ""
+    #: parameter-free modules the inputs went through before reaching ``where``
+    after: tuple[str, ...] = ()
 
 
 class _Captured(BaseException):
-    """Stops the forward once the first leaf module has been given its input.
+    """Stops the forward once the first weight-bearing leaf module has been given its input.
 
     A BaseException, so that user code with ``except Exception`` lets it through.
     """
+
+
+#: torch's layers that multiply the input by weights: their input scale matters even when
+#: frozen (a pretrained stem expects the scale it was trained on).
+_WEIGHT_LAYERS = (nn.Linear, nn.Bilinear, _ConvNd, nn.RNNBase, nn.RNNCellBase, nn.Embedding, nn.EmbeddingBag)
+
+
+def _owns_trainable(module: nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters(recurse=False))
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -84,23 +100,45 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
     return next((t for t in tensors if t.is_floating_point()), tensors[0] if tensors else None)
 
 
+@dataclasses.dataclass
+class _Capture:
+    tensor: torch.Tensor | None = None
+    module: nn.Module | None = None
+    #: the first non-leaf module with trainable parameters of its own, and its input
+    outer: tuple[torch.Tensor | None, nn.Module] | None = None
+    #: parameter-free leaf modules that ran before the capture (the model's own preprocessing)
+    passed: list[nn.Module] = dataclasses.field(default_factory=list)
+
+
 def capture_first_input(model: nn.Module, batch: Any, forward: Callable[[nn.Module, Any], Any]
-                        ) -> tuple[torch.Tensor | None, nn.Module | None, str]:
-    """The tensor the first leaf module receives, that module and its path."""
+                        ) -> tuple[torch.Tensor | None, nn.Module | None, str, tuple[str, ...]]:
+    """The tensor the first weight-bearing module receives, that module, its path, and the
+    paths of the parameter-free leaf modules that ran before it."""
     paths: dict[nn.Module, str] = {}
     for name, module in model.named_modules(remove_duplicate=False):
         paths.setdefault(module, name)
-    seen: dict[str, Any] = {}
+    leaves = {m for m in paths if not any(True for _ in m.children())}
+    targets = {m for m in leaves if _owns_trainable(m) or isinstance(m, _WEIGHT_LAYERS + _SELF_NORMALISING)}
+    seen = _Capture()
 
     def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if seen:
+        if seen.module is not None:
             return
-        seen["tensor"] = _first_tensor((args, kwargs))
-        seen["module"] = module
-        raise _Captured()
+        if module in targets:
+            seen.tensor, seen.module = _first_tensor((args, kwargs)), module
+            raise _Captured()
+        if module in leaves:
+            if module not in seen.passed:
+                seen.passed.append(module)
+        elif seen.outer is None and _owns_trainable(module):
+            seen.outer = (_first_tensor((args, kwargs)), module)
 
-    leaves = [m for m in paths if not any(True for _ in m.children())]
-    handles = [m.register_forward_pre_hook(pre_hook, with_kwargs=True) for m in leaves]
+    handles = [m.register_forward_pre_hook(pre_hook, with_kwargs=True) for m in paths]
+    # Eval mode: an input dropout before the first layer zeroes entries and rescales the rest
+    # by 1/(1-p), adding spread that is not in the data (and hiding integer-valued pixels).
+    # Batch norm is unaffected: it is a capture target, so it never runs before the capture.
+    modes = {m: m.training for m in paths}
+    model.eval()
     try:
         with torch.no_grad():
             forward(model, batch)
@@ -111,8 +149,15 @@ def capture_first_input(model: nn.Module, batch: Any, forward: Callable[[nn.Modu
     finally:
         for handle in handles:
             handle.remove()
-    module = seen.get("module")
-    return seen.get("tensor"), module, display_path(paths[module]) if module is not None else ""
+        for m, training in modes.items():
+            m.training = training
+    if seen.module is None and seen.outer is not None:
+        seen.tensor, seen.module = seen.outer
+        seen.passed = []  # what ran inside it is not known to come before its weights
+    if seen.module is None:
+        return None, None, "", ()
+    passed = tuple(f"{display_path(paths[m])} ({type(m).__name__})" for m in seen.passed)
+    return seen.tensor, seen.module, display_path(paths[seen.module]), passed
 
 
 def feature_axis(module: nn.Module | None, t: torch.Tensor) -> tuple[int, str]:
@@ -165,14 +210,15 @@ def measure_inputs(model: nn.Module, batches: Sequence[Any], forward: Callable[[
     info: dict[str, Any] = {}
     samples = 0
     for batch in batches:
-        tensor, module, where = capture_first_input(model, batch, forward)
+        tensor, module, where, after = capture_first_input(model, batch, forward)
         if tensor is None:
-            tensor, module, where = _first_tensor(fallback(batch)), None, "the batch"
+            tensor, module, where, after = _first_tensor(fallback(batch)), None, "the batch", ()
         if tensor is None:
             continue
         if not info:
             info = dict(where=where or "the batch", module_type=type(module).__name__ if module is not None else "",
-                        shape=tuple(int(s) for s in tensor.shape), dtype=str(tensor.dtype).replace("torch.", ""))
+                        shape=tuple(int(s) for s in tensor.shape), dtype=str(tensor.dtype).replace("torch.", ""),
+                        after=after)
             skipped = ""
             if not tensor.is_floating_point():
                 skipped = ("integer inputs (token ids or indices) go into nn.Embedding"
@@ -204,4 +250,4 @@ def measure_inputs(model: nn.Module, batches: Sequence[Any], forward: Callable[[
     if acc is None:
         return None
     return InputStats(where=info["where"], module_type=info["module_type"], shape=info["shape"], dtype=info["dtype"],
-                      layout=info["layout"], samples=samples, features=acc.result())
+                      layout=info["layout"], samples=samples, features=acc.result(), after=info["after"])

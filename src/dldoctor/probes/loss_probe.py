@@ -78,6 +78,11 @@ class LossProbe:
         loss_at_mean: the loss when every output is the target mean (float targets),
             else None.
         target_var: the population variance of the (float) targets, else None.
+        loss_at_outputs: the loss at the model's outputs (float targets of as many
+            elements as the outputs; the sign test), else None.
+        loss_halfway: the loss half-way from the outputs to the targets, else None.
+        grad_at_outputs, grad_at_perfect: the norm of d loss / d outputs at the model's
+            outputs and at a perfect prediction, else None.
     """
 
     measured: bool
@@ -91,6 +96,10 @@ class LossProbe:
     loss_at_perfect: float | None = None
     loss_at_mean: float | None = None
     target_var: float | None = None
+    loss_at_outputs: float | None = None
+    loss_halfway: float | None = None
+    grad_at_outputs: float | None = None
+    grad_at_perfect: float | None = None
 
 
 def loss_kind(name: str, matches: tuple[str, ...] = ()) -> tuple[str, str]:
@@ -176,6 +185,40 @@ def _target_mixing(loss_fn: Callable, out: torch.Tensor, tgt: torch.Tensor) -> f
     return float((g1 - g2).abs().max()) / scale
 
 
+def _loss_and_grad(loss_fn: Callable, out: torch.Tensor, tgt: torch.Tensor) -> tuple[float, float] | None:
+    """The loss at ``out`` and the norm of its gradient on ``out`` (None when not one finite number)."""
+    with torch.enable_grad():
+        o = out.detach().clone().requires_grad_(True)
+        loss = loss_fn(o, tgt)
+        value = _scalar(loss)
+        if value is None or not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+            return None
+        (g,) = torch.autograd.grad(loss, o, allow_unused=True)
+    norm = 0.0 if g is None else float(g.detach().float().norm())
+    return (value, norm) if math.isfinite(norm) else None
+
+
+def _sign_test(loss_fn: Callable, out: torch.Tensor, tgt: torch.Tensor) -> dict[str, float | None]:
+    """The loss and its gradient at the outputs, half-way to the targets and at the targets themselves.
+
+    Only for float targets with as many elements as the outputs (a regression, a
+    similarity, a correlation); a perfect prediction is the targets in the output's shape.
+    """
+    empty: dict[str, float | None] = {"loss_at_outputs": None, "loss_halfway": None, "grad_at_outputs": None,
+                                      "grad_at_perfect": None}
+    if not tgt.is_floating_point() or tgt.numel() != out.numel():
+        return empty
+    perfect = tgt.detach().reshape(out.shape).to(out.dtype)
+    at_out = _try(lambda: _loss_and_grad(loss_fn, out, tgt))
+    at_perfect = _try(lambda: _loss_and_grad(loss_fn, perfect, tgt))
+    with torch.no_grad():
+        half = _scalar(_try(lambda: loss_fn(out + 0.5 * (perfect - out), tgt)))
+    if at_out is None or at_perfect is None:
+        return empty
+    return {"loss_at_outputs": at_out[0], "loss_halfway": half, "grad_at_outputs": at_out[1],
+            "grad_at_perfect": at_perfect[1]}
+
+
 def _probe_loss(ctx: Context) -> LossProbe:
     loss_fn = ctx.spec.loss_fn
     batch = ctx.first_batch("train")
@@ -203,11 +246,13 @@ def _probe_loss(ctx: Context) -> LossProbe:
                 at_perfect = _scalar(_try(lambda: loss_fn(tgt.reshape(out.shape).to(out.dtype), tgt)))
     with isolated_rng(ctx.seed):
         mixing = _try(lambda: _target_mixing(loss_fn, out, tgt))
+    with isolated_rng(ctx.seed):
+        sign = _sign_test(loss_fn, out, tgt)
     return LossProbe(
         measured=True, output_shape=tuple(out.shape), target_shape=tuple(tgt.shape),
         output_dtype=str(out.dtype).replace("torch.", ""), target_dtype=str(tgt.dtype).replace("torch.", ""),
         output_op=op, matches=matches, target_mixing=mixing, loss_at_perfect=at_perfect, loss_at_mean=at_mean,
-        target_var=var,
+        target_var=var, **sign,
     )
 
 
@@ -327,6 +372,31 @@ class LabelCounts:
 
 
 @dataclasses.dataclass(frozen=True)
+class TargetRows:
+    """Float targets read as distributions over dim 1 (the class dimension), over the cached batches.
+
+    Attributes:
+        rows: the distributions read (samples times positions).
+        width: their length (the classes).
+        minimum, maximum: the smallest and largest finite target value.
+        min_sum, max_sum: the smallest and largest row sum.
+        sum_dev: the largest |row sum - 1| (probabilities).
+        exp_sum_dev: the largest |sum of exp(row) - 1| (log-probabilities).
+        nonfinite: NaN/Inf target values (the rows are then not judged).
+    """
+
+    rows: int
+    width: int
+    minimum: float
+    maximum: float
+    min_sum: float
+    max_sum: float
+    sum_dev: float
+    exp_sum_dev: float
+    nonfinite: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class LabelSummary:
     """What the training targets look like.
 
@@ -336,11 +406,17 @@ class LabelSummary:
         dataset: the targets of the whole training set when they could be read for
             free and agree with the batches; else None.
         target_dtype: the dtype of the targets the loss gets.
+        ignored: the class index the loss ignores (its ``ignore_index``), left out of
+            the counts; None for float targets.
+        rows: float targets of two or more dimensions read as distributions over dim 1;
+            None for other targets.
     """
 
     batches: LabelCounts | None
     dataset: LabelCounts | None
     target_dtype: str = ""
+    ignored: int | None = None
+    rows: TargetRows | None = None
 
 
 def _counts(tensors: list[torch.Tensor], exclude: int | None) -> LabelCounts | None:
@@ -443,6 +519,27 @@ def _ignore_index(loss_fn: Any) -> int:
     return int(value) if isinstance(value, int) else -100
 
 
+def _target_rows(tensors: list[torch.Tensor]) -> TargetRows | None:
+    """Float targets of 2+ dimensions with 2+ entries on dim 1, read as distributions over dim 1."""
+    if not tensors or any(not t.is_floating_point() or t.dim() < 2 or t.shape[1] < 2 for t in tensors):
+        return None
+    if len({t.shape[1] for t in tensors}) != 1:
+        return None
+    with torch.no_grad():
+        rows = torch.cat([t.detach().float().movedim(1, -1).reshape(-1, t.shape[1]).cpu() for t in tensors])
+        bad = int((~torch.isfinite(rows)).sum())
+        finite = rows[torch.isfinite(rows).all(dim=1)]
+        if finite.numel() == 0:
+            return TargetRows(int(rows.shape[0]), int(rows.shape[1]), math.nan, math.nan, math.nan, math.nan,
+                              math.inf, math.inf, bad)
+        sums = finite.sum(dim=1)
+        exp_sums = finite.double().exp().sum(dim=1)
+        return TargetRows(rows=int(rows.shape[0]), width=int(rows.shape[1]), minimum=float(finite.min()),
+                          maximum=float(finite.max()), min_sum=float(sums.min()), max_sum=float(sums.max()),
+                          sum_dev=float((sums - 1).abs().max()), exp_sum_dev=float((exp_sums - 1).abs().max()),
+                          nonfinite=bad)
+
+
 def _probe_labels(ctx: Context) -> LabelSummary:
     targets = _batch_targets(ctx)
     if not targets:
@@ -457,7 +554,8 @@ def _probe_labels(ctx: Context) -> LabelSummary:
         # batch is in it (a loader that remaps labels on the fly fails this).
         if dataset is None or not set(batches.labels) <= set(dataset.labels) or not dataset.counts:
             dataset = None
-    return LabelSummary(batches, dataset, str(targets[0].dtype).replace("torch.", ""))
+    return LabelSummary(batches, dataset, str(targets[0].dtype).replace("torch.", ""), exclude,
+                        _try(lambda: _target_rows(targets)))
 
 
 def measure_labels(ctx: Context) -> LabelSummary:

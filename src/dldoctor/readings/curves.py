@@ -14,6 +14,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
+from dldoctor.probes.overfit import experiments
 from dldoctor.probes.overfit.experiments import convergence_target
 from dldoctor.probes.overfit.one_batch import Curve
 
@@ -53,8 +54,12 @@ class CurveReading:
                 f"(best {self.best:.4g}, {change})")
 
 
-def read_curve(losses: Sequence[float], cfg: Mapping[str, float], first_nonfinite: int | None = None) -> CurveReading:
-    """Classify a loss curve (the user's loss per step, before each update)."""
+def read_curve(losses: Sequence[float], cfg: Mapping[str, float], first_nonfinite: int | None = None,
+               floor: float | None = None) -> CurveReading:
+    """Classify a loss curve (the user's loss per step, before each update).
+
+    ``floor``: the loss's minimum when it lies below 0 (``experiments.loss_floor``).
+    """
     finite = [x for x in losses if math.isfinite(x)]
     if not finite:
         return CurveReading("explodes", math.nan, math.nan, math.nan, len(losses), None, 0)
@@ -65,7 +70,7 @@ def read_curve(losses: Sequence[float], cfg: Mapping[str, float], first_nonfinit
     best = min(finite)
     tail = finite[-max(3, len(finite) // 10):]
     final = statistics.median(tail)
-    target = convergence_target(initial, cfg)
+    target = convergence_target(initial, cfg, floor)
     converged_at = next((i for i, x in enumerate(finite) if x <= target), None)
 
     def reading(shape: str) -> CurveReading:
@@ -102,7 +107,8 @@ def read_curve(losses: Sequence[float], cfg: Mapping[str, float], first_nonfinit
 
 
 def reading(ctx, curve: Curve) -> CurveReading:
-    return read_curve(curve.losses, dict(ctx.config.section("overfit")), curve.first_nonfinite)
+    return read_curve(curve.losses, dict(ctx.config.section("overfit")), curve.first_nonfinite,
+                      experiments.loss_floor(ctx))
 
 
 def fitted_by_metric(curve: Curve, r: CurveReading) -> bool:

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from dldoctor.api import Check, Severity, Stage, keys
 from dldoctor.api.measure import baselines
 from dldoctor.api.measure import training as training_run
-
-
-def _noise(error: float, n: int, error_name: str) -> float:
-    """Two standard errors of the difference between two errors measured on ``n`` samples.
-
-    Accuracy: binomial, sqrt(2 p (1 - p) / n). Relative MSE: for roughly Gaussian
-    residuals the squared errors have variance 2 sigma^4, so an MSE estimate has a
-    relative standard error of sqrt(2 / n), and a difference of two about sqrt(2) times it.
-    """
-    if not n:
-        return 0.0
-    if error_name == "1 - accuracy":
-        return 2 * math.sqrt(max(error, 1e-3) * max(1 - error, 1e-3) * 2 / n)
-    return 2 * math.sqrt(2) * error * math.sqrt(2 / n)
+from dldoctor.api.read import difference_noise
 
 
 class BaselinesCheck(Check):
@@ -74,7 +59,7 @@ class BaselinesCheck(Check):
             )]
         # A gap within the sampling noise of the validation split is no evidence.
         n_val = last.val.samples
-        noise = _noise(model, n_val, run.error_name)
+        noise = difference_noise(model, n_val, run.error_name)
         if scores.linear is not None and model > scores.linear + max(margin, noise):
             still_improving = run.may_close(model - scores.linear, margin / 4)
             return [self.finding(

@@ -3,11 +3,86 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 
-from dldoctor.api import Check, Severity, Stage, keys
+from dldoctor.api import Check, Finding, Severity, Stage, keys
 from dldoctor.api.measure import regularization
 from dldoctor.api.measure import training as training_run
-from dldoctor.api.read import Errors, RemedyContext, decomposition_findings, read_epochs
+from dldoctor.api.read import (
+    Errors,
+    RemedyContext,
+    decomposition_findings,
+    gap_standard_error,
+    read_epochs,
+    training_loss_left,
+)
+
+
+def read_variance(finding: Finding, se: float | None, n_val: int | None, z: float, warn: float) -> Finding | None:
+    """Keep an over-fitting finding only as far as the validation set's size supports it.
+
+    The gap must exceed ``z`` standard errors to be reported at all (z = 2: a gap that
+    large arises by chance about 1 time in 40 when the model generalises perfectly),
+    and its lower bound (gap - z standard errors) must exceed ``warn`` for a warning:
+    "validation error far above training error" then holds at that confidence, not
+    only for the point estimate. With 60 validation samples and 10% validation error,
+    a gap of 0.08 is 2 standard errors, its lower bound 0: an ordinary gap.
+    """
+    if se is None or finding.id != "overfitting":
+        return finding
+    value = finding.metrics.get("value")
+    gap = float(value) if isinstance(value, (int, float)) else 0.0
+    low = gap - z * se
+    metrics = {**finding.metrics, "gap_standard_error": se, "gap_lower_bound": low}
+    if low <= 0:
+        return None
+    if finding.severity is Severity.WARNING and low <= warn:
+        samples = f"{n_val} validation samples" if n_val else "the validation set"
+        return dataclasses.replace(
+            finding, severity=Severity.INFO, confidence=min(finding.confidence, 0.5), metrics=metrics,
+            title=f"{finding.title} -- within what {samples} make ordinary (standard error {se:.3f})",
+            evidence=(*finding.evidence,
+                      f"the gap {gap:.3f} is {gap / se:.1f} standard errors ({se:.3f}, from {samples}): it could "
+                      f"be as small as {max(low, 0.0):.3f}, below the {warn:g} a warning needs"))
+    return dataclasses.replace(finding, metrics=metrics)
+
+
+def read_bias(finding: Finding, floor_known: bool, val_unfinished: bool, val_errors: Sequence[float],
+              train_losses: Sequence[float], min_fall: float) -> Finding:
+    """Keep an under-fitting warning only where "training error far above the irreducible error" is established.
+
+    With the spec's irreducible error, a run whose validation pace could close the gap
+    (``val_unfinished``) is not finished. Without it, bias is measured from zero, an upper
+    bound (noisy targets or an entropy floor can leave most of the error unreachable),
+    so a run still improving by either measure is at most a note: validation error
+    still falling, or training loss still falling clearly at the end of the fixed
+    budget (a language model's loss keeps falling while its per-token error, bounded by
+    the text's entropy, already looks flat).
+    """
+    if finding.id != "underfitting":
+        return finding
+    fall = None if floor_known else training_loss_left(train_losses, min_fall)
+    if not val_unfinished and fall is None:
+        return finding
+    if val_unfinished:
+        why = (f"validation error still falls ({val_errors[-2]:.3f} -> {val_errors[-1]:.3f} in the last epoch)"
+               + (", fast enough to close the gap in a longer run" if floor_known else ""))
+    else:
+        why = (f"training was still improving: the training loss fell from {train_losses[-2]:.4g} to "
+               f"{train_losses[-1]:.4g} in the last epoch")
+    title = finding.title + f" -- but the run is not finished: {why}" + \
+        ("" if floor_known else "; give the spec's irreducible_error for a firmer verdict")
+    evidence = finding.evidence
+    if fall is not None:
+        left = "more than its current pace" if math.isinf(fall) else f"about {fall:.1%} more"
+        evidence = (*evidence, "the training loss was still falling when the fixed budget ended ("
+                    + " -> ".join(f"{x:.4g}" for x in train_losses[-3:]) + f"), with {left} to go at its pace "
+                    "(falls slowing geometrically); the best reachable error is not known, so a gap to it is "
+                    "not established")
+    metrics = {**finding.metrics, **({"train_loss_left": fall} if fall is not None and math.isfinite(fall) else {})}
+    return dataclasses.replace(finding, severity=Severity.INFO, confidence=0.35, title=title, evidence=evidence,
+                               metrics=metrics)
 
 
 class BiasVarianceCheck(Check):
@@ -34,6 +109,7 @@ class BiasVarianceCheck(Check):
         config = ctx.config.values
         vals = [e.val.error for e in run.epochs]
         trains = [e.train.error for e in run.epochs]
+        train_losses = [e.train.loss for e in run.epochs if e.train is not None]
         reading = read_epochs(trains, vals, config["epochs"])
         reg = regularization(ctx)
         more_data, curve_text = self._data_curve(ctx, last.val.error)
@@ -45,7 +121,8 @@ class BiasVarianceCheck(Check):
                         irreducible=float(ctx.spec.irreducible_error or 0.0), unit=run.error_name,
                         samples=(last.train.samples, last.val.samples, last.test.samples if last.test else None, None))
         extra = [f"short run: {last.epoch} epoch(s), {last.steps} steps, {last.seconds:.1f} s (stopped by "
-                 f"{run.stopped_by}); validation {run.error_name} per epoch: {', '.join(f'{v:.3f}' for v in vals)}"]
+                 f"{run.stopped_by}); validation {run.error_name} per epoch: {', '.join(f'{v:.3f}' for v in vals)}; "
+                 f"training loss per epoch: {', '.join(f'{x:.4g}' for x in train_losses)}"]
         if curve_text:
             extra.append(curve_text)
         findings, report = decomposition_findings(errors, config, context, check=self.name, extra_evidence=extra)
@@ -56,18 +133,18 @@ class BiasVarianceCheck(Check):
         # run still improving gets the benefit of the doubt. With it, only a run whose
         # pace could close the gap does.
         floor_known = ctx.spec.irreducible_error is not None
+        se = gap_standard_error(run.error_name, last.train.error, last.val.error, last.train.samples,
+                                last.val.samples)
         out = []
-        for f in findings:
+        for found in findings:
+            f = read_variance(found, se, last.val.samples, float(config["bias_variance"]["gap_z"]),
+                              float(config["bias_variance"]["warn_component"]))
+            if f is None:
+                continue
             value = float(f.metrics.get("value", 0.0))
             unfinished = run.may_close(value, step) if floor_known else run.still_improving(step)
-            if f.id == "underfitting" and unfinished:
-                f = dataclasses.replace(
-                    f, severity=Severity.INFO, confidence=0.35,
-                    title=f.title + " -- but the run is not finished: validation error still falls "
-                                    f"({vals[-2]:.3f} -> {vals[-1]:.3f} in the last epoch)"
-                                    + (", fast enough to close the gap in a longer run" if floor_known else
-                                       "; give the spec's irreducible_error for a firmer verdict"))
-            out.append(f)
+            out.append(read_bias(f, floor_known, unfinished, vals, train_losses,
+                                 float(config["bias_variance"]["train_loss_fall"])))
         return out
 
     def _data_curve(self, ctx, full_val: float) -> tuple[bool | None, str]:

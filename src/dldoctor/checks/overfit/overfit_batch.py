@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 
-from dldoctor.api import Check, Severity, Stage, keys
+from dldoctor.api import Check, Severity, Stage, keys, lookup
 from dldoctor.api.keys import SingleBatchFit
 from dldoctor.api.measure import Curve, Setup, batch_size_of, experiments
-from dldoctor.api.read import CurveReading, curves
+from dldoctor.api.read import CurveReading, curves, nonfinite
 
 #: Stage-1 root causes that, found at error severity, explain a failed fit.
 STAGE1_ROOTS = ("loss-input-probabilities", "loss-broadcast", "batch-mixing", "no-gradient-flow",
                 "bad-initialization", "numerical-instability", "label-out-of-range", "wrong-mode",
-                "input-not-normalized", "dead-activations")
+                "input-not-normalized", "dead-activations", "loss-sign-flipped")
 
 
 def _lr_text(curve: Curve) -> str:
@@ -28,7 +28,10 @@ class OverfitBatchCheck(Check):
     from the same weights, and stops at the first that fixes the curve: the learning
     rate scaled down (x0.1, x0.01) or up (x10, x100, x1000), the loss negated, weight decay and
     dropout off, a larger model (from the spec function's own integer arguments), fewer
-    samples. A cause found in stage 1 explains the curve instead.
+    samples. A cause found in stage 1 explains the curve instead. A run that turns NaN in
+    an operation that makes one by itself (a log of 0) is re-run at a tenth of the learning
+    rate, past convergence: a NaN that comes back, later, is the computation's, localised
+    to the operation and line that first made it, not the learning rate's.
     """
 
     name = "overfit-batch"
@@ -105,6 +108,10 @@ class OverfitBatchCheck(Check):
                            "under-fits."],
                     metrics={**reg, "experiment_final": r.final}, location="model",
                 )]
+        if base.first_nonfinite is not None:
+            unstable = self._nan_not_the_lr(ctx, base, curve_text)
+            if unstable is not None:
+                return [unstable]
         # A rising loss, or one that starts below zero and runs away downwards, points to
         # the sign first; an exploding or oscillating one to the step size.
         sign_first = reading.shape == "goes-up" or reading.initial < 0
@@ -127,7 +134,7 @@ class OverfitBatchCheck(Check):
                        "Add warm-up or a decaying schedule; clip the gradient norm (clip_grad_norm_).",
                        "Run `dldoctor tune --lr-finder` for a measured learning-rate range."],
                 metrics={"lr": base.lr, "fixed_lr": curve.lr, "baseline_final": reading.final,
-                         "experiment_final": r.final, "converged_at": r.converged_at},
+                         "experiment_final": r.final, "converged_at": r.converged_at, "confirmed_by": setup.label},
                 location="optimizer",
             )]
         grads = [g for g in base.grad_norms if math.isfinite(g)]
@@ -154,6 +161,69 @@ class OverfitBatchCheck(Check):
                                    "and a negated loss did not fix it",
                              evidence=[curve_text, *tried], location="optimizer")]
 
+    def _nan_not_the_lr(self, ctx, base: Curve, curve_text: str):
+        """``numerical-instability`` when a smaller learning rate only delays the NaN, else None.
+
+        Asked only when the first non-finite value came from an operation that makes one by
+        itself (a log of 0, a division by 0, an exp past the float range: ``unsafe_op``); a
+        layer or a product that overflows only says the values grew, which the other
+        experiments judge (a smaller rate that fixes it, exploding gradients). The run is
+        re-run from the same weights at x0.1 of the learning rate, past convergence, for
+        ``overfit.nan_recheck_stretch`` times as many steps as it takes to move as far at
+        the smaller rate (the NaN step over the scale: an optimiser's step is proportional
+        to its rate), at least the baseline's budget, at most
+        ``overfit.nan_recheck_max_steps``. A NaN that comes back there, at the same
+        operation or at another unsafe one, is the computation's: the learning rate only
+        decides when the values get there. When the smaller rate stays finite for the
+        whole budget, the learning rate is the cause (the caller's experiments say so).
+        """
+        origin = base.nonfinite.origin if base.nonfinite is not None else None
+        if origin is None or base.first_nonfinite is None or not nonfinite.unsafe_op(origin.op):
+            return None
+        least, most = int(ctx.config.get("overfit.steps")), int(ctx.config.get("overfit.nan_recheck_max_steps"))
+        stretch = float(ctx.config.get("overfit.nan_recheck_stretch"))
+        scale = 0.1
+        steps = min(most, max(least, math.ceil(stretch * (base.first_nonfinite + 1) / scale)))
+        curve = experiments.run(ctx, Setup(lr_scale=scale, run_through=True), steps)
+        low = curve.nonfinite.origin if curve.nonfinite is not None else None
+        if curve.first_nonfinite is None or low is None:
+            return None
+        if low.op != origin.op and not nonfinite.unsafe_op(low.op):
+            return None
+        return self._instability_finding(base, curve, curve_text)
+
+    def _instability_finding(self, base: Curve, curve: Curve, curve_text: str):
+        assert base.nonfinite is not None and curve.nonfinite is not None
+        loc = curve.nonfinite
+        origin = loc.origin
+        first = base.nonfinite.origin
+        assert origin is not None and first is not None
+        same = first.op == origin.op
+        _, lines = nonfinite.describe_localisation(loc)
+        where = origin.user_line.split(": `")[0] if origin.user_line else ""
+        kind = {"nan": "NaN", "inf": "Inf"}.get(origin.kind, "NaN/Inf")
+        evidence = [
+            curve_text + ("" if same else f"; the first non-finite value came from {first.op}"),
+            f"re-run from the same initial weights at x{curve.setup.lr_scale:g} of the learning rate "
+            f"({curve.lr:.3g}), past convergence: non-finite again at step {curve.first_nonfinite} instead of "
+            f"{base.first_nonfinite}"
+            + (", in the same operation" if same else f", now in {origin.op}")
+            + ": a smaller step only delays it, so the learning rate is not the cause",
+            *lines]
+        return self.finding(
+            "numerical-instability", Severity.ERROR, 0.85 if same else 0.75,
+            title=f"{origin.op} makes {kind} at every learning rate tried (step {base.first_nonfinite} at "
+                  f"lr={base.lr:.3g}, step {curve.first_nonfinite} at {curve.lr:.3g})"
+                  + (f" in {nonfinite.where_label(origin)}" if origin.phase != "backward" else " in backward"),
+            evidence=evidence,
+            fixes=tuple(dict.fromkeys(nonfinite.origin_fixes(origin)
+                                      + list(lookup("numerical-instability").fixes[:2]))),
+            metrics={"first_nonfinite": base.first_nonfinite, "lr": base.lr, "lower_lr": curve.lr,
+                     "lower_lr_first_nonfinite": curve.first_nonfinite, "op": origin.op, "phase": origin.phase,
+                     "user_line": origin.user_line, "same_op": same,
+                     "confirmed_by": f"lr={curve.lr:.3g}: non-finite again"},
+            location=where or nonfinite.location_of(loc))
+
     def _sign_finding(self, curve_text, tried: list[str], base: Curve, curve: Curve, r: CurveReading):
         return self.finding(
             "loss-sign-flipped", Severity.ERROR, 0.9,
@@ -163,7 +233,8 @@ class OverfitBatchCheck(Check):
                    "not the log-likelihood.",
                    "Check the optimiser for maximize=True, or a gradient that is negated before step().",
                    "Check custom losses for a subtraction in the wrong order."],
-            metrics={"baseline_final": base.losses[-1] if base.losses else float("nan"), "negated_final": r.final},
+            metrics={"baseline_final": base.losses[-1] if base.losses else float("nan"), "negated_final": r.final,
+                     "confirmed_by": "negated loss"},
             location="loss",
         )
 
@@ -197,7 +268,8 @@ class OverfitBatchCheck(Check):
         return self.finding(
             "model-too-small", Severity.WARNING, 0.8 if r.shape == "converged" else 0.6, title=title,
             evidence=evidence, fixes=[first_fix, *fixes] if first_fix else fixes,
-            metrics={**metrics, "baseline_final": reading.final, "experiment_final": r.final}, location="model",
+            metrics={**metrics, "baseline_final": reading.final, "experiment_final": r.final,
+                     "confirmed_by": title}, location="model",
         )
 
     def _stuck(self, ctx, base: Curve, reading: CurveReading, curve_text: str):
@@ -216,7 +288,7 @@ class OverfitBatchCheck(Check):
                     fixes=[f"Lower the weight decay (now {reg['weight_decay']:g}) by 10-100x" if reg["weight_decay"]
                            else f"Lower the dropout rate (now {reg['dropout']:g})",
                            "Fit first without regularisation, then add it back while watching validation error."],
-                    metrics={**reg, "experiment_final": r.final}, location="optimizer",
+                    metrics={**reg, "experiment_final": r.final, "confirmed_by": setup.label}, location="optimizer",
                 )]
         for scale in (10.0, 100.0, 1000.0):
             setup = Setup(lr_scale=scale)
@@ -235,7 +307,7 @@ class OverfitBatchCheck(Check):
                     fixes=[f"Raise the learning rate to about {curve.lr:.3g} (x{scale:g}).",
                            "Run `dldoctor tune --lr-finder` for a measured learning-rate range."],
                     metrics={"lr": base.lr, "fixed_lr": curve.lr, "baseline_final": reading.final,
-                             "experiment_final": r.final},
+                             "experiment_final": r.final, "confirmed_by": setup.label},
                     location="optimizer",
                 )]
         larger = experiments.larger_model(ctx)
@@ -279,7 +351,7 @@ class OverfitBatchCheck(Check):
                     fixes=[f"Lower the learning rate to about {curve.lr:.3g} (x0.1), or decay it (a schedule).",
                            "Run `dldoctor tune --lr-finder` for a measured learning-rate range."],
                     metrics={"lr": base.lr, "fixed_lr": curve.lr, "baseline_final": reading.final,
-                             "experiment_final": r.final},
+                             "experiment_final": r.final, "confirmed_by": "lr x0.1"},
                     location="optimizer",
                 )]
         if reading.shape == "plateau":

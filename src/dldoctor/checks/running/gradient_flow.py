@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from torch import nn
 
 from dldoctor.api import Check, Judgement, Severity, Stage, keys, lookup
-from dldoctor.api.measure import GradFlow, OptimizerCoverage, display_path, optimizer_coverage
+from dldoctor.api.measure import (
+    GradFlow,
+    OptimizerCoverage,
+    Setup,
+    display_path,
+    experiments,
+    loss_changes,
+    optimizer_coverage,
+)
+from dldoctor.api.read import curves
 
 ID = "no-gradient-flow"
 
@@ -309,6 +318,26 @@ def _zero_gradient(facts: _Facts, zero: list[ParamState], dead_layer: str | None
                     display_path(first))]
 
 
+def _no_effect(facts: _Facts, inert: list[ParamState], changes: Mapping[str, float]) -> list[Judgement]:
+    """Exactly-zero gradients of parameters the loss does not depend on at all: information only."""
+    if not inert:
+        return []
+    largest = max(changes.get(p.name, 0.0) for p in inert)
+    first = inert[0].module_path
+    evidence = (facts.summary(inert, f"get a gradient that is exactly zero {facts.on}"),
+                f"perturbing each of them on a copy (noise as large as its own values) moved the loss by at most "
+                f"{largest:.1e} of its value, i.e. not at all beyond float rounding: the loss does not depend on "
+                "them by construction (a bias shared by two towers whose outputs are subtracted, a bias right "
+                "before a batch norm, which the batch mean removes), so a zero gradient is what they should get")
+    fixes = (f"Nothing to fix. Optionally drop the parameter that cancels (e.g. bias=False on "
+             f"{_code_ref(first)}) to save its memory and optimiser state.",)
+    return [Judgement(ID, Severity.INFO, 0.8,
+                      f"{display_path(first)} has no effect on the loss by construction (its gradient is exactly "
+                      "zero)", evidence, fixes,
+                      {"params_no_effect": len(inert), "max_relative_loss_change": largest},
+                      display_path(first))]
+
+
 def _not_optimised(facts: _Facts, coverage: OptimizerCoverage | None, majority: float) -> list[Judgement]:
     """Trainable parameters that get gradients but that the optimiser does not hold."""
     if coverage is None or coverage.error:
@@ -423,6 +452,79 @@ def _frozen(facts: _Facts, intended: list[ParamState]) -> list[Judgement]:
     return verdicts
 
 
+@dataclasses.dataclass(frozen=True)
+class FrozenFit:
+    """The single-batch fit with the model as given, and with every parameter trainable.
+
+    Both runs start from the same initial weights under the same seed and take the same
+    number of steps; ``fixed`` is only measured when the fit as given ``fails``.
+    """
+
+    as_given: str
+    unfrozen: str
+    fails: bool
+    fixed: bool
+    steps: int
+
+
+def _output_frozen(params: Sequence[ParamState], output: str | None) -> bool:
+    return output is not None and any(not p.requires_grad for p in params if p.module_path == output)
+
+
+def frozen_suspect(params: Sequence[ParamState], module_types: dict[str, str], output: str | None) -> bool:
+    """Whether the freeze could stop the model from fitting at all: the output layer (the last
+    layer with parameters to run) is frozen, wholly or in part, while something else trains.
+
+    A frozen backbone under a trainable head is the usual fine-tune and is not asked about;
+    neither is a pattern frozen in every layer of a type (bias-only fine-tuning). Only the
+    experiment decides: a model that fits one batch as given is fine whatever is frozen.
+    """
+    units, _, partial = frozen_layout(params, module_types)
+    if not (units or partial) or not any(p.requires_grad for p in params):
+        return False  # nothing trains: the loss has no gradient at all, forward-pass reports it
+    return _output_frozen(params, output)
+
+
+def _frozen_by_mistake(facts: _Facts, fit: FrozenFit, output: str, majority: float) -> Judgement:
+    """The output layer is frozen and the model cannot fit one batch as given, but can with everything trainable."""
+    params, limit = facts.params, facts.limit
+    units, systematic, partial = frozen_layout(params, facts.module_types)
+
+    def frozen_part(path: str) -> str:
+        return ", ".join(p.name.rpartition(".")[2] for p in params if p.module_path == path and not p.requires_grad)
+
+    n_all = sum(p.numel for p in params) or 1
+    n_train = sum(p.numel for p in params if p.requires_grad)
+    layers = list(dict.fromkeys(p.module_path for p in params))
+    live = [m for m in layers if any(p.requires_grad for p in params if p.module_path == m)]
+    frozen_labels = [facts.label(u) for u in units] + [f"{facts.label(m)}: {frozen_part(m)}"
+                                                       for m in partial + systematic]
+    own = [p for p in params if p.module_path == output]
+    head = ("frozen" if all(not p.requires_grad for p in own) else
+            f"frozen in part ({frozen_part(output)} requires_grad=False)")
+    trained = _listed([facts.label(m) for m in live], limit)
+    evidence = (f"trainable: {_num(n_train)} of {_num(n_all)} parameter values ({n_train / n_all:.1%}), in "
+                f"{len(live)} of {len(layers)} layers with parameters: {trained}",
+                f"frozen (requires_grad=False): {_listed(frozen_labels, limit)}",
+                f"the output layer {facts.label(output)} is {head}: the model's outputs go through weights that "
+                "stay at their initial values",
+                f"single batch with the model as given ({fit.steps} steps): {fit.as_given}",
+                f"the same fit with every parameter trainable (a fresh copy, same seed, same {fit.steps} steps): "
+                f"{fit.unfrozen}")
+    fixes = (f"Keep the output layer trainable: freeze the backbone before adding the head, or freeze by module "
+             f"(for p in model.backbone.parameters()), so that {_code_ref(output)} is left out.",
+             "Check the loop that sets requires_grad=False: a filter by position (list(model.parameters())[:-1] "
+             "keeps only the last bias) or by layer type (isinstance(m, nn.Linear) catches the head too) freezes "
+             "more than meant.")
+    few = f", and only {n_train / n_all:.1%} of the model trains" if n_train / n_all < majority else ""
+    return Judgement(ID, Severity.ERROR, 0.85,
+                     f"The output layer {display_path(output)} is frozen{few}: the model cannot fit one batch, and "
+                     "with every parameter trainable it does", evidence, fixes,
+                     {"trainable_values": n_train, "trainable_fraction": round(n_train / n_all, 4),
+                      "trainable_layers": len(live), "layers": len(layers), "frozen_units": len(units) + len(partial)},
+                     display_path(output))
+
+
 def judge(
     params: Sequence[ParamState],
     flows: Sequence[GradFlow],
@@ -431,6 +533,9 @@ def judge(
     dead_layer: str | None,
     majority: float,
     limit: int,
+    no_effect: Mapping[str, float] | None = None,
+    frozen_fit: FrozenFit | None = None,
+    output: str | None = None,
 ) -> list[Judgement]:
     """Judge gradient flow; a pure function of the measurements.
 
@@ -442,6 +547,11 @@ def judge(
         dead_layer: a module whose input or output is all zeros (explains zero gradients), or None.
         majority: share of trainable values above which unused/unoptimised parameters make an error.
         limit: how many names to list.
+        no_effect: parameters with an exactly-zero gradient that do not move the loss when
+            perturbed, with the loss's relative change: no broken path, information only.
+        frozen_fit: the single-batch fit as given and with every parameter trainable, when
+            :func:`frozen_suspect` asked for it.
+        output: the output layer's module path (the last layer with parameters to run).
     """
     module_types: dict[str, str] = {}
     for flow in flows:
@@ -450,11 +560,18 @@ def judge(
     missing = [p for p in params if p.never_grad]
     intended = [p for p in missing if p.in_optimizer is False]
     missing = [p for p in missing if p.in_optimizer is not False]
+    no_effect = no_effect or {}
+    zero = [p for p in missing if not p.all_none]
+    if frozen_fit is not None and frozen_fit.fails and frozen_fit.fixed and output is not None:
+        frozen = [_frozen_by_mistake(facts, frozen_fit, output, majority)]
+    else:
+        frozen = _frozen(facts, intended)
     return (_no_gradient(facts, [p for p in missing if p.all_none], called, majority)
-            + _zero_gradient(facts, [p for p in missing if not p.all_none], dead_layer)
+            + _zero_gradient(facts, [p for p in zero if p.name not in no_effect], dead_layer)
+            + _no_effect(facts, [p for p in zero if p.name in no_effect], no_effect)
             + _not_optimised(facts, coverage, majority)
             + _unregistered(facts)
-            + _frozen(facts, intended))
+            + frozen)
 
 
 class GradientFlowCheck(Check):
@@ -463,10 +580,16 @@ class GradientFlowCheck(Check):
     After backward on the first batch (the forward trace) and one more batch, lists
     trainable parameters whose gradient is None or exactly zero on both, by module,
     and says why: the module never ran, ran under torch.no_grad(), or its output was
-    cut from the graph. Also reports trainable parameters the optimiser does not
-    hold, tensors that feed the loss but are not registered parameters, and
-    partially frozen layers; whole frozen sub-modules are reported as information.
-    Cost: one forward/backward per extra batch (one by default).
+    cut from the graph. An exactly-zero gradient is confirmed by perturbing the
+    parameter on a copy: when the loss does not move, the parameter has no effect on
+    the loss by construction (information only). Also reports trainable parameters
+    the optimiser does not hold, tensors that feed the loss but are not registered
+    parameters, and partially frozen layers; whole frozen sub-modules are reported as
+    information, unless the output layer is frozen and the model cannot fit one batch
+    while the same fit with every parameter trainable can.
+    Cost: one forward/backward per extra batch (one by default), a forward per
+    zero-gradient parameter, and with a frozen output layer the single-batch fit (the
+    overfit stage's baseline, shared) plus, when it fails, the same fit unfrozen.
     """
 
     name = "gradient-flow"
@@ -497,7 +620,37 @@ class GradientFlowCheck(Check):
         zero_frac = float(ctx.config.get("gradient_flow.dead_layer_zero_frac"))
         dead = next((c.path for c in trace.calls if c.stats is not None and c.stats.frac_zero >= zero_frac), None)
         dead = dead or next((m.path for f in flows for m in f.modules if m.input_zero_frac >= zero_frac), None)
-        verdicts = judge(params, flows, held, called, dead,
-                         float(ctx.config.get("gradient_flow.majority_fraction")),
-                         int(ctx.config.get("gradient_flow.max_listed")))
+        majority = float(ctx.config.get("gradient_flow.majority_fraction"))
+        owners = {p.module_path for p in params}
+        output = next((c.path for c in reversed(trace.calls) if c.is_leaf and c.path in owners), None)
+        module_types = {path: kind for flow in flows for path, kind in flow.module_types}
+        fit = self._frozen_fit(ctx) if frozen_suspect(params, module_types, output) else None
+        verdicts = judge(params, flows, held, called, dead, majority, int(ctx.config.get("gradient_flow.max_listed")),
+                         self._no_effect(ctx, params), fit, output)
         return [self.judged(v) for v in verdicts]
+
+    @staticmethod
+    def _no_effect(ctx, params: Sequence[ParamState]) -> dict[str, float]:
+        """Parameters with an exactly-zero gradient whose perturbation leaves the loss where it was."""
+        names = tuple(p.name for p in params if p.never_grad and not p.all_none and p.in_optimizer is not False)
+        if not names:
+            return {}
+        changes = ctx.measure(keys.PARAMETER_EFFECT.at(*names), lambda: loss_changes(
+            ctx.fresh_model(), names, ctx.first_batch("train"), ctx.forward_fn, ctx.spec.loss_fn, ctx.seed))
+        tolerance = float(ctx.config.get("gradient_flow.inert_loss_change"))
+        return {name: change for name, change in changes.items() if change <= tolerance}
+
+    @staticmethod
+    def _frozen_fit(ctx) -> FrozenFit:
+        """The single-batch fit as given (the overfit stage's baseline, shared) and, when it fails,
+        the same fit with every parameter trainable, for the same number of steps."""
+        steps = int(ctx.config.get("overfit.steps"))
+        base = experiments.baseline(ctx)
+        reading = curves.reading(ctx, base)
+        as_given = f"{reading.describe()} {curves.sparkline(base.losses)}"
+        if reading.shape == "converged" or curves.fitted_by_metric(base, reading):
+            return FrozenFit(as_given, "", fails=False, fixed=False, steps=steps)
+        unfrozen = experiments.run(ctx, Setup(unfreeze=True), steps=steps)
+        r = curves.reading(ctx, unfrozen)
+        return FrozenFit(as_given, f"{r.describe()} {curves.sparkline(unfrozen.losses)}", fails=True,
+                         fixed=curves.fixes_curve(ctx, r, reading), steps=steps)

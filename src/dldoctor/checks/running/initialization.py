@@ -119,20 +119,43 @@ def _linear_chain(layers: Sequence[LayerInit]) -> tuple[list[int], int | None]:
 
 # -- judges: pure functions of the measurement and the thresholds --------------------
 
+def _default_note(loss: LossAtInit, attributable: str) -> list[str]:
+    if loss.default_init_loss is None:
+        return []
+    return [f"re-initialising a copy with PyTorch's defaults gives a loss of {_g(loss.default_init_loss)} on the same "
+            f"batches: the initialisation itself {attributable}"]
+
+
 def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
-    """The loss at init far above that of an uninformative output."""
+    """The loss at init far above that of an uninformative output, because of the initial weights.
+
+    "Far above the expected value" is judged twice: against the uninformative output
+    (ln C for balanced cross-entropy, predicting 0 for regression) and against the loss
+    the same architecture reaches on the same batches after re-initialising it with
+    PyTorch's defaults. Only the part the default init does not reproduce is the
+    initialisation's doing: a contrastive objective with a temperature, siamese logits
+    from a similarity, or regression targets far smaller than a default head's outputs
+    (daily returns of rms 0.01) start high under any standard init and are not judged.
+    """
     loss: LossAtInit | None = stats.loss
     if loss is None or loss.uninformative is None or not math.isfinite(loss.loss):
         return None
+    default = loss.default_init_loss
+    if default is not None and math.isnan(default):
+        default = None
     chain = [i for i, layer in enumerate(stats.layers) if layer.role == "linear"]
     position = chain[-1] if chain else len(stats.layers)
     last = stats.layers[chain[-1]] if chain else None
     where = display_path(last.path) if last else "model"
     ref = loss.uninformative
     metrics: dict[str, Any] = {"loss_at_init": loss.loss, "expected_loss": ref, "prior_loss": loss.prior,
-                               "output_spread": loss.output_spread, "loss_kind": loss.kind}
+                               "output_spread": loss.output_spread, "loss_kind": loss.kind,
+                               "default_init_loss": default}
     if loss.kind in _CLASSIFICATION:
-        excess = loss.loss - ref
+        # The same nats thresholds for both yardsticks: a default re-init of the same
+        # batches differs from another default draw by a few hundredths of a nat
+        # (default logits have std ~0.1-0.5), far below the 1-nat threshold.
+        excess = loss.loss - max(ref, default if default is not None else ref)
         if excess < thr["loss_excess_warn_nats"]:
             return None
         severity = Severity.ERROR if excess >= thr["loss_excess_error_nats"] else Severity.WARNING
@@ -150,6 +173,7 @@ def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
         evidence = [f"loss at init {_g(loss.loss)}, expected ≈ {expected} for uniform predictions{prior}",
                     f"{what} (a well-initialised model starts well below 1: the model begins confidently wrong and "
                     "spends its first updates undoing that)"]
+        evidence += _default_note(loss, f"adds {_g(loss.loss - default)} nats" if default is not None else "")
         title = f"The loss at initialisation is {_g(loss.loss)}, far above the expected {_g(ref)}"
         target = "≈ ln(C)" if loss.kind in ("logits", "log-probs") else "≈ ln(2)"
         fix = (f"Initialise the last layer {where} small: nn.init.normal_({where}.weight, std=0.01) (or zeros) and "
@@ -160,15 +184,23 @@ def judge_loss(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
         warn, err = thr["loss_ratio_warn"], thr["loss_ratio_error"]
         if loss.kind == "absolute":
             warn, err = math.sqrt(warn), math.sqrt(err)
-        if ratio < warn:
+        # The part the default init does not reproduce: with independent outputs the
+        # squared loss is target^2 + output^2, so a ratio of 10 to the default's loss means
+        # outputs ~3x those of a default-initialised head on the same batches.
+        to_default = loss.loss / default if default is not None and default > 0 else \
+            (math.inf if default is None or loss.loss > 0 else 1.0)
+        if ratio < warn or to_default < warn:
             return None
+        ratio = min(ratio, to_default)
         severity = Severity.ERROR if ratio >= err else Severity.WARNING
         confidence = _log_ramp(ratio, warn, err * 10)
         prior = "" if loss.prior is None else f" (predicting the target mean: {_g(loss.prior)})"
-        evidence = [f"loss at init {_g(loss.loss)}, {_g(ratio)}x the {_g(ref)} of predicting 0{prior}",
+        evidence = [f"loss at init {_g(loss.loss)}, {_g(loss.loss / ref if ref > 0 else math.inf)}x the {_g(ref)} "
+                    f"of predicting 0{prior}",
                     f"the initial outputs have rms {_g(loss.output_spread)} while the targets have rms "
                     f"{_g(loss.target_rms)}"]
-        title = f"The loss at initialisation is {_g(ratio)}x that of predicting zero"
+        evidence += _default_note(loss, f"makes it {_g(to_default)}x larger" if default is not None else "")
+        title = f"The loss at initialisation is {_g(loss.loss / ref if ref > 0 else math.inf)}x that of predicting zero"
         fix = (f"Initialise the last layer {where} small: nn.init.normal_({where}.weight, std=0.01) (or zeros), "
                "bias at the target mean, so the initial outputs are on the targets' scale.")
         metrics["loss_ratio"] = ratio
@@ -206,13 +238,50 @@ def _unnormalised_runs(layers: Sequence[LayerInit], chain: list[int]) -> list[li
     return [run for run in runs if len(run) >= 2]
 
 
+def residual_blocks(stats: InitStats, min_correlation: float) -> list[str]:
+    """Containers whose output follows their input through a skip path (measured, not named).
+
+    A residual block ``x + f(x)`` keeps each unit of the stream: its output correlates
+    with its input at 1 / sqrt(1 + r^2) for a branch r times the stream's spread, at
+    least ``min_correlation`` while the branch is no larger than the stream allows. A
+    container without a skip mixes units through random weights: correlation ~0.
+    """
+    return [path for path, corr in stats.skips if corr >= min_correlation]
+
+
+def _in_branch(path: str, blocks: Sequence[str]) -> bool:
+    return any(block == "" or path.startswith(block + ".") for block in blocks)
+
+
+def _bypassed(layers: Sequence[LayerInit], run: list[int], min_correlation: float) -> bool:
+    """True when a skip path carries the stream past ``run``: the normalisation layer
+    that closes the run receives an input that still follows the one the previous
+    normalisation layer received (x + f(LN(x)) going into the next LN, in whatever
+    modules the model keeps its norms and branches)."""
+    closing = next((layer for layer in layers[run[-1] + 1:] if layer.role in ("norm", "linear")), None)
+    return closing is not None and closing.role == "norm" and (closing.follows or 0.0) >= min_correlation
+
+
 def judge_depth(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
-    """The input-dependent signal vanishing or exploding through the linear layers."""
-    layers = stats.layers
+    """The input-dependent signal vanishing or exploding through the linear layers.
+
+    Linear maps on a residual branch are left out of the chain: the stream passes the
+    branch through its skip path, so its scale is not the product of the branch's
+    gains (a pre-LN transformer branch at N(0, 0.02) shrinks its own signal 300-1600x
+    between q/k/v and the output projection while the stream keeps its scale), and q,
+    k and v read the same input side by side, not one after another. A branch is
+    recognised by measurement, two ways: a container module whose output follows its
+    input (``residual_blocks``), or a run of layers between two normalisation layers
+    whose inputs follow each other (``_bypassed``).
+    """
+    blocks = residual_blocks(stats, thr["residual_correlation"])
+    index = [i for i, layer in enumerate(stats.layers) if not _in_branch(layer.path, blocks)]
+    layers = tuple(stats.layers[i] for i in index)  # positions below map back through ``index``
     chain, first = _linear_chain(layers)
     if first is None:
         return None
-    runs = _unnormalised_runs(layers, [i for i in chain if i >= first])
+    runs = [run for run in _unnormalised_runs(layers, [i for i in chain if i >= first])
+            if not _bypassed(layers, run, thr["residual_correlation"])]
     if not runs:
         return None
     # The run whose spread changes most (in either direction) is the one to judge.
@@ -261,7 +330,7 @@ def judge_depth(stats: InitStats, thr: Mapping[str, float]) -> Issue | None:
     evidence += [line for i in culprits[:3] if (line := _weight_line(layers[i]))]
     fixes = [_init_advice(layers[position], _next_activation(layers, position))]
     metrics = {"signal_ratio": total, "mean_gain": geo, "hidden_linear_layers": len(hidden)}
-    return Issue(BAD_INIT, kind, severity, confidence, position, display_path(layers[position].path), title,
+    return Issue(BAD_INIT, kind, severity, confidence, index[position], display_path(layers[position].path), title,
                  tuple(evidence), tuple(fixes), metrics)
 
 
@@ -424,13 +493,14 @@ class InitializationCheck(Check):
     KEYS = ("loss_excess_warn_nats", "loss_excess_error_nats", "loss_ratio_warn", "loss_ratio_error",
             "vanish_total", "vanish_gain", "vanish_total_error", "explode_total", "explode_gain",
             "explode_total_error", "symmetry_ratio", "saturated_warn", "dead_warn", "dead_error",
-            "dead_min_values")
+            "dead_min_values", "residual_correlation")
 
     def run(self, ctx):
         def measure():
             batches = ctx.batches("train", int(ctx.config.get("initialization.batches")))
             with isolated_rng(ctx.seed):
-                return measure_init(ctx.fresh_model(), batches, ctx.forward_fn, ctx.spec.loss_fn)
+                return measure_init(ctx.fresh_model(), batches, ctx.forward_fn, ctx.spec.loss_fn,
+                                    default_model=ctx.fresh_model())
 
         stats = ctx.measure(keys.INIT_STATS, measure)
         thr = {k: float(ctx.config.get(f"initialization.{k}")) for k in self.KEYS}

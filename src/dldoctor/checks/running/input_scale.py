@@ -7,7 +7,8 @@ import math
 from collections.abc import Mapping
 
 from dldoctor.api import Check, Judgement, Severity, Stage, keys, lookup
-from dldoctor.api.measure import FeatureStats, InputStats, isolated_rng, measure_inputs
+from dldoctor.api.measure import FeatureStats, InputStats, Setup, experiments, isolated_rng, measure_inputs
+from dldoctor.api.read import curves
 
 ID = "input-not-normalized"
 
@@ -171,7 +172,8 @@ def judge_inputs(stats: InputStats, thresholds: Mapping[str, float]) -> Judgemen
         order = list(dict.fromkeys([by_std[-1], by_std[0]] + order))
     where = stats.where + (f" ({stats.module_type})" if stats.module_type else "")
     evidence = [i.evidence for i in issues]
-    evidence.append(f"measured on {stats.samples} samples at the input of {where}, shape "
+    after = f", after the model's own parameter-free {', '.join(stats.after)}" if stats.after else ""
+    evidence.append(f"measured on {stats.samples} samples at the input of {where}{after}, shape "
                     f"[{', '.join(map(str, stats.shape))}], statistics per "
                     f"{'channel' if stats.layout == 'channels' else 'feature'} ({len(stats.features)} in all"
                     + (f", {sum(f.binary for f in stats.features)} of them 0/1 and left out"
@@ -195,10 +197,12 @@ def judge_inputs(stats: InputStats, thresholds: Mapping[str, float]) -> Judgemen
 
 
 class InputScaleCheck(Check):
-    """Inputs reach the first layer at roughly unit scale (per feature / channel).
+    """Inputs reach the first trainable layer at roughly unit scale (per feature / channel).
 
-    Measures the tensor the first layer receives, on a few training batches, per
-    channel for images and per feature for tables and sequences: the overall scale,
+    Measures the tensor the first weight-bearing layer receives, on a few training
+    batches, after whatever fixed preprocessing the model does itself (a Normalize
+    with buffer constants, a LayerNorm without affine parameters, ``x / 255`` in
+    ``forward``): per channel for images and per feature for tables and sequences: the overall scale,
     how far the means sit from zero relative to the spread, and how far apart the
     features' scales are. Raw 0-255 pixels, unscaled physical units and data scaled
     twice are reported with the constants to normalise them. Token ids going into
@@ -235,4 +239,29 @@ class InputScaleCheck(Check):
         verdict = judge_inputs(stats, thresholds)
         if verdict is None:
             return []
+        if verdict.severity.at_least(Severity.WARNING):
+            verdict = self._confirm(ctx, verdict)
         return [self.judged(verdict)]
+
+    @staticmethod
+    def _confirm(ctx, verdict: Judgement) -> Judgement:
+        """Does the scale matter for this model? The single-batch fit as given against the
+        same fit with the inputs standardised over the batch (same weights, steps and rate):
+        when only the standardised one fits, the scale is confirmed as the cause, and it
+        ranks (and explains the mechanisms it causes) as an experiment-confirmed finding."""
+        if ctx.spec.forward is not None:
+            return verdict
+        base = experiments.baseline(ctx)
+        base_reading = curves.reading(ctx, base)
+        if base_reading.shape == "converged":
+            return verdict  # the batch fits as it is: the scale is worth fixing, not shown to be the cause
+        setup = Setup(standardize_inputs=True)
+        scaled = experiments.run(ctx, setup)
+        reading = curves.reading(ctx, scaled)
+        if not curves.fixes_curve(ctx, reading, base_reading):
+            return verdict
+        evidence = (*verdict.evidence,
+                    f"one batch as given: {base_reading.describe()}; with the inputs standardised "
+                    f"(same weights, learning rate and steps): {reading.describe()}")
+        return dataclasses.replace(verdict, evidence=evidence,
+                                   metrics={**verdict.metrics, "confirmed_by": setup.label})

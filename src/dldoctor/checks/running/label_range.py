@@ -32,7 +32,8 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
     """Judge class-index targets against a ``width``-wide output (CrossEntropy/NLL).
 
     Each judgement's ``case`` is ``out-of-range`` (a label the output cannot represent
-    occurs in the data: a crash ahead), ``one-based`` (label 0 never occurs),
+    occurs in the data: a crash ahead; labels 1..C for C outputs are 1-based and say so),
+    ``unused-zero`` (label 0 never occurs in the whole training set, info only),
     ``wide-head`` (the top outputs are never targets) or ``num-classes`` (the spec's
     ``num_classes`` disagrees with the output width; ``binary-targets`` is
     :func:`judge_binary_targets`'s); its ``location`` is ``data`` or ``head``.
@@ -66,6 +67,7 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
                   f"[0, {width})."])
         if lo < 0:
             fixes.append("For a padding or 'unknown' label, pass ignore_index=<that label> to the loss.")
+        metrics["one_based"] = one_based
         verdicts.append(Judgement(
             ID, Severity.ERROR, 0.95,
             f"Labels {label_list(LabelCounts(0, 0, 0, 0, True, tuple((b, 0) for b in bad)))} occur in the "
@@ -76,35 +78,22 @@ def judge_index_labels(width: int, labels: LabelSummary, num_classes: int | None
              "(a device-side assert on the GPU) at the first batch that does"),
             tuple(fixes), {**metrics, "out_of_range": n_bad}, "data", case="out-of-range"))
         return verdicts
-    if lo >= 1:
-        # Label 0 never occurs. By chance? Assume class 0 is as frequent as the rarer
-        # of 1/width and the rarest label seen.
-        p0 = min(1.0 / width, min(count.values()) / max(seen.values, 1))
-        chance = 0.0 if full else (1.0 - p0) ** n
-        metrics = {**metrics, "chance_label0_absent": chance}
-        if hi == width - 1 and chance < t.chance_alpha:
-            if full:
-                verdicts.append(Judgement(
-                    ID, Severity.INFO, 0.7,
-                    f"Class 0 never occurs in the training set: labels run 1..{hi}, output 0 is never a target",
-                    (f"the labels in {where} are {label_list(seen)}; the model outputs {width} classes",
-                     "labels that start at 1 with a head sized max + 1 waste one output (and its softmax "
-                     "mass); if a class is really missing from the data, that is worth knowing too"),
-                    (f"If the labels are 1-based, shift them (y - 1) and make the last layer {width - 1} wide.",),
-                    metrics, "data", case="one-based"))
-            else:
-                verdicts.append(Judgement(
-                    ID, Severity.WARNING, 0.7,
-                    f"Labels look 1-based: 0 never occurs in {n} samples, and the top label seen is {hi}",
-                    (f"the labels in {where} are {label_list(seen)} and the model outputs {width} classes "
-                     f"(0..{width - 1})",
-                     f"if class 0 were as frequent as the rarest label seen, missing it {n} times running "
-                     f"would happen by chance with probability {chance:.1e}",
-                     f"labels that run 1..{width} crash training at the first batch containing {width}"),
-                    ("If the labels are 1-based, shift them to start at 0 (y - 1) where the dataset is built.",
-                     "Count the labels of the whole training set (e.g. torch.bincount(y)) and size the last "
-                     "layer to match."),
-                    metrics, "data", case="one-based"))
+    if lo >= 1 and hi == width - 1 and full and labels.ignored != 0:
+        # Label 0 never occurs in the whole training set and the head is sized max + 1.
+        # That is not evidence of 1-based labels: labels 1..C run up to C, an index the
+        # head cannot hold (the out-of-range case above). Labels 1..C-1 under a C-wide
+        # head, e.g. a vocabulary whose id 0 is padding, leave one output unused: worth
+        # knowing, not an alarm. Seen in the batches only it is not even that: label C
+        # missing by chance is as likely as label 0 missing by chance.
+        verdicts.append(Judgement(
+            ID, Severity.INFO, 0.5,
+            f"Class 0 never occurs in the training set: labels run 1..{hi}, output 0 is never a target",
+            (f"the labels in {where} are {label_list(seen)}; the model outputs {width} classes",
+             "output 0 is never a target: harmless (an unused id, such as padding in a vocabulary), but if the "
+             "labels are 1-based it wastes one output and its softmax mass"),
+            (f"If the labels are 1-based, shift them (y - 1) and make the last layer {width - 1} wide.",
+             "If id 0 is padding, pass ignore_index=0 to the loss so that it is never a target by construction."),
+            metrics, "data", case="unused-zero"))
     if hi < width - 1:
         ratio = width / (hi + 1)
         chance = 0.0 if full else ((hi + 1) / width) ** n
@@ -178,10 +167,9 @@ class LabelRangeCheck(Check):
 
     Reads the targets of the cached training batches and, when free to read, of the
     whole training set, and compares them with the output width: labels beyond it
-    that the first batch did not happen to contain (a crash ahead), a label 0 that
-    never occurs (1-based labels), top outputs that are never a target (a head
-    sized for another task), the spec's ``num_classes``, and targets of a binary
-    cross-entropy outside [0, 1].
+    that the first batch did not happen to contain (a crash ahead; labels 1..C are
+    1-based), top outputs that are never a target (a head sized for another task),
+    the spec's ``num_classes``, and targets of a binary cross-entropy outside [0, 1].
     """
 
     name = "label-range"

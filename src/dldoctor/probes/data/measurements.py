@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dldoctor.probes import keys
 from dldoctor.probes.data.duplicates import Duplicates, find_duplicates
+from dldoctor.probes.data.groups import GroupOverlap, group_overlap, sample_ids, spec_groups
 from dldoctor.probes.data.noise import NoiseReport, measure_label_noise, noise_rows
 from dldoctor.probes.data.sample import SplitSample, split_sample
 from dldoctor.probes.data.shift import Shift, measure_shift
+from dldoctor.probes.data.tight_clusters import TightClusters, find_tight_clusters
 from dldoctor.probes.data.user_model import user_model_oof
 
 HELD_OUT = ("val", "test")
@@ -41,6 +43,38 @@ def duplicates(ctx) -> Duplicates | None:
                                int(cfg["near_queries"]), ctx.seed)
 
     return ctx.measure(keys.DUPLICATES, run)
+
+
+def group_overlaps(ctx) -> list[GroupOverlap] | None:
+    """The groups each held-out split shares with training, by the spec's ``groups`` (None without them);
+    one per held-out split that has IDs."""
+    def run():
+        groups = spec_groups(ctx)
+        base = train(ctx)
+        if groups is None or base is None:
+            return None
+        train_ids = sample_ids(ctx, base, groups["train"])
+        return [group_overlap(base, train_ids, held, sample_ids(ctx, held, groups[held.split]))
+                for held in held_out(ctx) if held.split in groups]
+
+    return ctx.measure(keys.GROUP_OVERLAPS, run)
+
+
+def tight_clusters(ctx) -> TightClusters | None:
+    """Tight clusters of training rows (subjects, without ``groups``) and the held-out rows inside them."""
+    def run():
+        base = train(ctx)
+        if base is None:
+            return None
+        cfg = ctx.config.section("group_leakage")
+        return find_tight_clusters(base, held_out(ctx), max_train_rows=int(cfg["max_train_rows"]),
+                                   max_held_rows=int(cfg["max_held_rows"]),
+                                   min_cluster_size=int(cfg["min_cluster_size"]),
+                                   persistence=float(cfg["persistence"]),
+                                   sub_class_share=float(cfg["sub_class_share"]),
+                                   examples=int(cfg["examples_shown"]), seed=ctx.seed)
+
+    return ctx.measure(keys.TIGHT_CLUSTERS, run)
 
 
 def label_noise(ctx) -> NoiseReport | None:

@@ -205,9 +205,11 @@ def predict_logistic(w: torch.Tensor, x: np.ndarray) -> np.ndarray:
 
 
 def logistic_oof(x: np.ndarray, y: np.ndarray, classes: int, folds: int, seed: int,
-                 l2: float = 1e-3, iters: int = 100) -> np.ndarray:
-    """Out-of-fold class probabilities [n, classes] of a logistic regression (k-fold)."""
-    fold = fold_ids(len(x), folds, seed, y)
+                 l2: float = 1e-3, iters: int = 100, fold: np.ndarray | None = None) -> np.ndarray:
+    """Out-of-fold class probabilities [n, classes] of a logistic regression (k-fold; ``fold``: the
+    fold of each row, default stratified by label)."""
+    if fold is None:
+        fold = fold_ids(len(x), folds, seed, y)
     out = np.zeros((len(x), classes), dtype=np.float32)
     for f in range(folds):
         held = fold == f

@@ -8,7 +8,9 @@ Three measurements per held-out split:
 * a domain classifier: a logistic regression told to separate training rows from
   held-out rows (balanced samples, on the principal components of both and their
   squares, so a change of spread counts as well as a change of mean), scored by its
-  out-of-fold ROC AUC. 0.5: the splits cannot be told apart; 1.0: perfectly apart;
+  out-of-fold ROC AUC. 0.5: the splits cannot be told apart; 1.0: perfectly apart.
+  Its folds keep each tight cluster of rows (a subject: see ``tight_clusters``) in one
+  fold, so a split by subject is not told apart by recognising subjects;
 * the label distribution: total variation distance between the class frequencies
   and a chi-square test (or, for regression, the targets' mean difference and KS).
 """
@@ -22,6 +24,7 @@ import numpy as np
 
 from dldoctor.probes.data.models import auc, fit_scaler, logistic_oof, pca_basis
 from dldoctor.probes.data.sample import SplitSample
+from dldoctor.probes.data.tight_clusters import cluster_folds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,9 +154,10 @@ def measure_shift(train: SplitSample, held: SplitSample, classes: int, domain_ro
         z = scale(both)
         z = z @ pca_basis(z, min(32, max(1, m // 10)), seed)
         z = z / (z.std(0) + 1e-6)
-        z = np.concatenate([z, z * z - 1.0], 1)
         is_held = np.r_[np.zeros(m, np.int64), np.ones(m, np.int64)]
-        probs = logistic_oof(z, is_held, 2, folds, seed, l2=1e-2)
+        fold = cluster_folds(z, is_held, folds, seed)
+        z = np.concatenate([z, z * z - 1.0], 1)
+        probs = logistic_oof(z, is_held, 2, folds, seed, l2=1e-2, fold=fold)
         domain_auc = auc(probs[:, 1], is_held == 1)
         se = _auc_se(domain_auc, m, m)
     tvd, label_p, ft, fh, target_smd, target_p = _label_shift(train, held, classes)

@@ -19,11 +19,38 @@ from dldoctor.probes.overfit.one_batch import Curve, Setup, overfit, slice_range
 from dldoctor.runtime.tensors import batch_size_of
 
 
-def convergence_target(initial: float, cfg: Mapping[str, float]) -> float:
-    """The loss at which one batch counts as fitted."""
+def convergence_target(initial: float, cfg: Mapping[str, float], floor: float | None = None) -> float:
+    """The loss at which one batch counts as fitted.
+
+    A loss is taken to bottom out at 0, unless ``floor`` says it bottoms out below 0 (a
+    negated correlation or similarity reaches -1 at a perfect prediction): the batch
+    is then fitted once the loss has come within the same share of the way down to it.
+    """
+    if floor is not None and math.isfinite(floor) and floor < 0 and math.isfinite(initial) and initial > floor:
+        return floor + max(float(cfg["converged_abs"]), float(cfg["converged_rel"]) * (initial - floor))
     if not math.isfinite(initial) or initial <= 0:
         return -math.inf
     return max(float(cfg["converged_abs"]), float(cfg["converged_rel"]) * initial)
+
+
+def loss_floor(ctx) -> float | None:
+    """The loss at a perfect prediction (outputs equal to the targets) when that is its
+    minimum below 0, else None (the loss is then taken to bottom out at 0).
+
+    Measured by the loss probe's sign test: the perfect prediction must be a stationary
+    point of the loss (``loss_contract.stationary_rel``) and lower than the model's
+    outputs, as for a negated correlation (-1) or a negated cosine similarity.
+    """
+    from dldoctor.probes.loss_probe import measure_loss
+
+    probe = measure_loss(ctx)
+    perfect, at_out = probe.loss_at_perfect, probe.loss_at_outputs
+    g_perfect, g_out = probe.grad_at_perfect, probe.grad_at_outputs
+    if perfect is None or at_out is None or g_perfect is None or g_out is None or g_out <= 0:
+        return None
+    if perfect >= 0 or perfect >= at_out or g_perfect > float(ctx.config.get("loss_contract.stationary_rel")) * g_out:
+        return None
+    return perfect
 
 
 def _config(ctx) -> dict:
@@ -67,11 +94,13 @@ def overfit_batches(ctx, count: int = 1) -> list[Any]:
     return [p for p in parts if batch_size_of(p)]
 
 
-def heldout_batch(ctx) -> Any | None:
-    """A batch the baseline does not train on: the second training batch, else the first validation one."""
-    batches = overfit_batches(ctx, 2)
-    if len(batches) > 1:
-        return batches[1]
+def heldout_batch(ctx, after: int = 1) -> Any | None:
+    """Samples a run on the first ``after`` training batches does not train on: the next
+    ``after`` training batches as one (as many held-out samples as trained ones, for a
+    held-out score as precise as the run is long), else the first validation batch."""
+    batches = overfit_batches(ctx, 2 * after)
+    if len(batches) > after:
+        return _concat(batches[after:])
     if ctx.has_split("val"):
         return ctx.first_batch("val")
     return None
@@ -95,8 +124,9 @@ def run(ctx, setup: Setup, steps: int | None = None, heldout: bool = False) -> C
 
     def measure() -> Curve:
         batches = overfit_batches(ctx, setup.batches)
-        return overfit(ctx, full, steps, lambda initial: convergence_target(initial, cfg), batches,
-                       heldout_batch(ctx) if heldout else None, label=setup.label)
+        floor = loss_floor(ctx)
+        return overfit(ctx, full, steps, lambda initial: convergence_target(initial, cfg, floor), batches,
+                       heldout_batch(ctx, setup.batches) if heldout else None, label=setup.label)
 
     return ctx.measure(key, measure)
 
@@ -113,7 +143,9 @@ def larger_model(ctx) -> tuple[Variant, Curve] | None:
         child = variant.context
         child.deadline, child.progress = ctx.deadline, ctx.progress
         full = Setup(lr_scale=lr_base_scale(ctx))
-        curve = overfit(child, full, int(cfg["experiment_steps"]), lambda initial: convergence_target(initial, cfg),
+        floor = loss_floor(ctx)
+        curve = overfit(child, full, int(cfg["experiment_steps"]),
+                        lambda initial: convergence_target(initial, cfg, floor),
                         overfit_batches(ctx, 1), label=f"larger model ({variant.name}={variant.scaled})")
         return variant, curve
 

@@ -20,6 +20,8 @@ from torch import nn
 from dldoctor.core.context import unpack_batch
 from dldoctor.core.errors import CheckIncomplete
 from dldoctor.probes.accuracy import correct_share
+from dldoctor.probes.nonfinite import Localisation, localise
+from dldoctor.probes.overfit.heldout import recalibrate_batchnorm
 from dldoctor.probes.resources.holders import roots_of
 from dldoctor.probes.resources.monitor import ResourceRecord, StepMonitor
 from dldoctor.runtime.rng import isolated_rng
@@ -39,6 +41,12 @@ class Setup:
     zero_inputs: bool = False
     samples: int | None = None
     batches: int = 1
+    unfreeze: bool = False
+    """Every parameter trainable (``requires_grad=True``) before the optimiser is built."""
+    run_through: bool = False
+    """Train for every step of the budget, past convergence (a NaN that only comes later shows)."""
+    standardize_inputs: bool = False
+    """Every floating-point input standardised per feature/channel over the batch (not the targets)."""
 
     @property
     def key(self) -> str:
@@ -61,6 +69,12 @@ class Setup:
             parts.append(f"{self.samples} samples")
         if self.batches > 1:
             parts.append(f"{self.batches} batches")
+        if self.unfreeze:
+            parts.append("every parameter trainable")
+        if self.run_through:
+            parts.append("no early stop")
+        if self.standardize_inputs:
+            parts.append("inputs standardised")
         return ", ".join(parts) or "as configured"
 
 
@@ -88,6 +102,10 @@ class Curve:
             the batch at the last step (ReLU-like: output <= 0 for every sample).
         first_nonfinite: the first step whose loss or gradients were NaN/Inf.
         lr: the learning rate of the first parameter group (after scaling).
+        nonfinite: that step re-run from the same weights (and the same random draws)
+            with every operation watched: the first operation that made a NaN/Inf out of
+            finite values, and the user's line (``probes.nonfinite.localise``); None when
+            the run stayed finite.
     """
 
     setup: Setup
@@ -107,9 +125,15 @@ class Curve:
     metric_name: str = ""
     heldout_metric: float | None = None
     heldout_chance: float | None = None
+    heldout_samples: int = 0
+    train_chance: float | None = None
+    """The metric an input-independent predictor gets on the training batches (with a held-out evaluation)."""
+    heldout_constant: float | None = None
+    """The best any constant prediction can score on the held-out samples (their own majority class or mean)."""
     label: str = ""
     resources: ResourceRecord = ResourceRecord()
     """Per-step memory and step time, and what the model and loss hold (resource checks)."""
+    nonfinite: Localisation | None = None
 
     @property
     def steps(self) -> int:
@@ -203,6 +227,8 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
     # builds them from the inputs (a language model's shifted tokens, labels masked where the
     # attention mask is 0) would otherwise train on zeroed targets.
     fixed_targets = None
+    if setup.standardize_inputs and ctx.spec.forward is None:
+        batches = [standardize_inputs(b) for b in batches]
     if setup.zero_inputs:
         if ctx.spec.forward is not None:
             fixed_targets = [forward_targets(b, ctx) for b in batches]
@@ -212,6 +238,8 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
     start = time.perf_counter()
     with isolated_rng(ctx.seed):
         model = ctx.fresh_model()
+        if setup.unfreeze:
+            model.requires_grad_(True)
         optimizer = ctx.make_optimizer(model)
         for group in optimizer.param_groups:
             group["lr"] = group["lr"] * setup.lr_scale
@@ -238,6 +266,17 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                     last_acts[act_modules[module]] = (int((per_unit <= 0).sum()), per_unit.numel())
 
         perms = [torch.randperm(len(next(iter_tensors(b)))) for b in batches] if setup.permute_labels else None
+
+        def step_forward(m: nn.Module, batch: Any, index: int) -> tuple[Any, Any]:
+            outputs, targets = ctx.forward_fn(m, batch)
+            if fixed_targets is not None:
+                targets = fixed_targets[index]
+            if perms is not None:
+                targets = _permute(targets, perms[index])
+            return outputs, targets
+
+        step_rng = None  # the generators' state before the current step's forward (dropout masks)
+        nonfinite = None
         losses: list[float] = []
         metric: list[float] = []
         metric_name = ""
@@ -257,11 +296,8 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                 batch = batches[index]
                 step_start = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
-                outputs, targets = ctx.forward_fn(model, batch)
-                if fixed_targets is not None:
-                    targets = fixed_targets[index]
-                if perms is not None:
-                    targets = _permute(targets, perms[index])
+                step_rng = _rng_state()
+                outputs, targets = step_forward(model, batch, index)
                 loss = loss_fn(outputs, targets)
                 value = float(loss.detach())
                 if setup.negate_loss:
@@ -313,7 +349,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                 monitor.step(0.0, step_s, batch_size_of(targets) or 0)
                 if target is None:
                     target = target_loss_fn(losses[0])
-                if len(batches) == 1 and value <= target:
+                if len(batches) == 1 and value <= target and not setup.run_through:
                     stopped = True
                     break
                 if step % 10 == 0:
@@ -327,16 +363,23 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
                         f"(run.check_timeout_s = {timeout:g} s) after {step + 1} of {steps} steps; its curve "
                         f"would be read as cut short. Raise run.check_timeout_s, or lower overfit.steps / "
                         f"overfit.experiment_steps (--profile quick).")
-            heldout_metric = heldout_chance = None
+            if first_nonfinite is not None:
+                at = first_nonfinite % len(batches)
+                nonfinite = _localise_step(ctx, model, batches[at], lambda m, b: step_forward(m, b, at),
+                                           (lambda o, t: -loss_fn(o, t)) if setup.negate_loss else loss_fn, step_rng)
+            heldout_metric = heldout_chance = train_chance = heldout_constant = None
             if heldout is not None and first_nonfinite is None:
+                recalibrate_batchnorm(model, ctx.forward_fn, batches)
                 model.eval()
                 with torch.no_grad():
                     out_h, tgt_h = ctx.forward_fn(model, heldout)
                     hm = _metric(out_h, tgt_h, task)
                     if hm is not None:
                         heldout_metric = hm[1]
-                        tgt_train = fixed_targets[0] if fixed_targets else ctx.forward_fn(model, batches[0])[1]
+                        tgt_train = training_targets(ctx, model, batches, fixed_targets)
                         heldout_chance = _chance(tgt_h, tgt_train, hm[0])
+                        train_chance = _chance(tgt_train, tgt_train, hm[0])
+                        heldout_constant = _chance(tgt_h, tgt_h, hm[0])
             if act_modules and first_nonfinite is None:
                 # Units that never fire on the batch, read once after the last update (in
                 # training mode, as during the fit; after the held-out evaluation, whose
@@ -358,9 +401,45 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
         layer_update_ratio={m: med(v) for m, v in ratio_hist.items()},
         layer_weight=dict(weight_norm), layer_order=order, dead_units=dead, first_nonfinite=first_nonfinite, lr=lr0,
         seconds=time.perf_counter() - start, stopped_early=stopped, metric_name=metric_name,
-        heldout_metric=heldout_metric, heldout_chance=heldout_chance, label=label or setup.label,
-        resources=monitor.finish(),
+        heldout_metric=heldout_metric, heldout_chance=heldout_chance,
+        heldout_samples=(batch_size_of(heldout) or 0) if heldout_metric is not None else 0, train_chance=train_chance,
+        heldout_constant=heldout_constant, label=label or setup.label,
+        resources=monitor.finish(), nonfinite=nonfinite,
     )
+
+
+def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """The torch generators' state (CPU, and CUDA where initialised), to replay a step's random draws."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return torch.random.get_rng_state(), cuda
+
+
+def _localise_step(ctx, model: nn.Module, batch: Any, forward, loss_fn, rng) -> Localisation | None:
+    """Re-run the step that turned non-finite, from the weights it started from, with every operation watched.
+
+    The update of that step never ran (the run stops before it), so the model still holds
+    those weights; the generators are put back to where the step began, so dropout draws
+    the same masks. A localisation that raises is simply not had.
+    """
+    if rng is not None:
+        torch.random.set_rng_state(rng[0])
+        if rng[1] is not None:
+            torch.cuda.set_rng_state_all(rng[1])
+    try:
+        return localise(model, batch, forward, loss_fn, ctx.user_roots)
+    except Exception:  # the curve already says the run went non-finite; where is a bonus
+        return None
+
+
+def training_targets(ctx, model: nn.Module, batches: list[Any], fixed_targets: list[Any] | None) -> Any:
+    """The targets of every training batch of a run, flattened into one tensor (the class
+    frequencies or the mean an input-independent predictor would fit), or the first
+    batch's targets as they are when they cannot be joined."""
+    found = [next(iter_tensors(t), None) for t in (fixed_targets or [ctx.forward_fn(model, b)[1] for b in batches])]
+    tensors = [t for t in found if t is not None]
+    if not tensors or any(t.dtype != tensors[0].dtype for t in tensors):
+        return found[0] if found else None
+    return torch.cat([t.reshape(-1) for t in tensors])
 
 
 def _chance(heldout_targets: Any, train_targets: Any, metric_name: str) -> float | None:
@@ -411,6 +490,22 @@ def zero_inputs(batch: Any, ctx) -> Any:
         inputs, targets = unpack_batch(batch)
         return (_replace_except(inputs, None, torch.zeros_like), targets)
     return _replace_except(batch, _find_targets(batch, ctx), torch.zeros_like)
+
+
+def _standardized(x: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per feature (dim 1) over every other dim; integer tensors unchanged."""
+    if not x.is_floating_point() or x.dim() < 2 or x.shape[0] < 2:
+        return x
+    dims = [d for d in range(x.dim()) if d != 1]
+    mean = x.mean(dim=dims, keepdim=True)
+    std = x.std(dim=dims, keepdim=True)
+    return (x - mean) / std.clamp_min(1e-8)
+
+
+def standardize_inputs(batch: Any) -> Any:
+    """The batch with its floating-point inputs standardised over the batch; the targets are left alone."""
+    inputs, targets = unpack_batch(batch)
+    return (_replace_except(inputs, None, _standardized), targets)
 
 
 def forward_targets(batch: Any, ctx) -> Any:

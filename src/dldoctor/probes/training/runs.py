@@ -10,8 +10,11 @@ instead of judging a truncated run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dldoctor.probes import keys
 from dldoctor.probes.training.short import Budget, TrainingRun, short_training, zero_inputs_transform
+from dldoctor.probes.training.variants import Variant
 
 
 def budget(ctx, data_fraction: float = 1.0) -> Budget:
@@ -37,3 +40,31 @@ def zero_input_run(ctx) -> TrainingRun:
     cfg = ctx.config.section("training")
     return ctx.measure(keys.TRAINING_ZERO_INPUTS, lambda: short_training(
         ctx, budget(ctx), int(cfg["eval_batches"]), transform=zero_inputs_transform(ctx), label="inputs zeroed"))
+
+
+def variant_run(ctx, variant: Variant) -> TrainingRun:
+    """The main run with one change (``probes.training.variants``), from the same initial weights."""
+    cfg = ctx.config.section("training")
+    return ctx.measure(keys.TRAINING_VARIANT.at(variant.name), lambda: short_training(
+        ctx, budget(ctx), int(cfg["eval_batches"]), label=variant.label, adjust=variant.adjust))
+
+
+def larger_model_run(ctx) -> tuple[Any, TrainingRun] | None:
+    """The main run with a larger model: the spec called with its capacity argument scaled up
+    (``probes.overfit.capacity``, the overfit stage's knob and factor), from the same seed;
+    None when the spec has no such argument."""
+    from dldoctor.probes.overfit.capacity import larger_variant
+
+    overfit = ctx.config.section("overfit")
+    cfg = ctx.config.section("training")
+
+    def measure():
+        variant = larger_variant(ctx, int(overfit["capacity_factor"]), float(overfit["capacity_max_growth"]))
+        if variant is None:
+            return None
+        child = variant.context
+        child.deadline, child.progress = ctx.deadline, ctx.progress
+        return variant, short_training(child, budget(ctx), int(cfg["eval_batches"]),
+                                       label=f"larger model ({variant.name}={variant.scaled})")
+
+    return ctx.measure(keys.TRAINING_LARGER, measure)

@@ -252,11 +252,14 @@ def zero_inputs_transform(ctx) -> Callable[[Any], Any]:
 
 def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[Any], Any] | None = None,
                    label: str = "short training",
-                   on_epoch: Callable[[EpochRecord], bool] | None = None) -> TrainingRun:
+                   on_epoch: Callable[[EpochRecord], bool] | None = None,
+                   adjust: Callable[[nn.Module, torch.optim.Optimizer], None] | None = None) -> TrainingRun:
     """Train a fresh model on the training loader for the steps ``budget`` plans; evaluate each epoch.
 
     ``on_epoch``, when given, sees each epoch's record and may stop the run by
     returning True (``stopped_by`` is then "caller"): the tuner's pruning uses it.
+    ``adjust``, when given, changes the fresh model and its optimizer before the
+    scheduler is built (the differential experiments of ``probes.training.variants``).
 
     Raises:
         CheckIncomplete: the run reached its safety limit (``budget.seconds``, or the
@@ -286,6 +289,8 @@ def short_training(ctx, budget: Budget, eval_batches: int, transform: Callable[[
     with isolated_rng(ctx.seed), restored_generators(train_loader):
         model = ctx.fresh_model()
         optimizer = ctx.make_optimizer(model)
+        if adjust is not None:
+            adjust(model, optimizer)
         scheduler = ctx.spec.scheduler(optimizer) if ctx.spec.scheduler else None
         params = trainable_count(model)
         monitor = StepMonitor(ctx.device, lambda: roots_of(model, ctx.spec.loss_fn, ctx.spec.forward, optimizer,
