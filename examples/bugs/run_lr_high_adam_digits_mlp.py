@@ -1,4 +1,5 @@
 # EXPECT: lr-too-high
+# STAGES: run, overfit, compare, evaluate
 # A digits MLP trained with Adam at 2e-2, twenty times the usual 1e-3. It learns in the first
 # epoch, then the loss jumps back up every few hundred steps as Adam's large steps throw the
 # weights out of the minimum they had found: after five epochs the training error is still

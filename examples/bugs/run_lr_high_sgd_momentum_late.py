@@ -1,4 +1,5 @@
 # EXPECT: lr-too-high
+# STAGES: run, overfit, compare, evaluate
 # Breast-cancer classifier (30 standardised features) trained with SGD, momentum 0.9 and a
 # learning rate of 0.5. The first epoch brings the loss down; as the weights grow, the
 # effective step grows with them and the loss climbs back and diverges in a later epoch.

@@ -1,4 +1,5 @@
 # EXPECT: lr-too-low
+# STAGES: run, overfit, compare, evaluate
 # Diabetes progression regression with the targets left in their clinical units (mean 152,
 # standard deviation 77) and Adam at its default learning rate of 1e-3. Adam moves each
 # weight by about the learning rate per step, so the output needs thousands of steps just to

@@ -1,4 +1,5 @@
 # EXPECT: dead-activations
+# STAGES: run, overfit, compare, evaluate
 # A wine-quality style regression (sklearn's wine features, target: a centred linear score of
 # them plus noise) whose model ends in nn.ReLU "because the score is a rating". The targets
 # were centred, so half of them are negative and the ReLU can never produce them: every

@@ -1,4 +1,5 @@
 # EXPECT: dead-activations
+# STAGES: run, overfit, compare, evaluate
 # A regression MLP for the diabetes data set that ends in nn.Sigmoid ("outputs should be
 # bounded"), while the targets were standardised to mean 0 and unit variance. About three
 # quarters of the targets lie outside (0, 1): the sigmoid saturates trying to reach them, and

@@ -1,4 +1,5 @@
 # EXPECT: dead-activations
+# STAGES: run, overfit, compare, evaluate
 # Predicting a count (0 to about 12 events, synthetic Poisson data driven by 6 features) with a
 # network whose last layer is followed by nn.Tanh, copied from a model whose targets were
 # scaled into [-1, 1]. Every count above 1 is out of reach: the tanh sits at +1 for most of the

@@ -1,4 +1,5 @@
 # EXPECT: over-regularization
+# STAGES: run, overfit, compare, evaluate
 # A digits CNN trained with SGD (momentum 0.9) and weight_decay=0.05, a hundred times the
 # usual 5e-4 (a typo'd exponent). One batch still fits, the decay's pull is small against a
 # single batch's gradient; across the whole training set the weights are held so small that

@@ -377,3 +377,16 @@ def test_a_negated_correlation_that_fits_is_not_a_plateau(make_project):
         "    o, t = o - o.mean(), t - t.mean()\n"
         "    return -(o * t).sum() / (o.norm() * t.norm() + 1e-8)\n")
     assert top(diagnose_file(make_project(body), select=STAGE2)) is None
+
+
+def test_batches_joined_into_a_held_out_set_keep_a_scalar_entry_as_it_is():
+    """A Hugging Face batch may carry a 0-d tensor (a count): it is not per sample, so it is
+    kept from the first batch instead of being concatenated (which torch refuses)."""
+    import torch
+
+    from dldoctor.probes.overfit.experiments import _concat
+
+    a = {"input_ids": torch.ones(2, 3), "num_items": torch.tensor(6)}
+    b = {"input_ids": torch.zeros(4, 3), "num_items": torch.tensor(12)}
+    joined = _concat([a, b])
+    assert joined["input_ids"].shape == (6, 3) and int(joined["num_items"]) == 6

@@ -73,7 +73,8 @@ def _concat(batches: list[Any]) -> Any:
     """One batch made of consecutive batches (every tensor concatenated on dim 0)."""
     first = batches[0]
     if isinstance(first, torch.Tensor):
-        return torch.cat(batches, dim=0)
+        # A scalar in the batch (a count, a flag) is not per sample: it is kept, not joined.
+        return torch.cat(batches, dim=0) if first.dim() > 0 else first
     if isinstance(first, (list, tuple)):
         parts = [_concat([b[i] for b in batches]) for i in range(len(first))]
         return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)
