@@ -50,4 +50,27 @@ app.command("explain")(explain)
 
 
 def main() -> None:
-    app()
+    """Run the CLI; exit with its code.
+
+    A run may leave daemon threads behind (a user's loader stuck in a read, dldoctor's
+    reader waiting on it, torch's own threads). Tearing the interpreter down around them
+    can abort the process after the report is written ("terminate called without an
+    active exception", exit -6, seen on CI). So when other threads are alive the exit
+    code goes to the OS directly, once stdout and stderr are flushed.
+    """
+    import os
+    import sys
+    import threading
+
+    try:
+        app()
+    except SystemExit as exc:
+        if threading.active_count() <= 1:
+            raise
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
