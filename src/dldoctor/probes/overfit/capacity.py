@@ -86,3 +86,13 @@ def larger_variant(ctx: Context, factor: int, max_growth: float) -> Variant | No
         if best is None or params > best.parameters:
             best = Variant(name, value, value * factor, params, base_params, child)
     return best  # the caller gives its context the current deadline and progress view
+
+
+def larger_for_run(ctx: Context) -> Variant | None:
+    """:func:`larger_variant` with the overfit section's factor and growth limit, its context
+    given ``ctx``'s deadline and progress view (so a run on it stops where ``ctx``'s would)."""
+    cfg = ctx.config.section("overfit")
+    variant = larger_variant(ctx, int(cfg["capacity_factor"]), float(cfg["capacity_max_growth"]))
+    if variant is not None:
+        variant.context.deadline, variant.context.progress = ctx.deadline, ctx.progress
+    return variant

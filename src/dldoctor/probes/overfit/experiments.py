@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from dldoctor.probes import keys
-from dldoctor.probes.overfit.capacity import Variant, larger_variant, spec_lr
+from dldoctor.probes.overfit.capacity import Variant, larger_for_run, spec_lr
 from dldoctor.probes.overfit.one_batch import Curve, Setup, overfit, slice_range
 from dldoctor.runtime.tensors import batch_size_of
 
@@ -138,14 +138,12 @@ def larger_model(ctx) -> tuple[Variant, Curve] | None:
     cfg = _config(ctx)
 
     def measure():
-        variant = larger_variant(ctx, int(cfg["capacity_factor"]), float(cfg["capacity_max_growth"]))
+        variant = larger_for_run(ctx)
         if variant is None:
             return None
-        child = variant.context
-        child.deadline, child.progress = ctx.deadline, ctx.progress
         full = Setup(lr_scale=lr_base_scale(ctx))
         floor = loss_floor(ctx)
-        curve = overfit(child, full, int(cfg["experiment_steps"]),
+        curve = overfit(variant.context, full, int(cfg["experiment_steps"]),
                         lambda initial: convergence_target(initial, cfg, floor),
                         overfit_batches(ctx, 1), label=f"larger model ({variant.name}={variant.scaled})")
         return variant, curve

@@ -195,7 +195,7 @@ def _module_of(name: str) -> str:
     return name.rpartition(".")[0] or name
 
 
-def _disable_regularization(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+def disable_regularization(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     for module in model.modules():
         if isinstance(module, nn.modules.dropout._DropoutNd):
             module.p = 0.0
@@ -244,7 +244,7 @@ def overfit(ctx, setup: Setup, steps: int, target_loss_fn, batches: list[Any], h
         for group in optimizer.param_groups:
             group["lr"] = group["lr"] * setup.lr_scale
         if setup.no_regularization:
-            _disable_regularization(model, optimizer)
+            disable_regularization(model, optimizer)
         scheduler = ctx.spec.scheduler(optimizer) if ctx.spec.scheduler else None
         clip = ctx.spec.grad_clip_norm
         names = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

@@ -53,18 +53,15 @@ def larger_model_run(ctx) -> tuple[Any, TrainingRun] | None:
     """The main run with a larger model: the spec called with its capacity argument scaled up
     (``probes.overfit.capacity``, the overfit stage's knob and factor), from the same seed;
     None when the spec has no such argument."""
-    from dldoctor.probes.overfit.capacity import larger_variant
+    from dldoctor.probes.overfit.capacity import larger_for_run
 
-    overfit = ctx.config.section("overfit")
     cfg = ctx.config.section("training")
 
     def measure():
-        variant = larger_variant(ctx, int(overfit["capacity_factor"]), float(overfit["capacity_max_growth"]))
+        variant = larger_for_run(ctx)
         if variant is None:
             return None
-        child = variant.context
-        child.deadline, child.progress = ctx.deadline, ctx.progress
-        return variant, short_training(child, budget(ctx), int(cfg["eval_batches"]),
+        return variant, short_training(variant.context, budget(ctx), int(cfg["eval_batches"]),
                                        label=f"larger model ({variant.name}={variant.scaled})")
 
     return ctx.measure(keys.TRAINING_LARGER, measure)

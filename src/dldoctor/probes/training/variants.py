@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dldoctor.probes.overfit.one_batch import _disable_regularization
+from dldoctor.probes.overfit.one_batch import disable_regularization
 from dldoctor.runtime.rng import isolated_rng
 from dldoctor.runtime.tensors import iter_tensors, to_device
 
@@ -134,7 +134,7 @@ class Variant:
             for group in optimizer.param_groups:
                 group["lr"] = group["lr"] * self.lr_scale
         if self.no_regularization:
-            _disable_regularization(model, optimizer)
+            disable_regularization(model, optimizer)
         if self.remove:
             parent_name, _, attr = self.remove.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
