@@ -168,6 +168,15 @@ def _grad_norms(params: list[torch.Tensor]) -> tuple[list[bool], list[torch.Tens
             return has, [float(g.float().norm()) for g in present]
 
 
+def _host_values(tensors: list[torch.Tensor]) -> list[float]:
+    """The 0-dim tensors' values, read in one transfer where they stack (one device, one dtype)."""
+    try:
+        with torch.no_grad():
+            return torch.stack(tensors).tolist()  # type: ignore[no-any-return]
+    except RuntimeError:
+        return [t.item() for t in tensors]
+
+
 class DeviceScalars:
     """Scalars of the watched steps (losses, gradient norms), written into one buffer on their
     device and read in one transfer.
@@ -613,11 +622,13 @@ class Watcher:
         tensors = loss + on_device
         if not tensors:
             return Pending(step, has_grad, norms, None)
-        if self._scalars.used + len(tensors) > self._scalars.capacity:
-            self._read_pending()  # full: read what is there first
-        span = self._scalars.put(tensors)
-        if span is None:  # too many, or on several devices: read now
-            values = [float(t) for t in tensors]
+        span = None
+        if tensors[0].device.type != "cpu":  # on the host a read costs no synchronisation: read now
+            if self._scalars.used + len(tensors) > self._scalars.capacity:
+                self._read_pending()  # full: read what is there first
+            span = self._scalars.put(tensors)
+        if span is None:  # on the host, too many, or on several devices: read now
+            values = _host_values(tensors)
             return Pending(step, has_grad, values[len(loss):] if on_device else norms,
                            values[0] if loss else None)
         start, _ = span
