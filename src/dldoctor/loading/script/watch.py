@@ -172,7 +172,7 @@ def _host_values(tensors: list[torch.Tensor]) -> list[float]:
     """The 0-dim tensors' values, read in one transfer where they stack (one device, one dtype)."""
     try:
         with torch.no_grad():
-            return torch.stack(tensors).tolist()  # type: ignore[no-any-return]
+            return torch.stack(tensors).tolist()
     except RuntimeError:
         return [t.item() for t in tensors]
 
