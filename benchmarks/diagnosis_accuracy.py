@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +45,8 @@ class Case:
     ranked: list[str] = field(default_factory=list)
     exit_code: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """The case's process's user + system CPU time: steadier than wall time on a busy machine."""
     error: str = ""
 
     @property
@@ -82,18 +86,32 @@ def run_case(case: Case, extra: list[str], timeout: float) -> Case:
     if case.args:
         cmd += ["--", *case.args]
     start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Read both pipes beside the wait; reap the child with wait4 to get its own CPU time.
+    streams: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda n=name, f=pipe: streams.__setitem__(n, f.read()), daemon=True)
+               for name, pipe in (("out", proc.stdout), ("err", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        case.seconds = time.perf_counter() - start
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    case.seconds = time.perf_counter() - start
+    case.cpu_seconds = usage.ru_utime + usage.ru_stime
+    if case.seconds >= timeout and proc.returncode < 0:
         case.error = f"timed out after {timeout:g}s"
         return case
-    case.seconds = time.perf_counter() - start
     case.exit_code = proc.returncode
     try:
-        report = json.loads(proc.stdout)
+        report = json.loads(streams.get("out", ""))
     except json.JSONDecodeError:
-        case.error = (proc.stderr.strip().splitlines() or ["no JSON output"])[-1]
+        case.error = (streams.get("err", "").strip().splitlines() or ["no JSON output"])[-1]
         return case
     case.ranked = [d["id"] for d in report["diagnoses"] if d["severity"] in ("error", "warning")]
     return case
@@ -127,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     def report(case: Case) -> None:
         mark = "ok " if case.top1 else ("~3 " if case.top3 else "MISS")
         got = ", ".join(case.ranked[:3]) or ("(error: " + case.error + ")" if case.error else "(nothing)")
-        print(f"{mark} {Path(case.path).name:<44} expect {case.expect:<26} got {got:<60} {case.seconds:6.1f}s",
-              flush=True)
+        print(f"{mark} {Path(case.path).name:<44} expect {case.expect:<26} got {got:<60} "
+              f"{case.seconds:6.1f}s {case.cpu_seconds:6.1f}s cpu", flush=True)
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -145,16 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     top3 = sum(c.top3 for c in bugs)
     alarms = sum(not c.top1 for c in healthy)
     median = statistics.median(c.seconds for c in cases) if cases else 0.0
+    median_cpu = statistics.median(c.cpu_seconds for c in cases) if cases else 0.0
     print()
-    print("| cases | top-1 | top-3 | false alarms (healthy) | median s/case |")
-    print("|---|---|---|---|---|")
+    print("| cases | top-1 | top-3 | false alarms (healthy) | median s/case | median CPU s/case |")
+    print("|---|---|---|---|---|---|")
     print(f"| {len(bugs)} bugs + {len(healthy)} healthy | {top1}/{len(bugs)} ({top1 / max(1, len(bugs)):.0%}) "
-          f"| {top3}/{len(bugs)} ({top3 / max(1, len(bugs)):.0%}) | {alarms}/{len(healthy)} | {median:.1f} |")
+          f"| {top3}/{len(bugs)} ({top3 / max(1, len(bugs)):.0%}) | {alarms}/{len(healthy)} | {median:.1f} "
+          f"| {median_cpu:.1f} |")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
             {"cases": [asdict(c) | {"top1": c.top1, "top3": c.top3} for c in cases],
              "top1": top1, "top3": top3, "bugs": len(bugs), "healthy": len(healthy), "false_alarms": alarms,
-             "median_seconds": median}, indent=2))
+             "median_seconds": median,
+             "median_cpu_seconds": median_cpu}, indent=2))
     if args.strict and (top1 < len(bugs) or alarms):
         return 1
     return 0
