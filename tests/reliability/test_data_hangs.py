@@ -256,19 +256,24 @@ class _SlowToRelease:
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.cycle = self  # garbage for the cyclic collector, not for reference counting
 
     def __del__(self):
         time.sleep(self.seconds)
 
 
 def _finalizer_mid_batch(seconds: float):
-    """A source whose second batch runs a collection that finalizes a slow object."""
+    """A source whose second batch releases a slow-to-finalize object on the reading thread.
+
+    Released by reference counting, so that only this finalizer runs there: a collection
+    would also finalize whatever earlier tests left for the collector (DataLoader iterators
+    that wait seconds for their workers), and the time allowed would no longer be this one's.
+    """
     def source():
         yield 0
-        _SlowToRelease(seconds)
-        gc.collect()
+        slow = _SlowToRelease(seconds)
+        del slow
         yield 1
+    gc.collect()  # earlier tests' garbage is finalized here, on the test's own thread
     return source
 
 
