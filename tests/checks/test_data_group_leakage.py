@@ -148,3 +148,16 @@ def test_cluster_folds_keep_a_subject_in_one_fold():
     fold = cluster_folds(z, np.zeros(240, dtype=np.int64), 5, seed=0)
     spread = [len(set(fold[subject == s])) for s in range(40)]
     assert sum(s > 1 for s in spread) <= 2 and len(set(fold)) == 5
+
+
+def test_rows_that_coincide_in_the_kept_features_give_no_cluster_and_no_crash():
+    """Token sequences differ in their IDs, but once the category-like columns are out most
+    rows can coincide in what is left: a core distance of 0 for most rows has no density
+    contrast to read (it divided by zero on a RoBERTa spec)."""
+    from dldoctor.probes.data.tight_clusters import _tight
+
+    z = np.zeros((64, 3), dtype=np.float32)
+    z[32:] = 1.0  # two points, each shared by half the rows
+    z[:4] = np.random.default_rng(0).normal(size=(4, 3))
+    half = _tight(np.arange(64), z, None, min_size=5, persistence=1.5, sub_class_share=0.5)
+    assert half.clusters == ()

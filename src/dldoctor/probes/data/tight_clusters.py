@@ -227,6 +227,10 @@ def _tight(positions: np.ndarray, z: np.ndarray, labels: np.ndarray | None, min_
     # A floor on the levels: identical rows were removed, but rows a rounding error apart
     # would otherwise make a birth level of 0 and an endless life.
     floor = 1e-3 * float(np.median(core)) if len(core) else 0.0
+    if not floor > 0:
+        # Most rows coincide with their neighbours in the features kept (token IDs once the
+        # categorical columns are out): no density to contrast, no cluster to read.
+        return _Half(positions, z, core, floor, core_k, ())
     core = np.maximum(core, floor)
     reach = np.maximum(d, np.maximum(core[:, None], core[None, :]))
     np.fill_diagonal(reach, np.inf)
