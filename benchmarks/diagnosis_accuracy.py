@@ -6,12 +6,16 @@ Every ``*.py`` file in the zoo folder starts with a header
     # EXPECT: <diagnosis-id>      (or: # EXPECT: healthy)
     # ALSO: <id>, <id>            (optional: acceptable alternatives)
     # ARGS: --epochs 3            (optional: the script's own arguments, given after --)
+    # STAGES: run, data           (optional, healthy controls: the stages it is a control for)
 
 The script runs ``dldoctor run FILE --format json`` on each file (a fresh process
 each, as a user would), takes the ranked error/warning findings, and reports per
 case whether the expected ID is ranked first (top-1) or among the first three
 (top-3); for healthy controls, whether anything at warning or above was reported
-(a false alarm). Usage:
+(a false alarm). A healthy control that names its stages (``# STAGES:``, as the test
+suite runs it) is healthy for those stages: what a full run finds in the others is
+listed but not counted (a subject-split data control may well over-fit, a padded-text
+control for stage 1 need not beat every baseline). Usage:
 
     python benchmarks/diagnosis_accuracy.py [FOLDER] [--profile quick] [--config FILE] [--json OUT] [--strict]
 """
@@ -34,6 +38,7 @@ from pathlib import Path
 HEADER = re.compile(r"^#\s*EXPECT:\s*([\w-]+)\s*$", re.M)
 ALSO = re.compile(r"^#\s*ALSO:\s*(.+)$", re.M)
 ARGS = re.compile(r"^#\s*ARGS:\s*(.+)$", re.M)
+STAGES = re.compile(r"^#\s*STAGES:\s*(.+)$", re.M)
 
 
 @dataclass
@@ -42,7 +47,11 @@ class Case:
     expect: str
     also: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=list)
+    """A healthy control's stages (empty: every stage)."""
     ranked: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    """A stage control's findings from other stages: shown, not counted."""
     exit_code: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
@@ -77,8 +86,10 @@ def read_header(path: Path) -> Case | None:
         return None
     also = ALSO.search(head)
     args = ARGS.search(head)
+    stages = STAGES.search(head)
     return Case(str(path), match.group(1), [a.strip() for a in also.group(1).split(",")] if also else [],
-                shlex.split(args.group(1)) if args else [])
+                shlex.split(args.group(1)) if args else [],
+                [s.strip() for s in stages.group(1).split(",")] if stages and match.group(1) == "healthy" else [])
 
 
 def run_case(case: Case, extra: list[str], timeout: float) -> Case:
@@ -113,7 +124,9 @@ def run_case(case: Case, extra: list[str], timeout: float) -> Case:
     except json.JSONDecodeError:
         case.error = (streams.get("err", "").strip().splitlines() or ["no JSON output"])[-1]
         return case
-    case.ranked = [d["id"] for d in report["diagnoses"] if d["severity"] in ("error", "warning")]
+    alarms = [d for d in report["diagnoses"] if d["severity"] in ("error", "warning")]
+    case.ranked = [d["id"] for d in alarms if not case.stages or d.get("stage") in case.stages]
+    case.outside = [d["id"] for d in alarms if case.stages and d.get("stage") not in case.stages]
     return case
 
 
@@ -147,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         got = ", ".join(case.ranked[:3]) or ("(error: " + case.error + ")" if case.error else "(nothing)")
         print(f"{mark} {Path(case.path).name:<44} expect {case.expect:<26} got {got:<60} "
               f"{case.seconds:6.1f}s {case.cpu_seconds:6.1f}s cpu", flush=True)
+        if case.outside:
+            print(f"     (a control for stages {', '.join(case.stages)}; other stages found: "
+                  f"{', '.join(case.outside)})", flush=True)
 
     from concurrent.futures import ThreadPoolExecutor
 
