@@ -138,3 +138,30 @@ def test_a_rerun_must_beat_the_noise_the_margin_and_a_share_of_the_error():
                                 shortfall.Score(0.05, 200, "1 - accuracy", "val"), 3, 0.25)
     assert shortfall.cure(main, [near], 0.02, 0.25) is None  # 0.04 < two standard errors (0.092)
     assert shortfall.cure(main, [near, far, diverging], 0.02, 0.25) is far  # a rerun that diverges cures nothing
+
+
+class _Baselines:
+    constant, constant_name, linear = 0.9, "majority class", 0.10
+
+
+def test_a_run_that_fits_its_training_data_falls_short_in_generalisation_not_in_fit():
+    """Train error 0.03, val 0.22 against a linear model's 0.10: the shortfall is the gap."""
+    run = record([0.30, 0.10, 0.05, 0.04, 0.03], [0.39, 0.26, 0.24, 0.225, 0.22])
+    falls = shortfall.read_shortfall(run, shortfall.run_score(run), _Baselines(), None, CONFIG)
+    assert falls.baseline and falls.fits_training_data and falls.beat_below > 0.10
+    under = record([0.60, 0.50, 0.45, 0.42, 0.40], [0.62, 0.52, 0.47, 0.44, 0.42])
+    falls_under = shortfall.read_shortfall(under, shortfall.run_score(under), _Baselines(), None, CONFIG)
+    assert not falls_under.fits_training_data
+
+
+def test_a_rerun_that_levels_off_behind_the_baseline_does_not_cure_it():
+    run = record([0.60, 0.50, 0.45, 0.42, 0.40], [0.62, 0.52, 0.47, 0.44, 0.42])
+    falls = shortfall.read_shortfall(run, shortfall.run_score(run), _Baselines(), None, CONFIG)
+    main = shortfall.run_score(run)
+    flat = shortfall.rerun("lr*10", "x", "lr-too-low", record([0.3] * 5, [0.40, 0.31, 0.30, 0.30, 0.30]), main,
+                           CONFIG["epochs"], falls, 0.005)
+    closing = shortfall.rerun("lr*10", "x", "lr-too-low", record([0.3] * 5, [0.60, 0.50, 0.40, 0.30, 0.20]), main,
+                              CONFIG["epochs"], falls, 0.005)
+    assert not flat.reaches and closing.reaches
+    assert shortfall.cure(main, [flat], 0.02, 0.25) is None
+    assert shortfall.cure(main, [closing], 0.02, 0.25) is closing

@@ -87,6 +87,11 @@ class Shortfall:
     diverged_at: int | None = None
     baseline: str = ""
     bias: float | None = None
+    beat_below: float | None = None
+    """With a baseline shortfall: the score a run must end below to beat the baseline."""
+    fits_training_data: bool = False
+    """The run's training error is below its variance (validation minus training error): the
+    shortfall is generalisation, not fit."""
 
     def __bool__(self) -> bool:
         return self.diverged_at is not None or bool(self.baseline) or self.bias is not None
@@ -116,16 +121,23 @@ def read_shortfall(run: Any, score: Score, baselines: Any | None, irreducible: f
     margin = float(config["baselines"]["margin"])
     step = float(config["bias_variance"]["min_component"]) / 4
     baseline = ""
+    beat_below = None
     if baselines is not None and score.split == "val" and score.name != "loss":
         if baselines.constant is not None and score.value > baselines.constant - margin:
             baseline = f"the {baselines.constant_name} ({baselines.constant:.3f})"
+            beat_below = baselines.constant - margin
         elif baselines.linear is not None:
             gap = score.value - baselines.linear
-            if gap > max(margin, difference_noise(score.value, score.samples, score.name)) and \
-                    not run.may_close(gap, margin / 4):
+            noise = difference_noise(score.value, score.samples, score.name)
+            if gap > max(margin, noise) and not run.may_close(gap, margin / 4):
                 baseline = f"a linear model on the flattened inputs ({baselines.linear:.3f})"
+                beat_below = baselines.linear + max(margin, noise)
     bias = None
     last = run.last
+    fits = False
+    if baseline and last is not None and last.train is not None and last.train.error is not None:
+        trained = last.train.error - float(irreducible or 0.0)
+        fits = trained < score.value - last.train.error
     if last is not None and last.train is not None and last.train.error is not None:
         value = last.train.error - float(irreducible or 0.0)
         noise = difference_noise(last.train.error, last.train.samples, run.error_name) / math.sqrt(2)
@@ -135,7 +147,7 @@ def read_shortfall(run: Any, score: Score, baselines: Any | None, irreducible: f
                                                                                   or falling)
         if value > max(float(config["bias_variance"]["warn_component"]), noise) and not unfinished:
             bias = value
-    return Shortfall(diverged(run, config["epochs"]), baseline, bias)
+    return Shortfall(diverged(run, config["epochs"]), baseline, bias, beat_below, fits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +160,8 @@ class Rerun:
     score: Score | None
     diverged_at: int | None
     gain: float
+    reaches: bool = True
+    """It beats the baseline the main run fell short of, or may yet (always, without one)."""
 
     def text(self, main: Score) -> str:
         if self.score is None:
@@ -162,14 +176,23 @@ def cure(main: Score, reruns: Sequence[Rerun], margin: float, min_share: float) 
     Clearly: better by more than two standard errors of the difference, by the
     baseline margin, and by ``min_share`` of the main run's error (a change that moves
     a 0.30 error to 0.28 is not the cause of the 0.30), and without diverging itself.
+    With a baseline shortfall, the rerun must also reach the baseline (see :func:`rerun`).
     """
     need = max(margin, difference_noise(main.value, main.samples, main.name), min_share * abs(main.value))
-    cured = [r for r in reruns if r.score is not None and r.diverged_at is None and r.gain > need]
+    cured = [r for r in reruns if r.score is not None and r.diverged_at is None and r.gain > need and r.reaches]
     return max(cured, key=lambda r: (r.gain, r.name)) if cured else None
 
 
-def rerun(name: str, label: str, diagnosis: str, run: Any, main: Score, cfg: Mapping[str, Any]) -> Rerun:
+def rerun(name: str, label: str, diagnosis: str, run: Any, main: Score, cfg: Mapping[str, Any],
+          falls: Shortfall | None = None, step: float = 0.0) -> Rerun:
+    """One rerun against the main run. With a baseline shortfall (``falls.beat_below``) the
+    rerun must beat that baseline, or still be improving fast enough to (``may_close``, the
+    benefit of the doubt the main run gets): a change that halves the gap to a linear model
+    and levels off far behind it is not what holds the model back."""
     score = run_score(run, main.split)
     same = score if score is not None and score.split == main.split and score.name == main.name else None
     gain = main.value - same.value if same is not None else -math.inf
-    return Rerun(name, label, diagnosis, same, diverged(run, cfg), gain)
+    below = falls.beat_below if falls is not None and main.split == "val" else None
+    reaches = (same is None or below is None or same.value < below
+               or run.may_close(same.value - below, step))
+    return Rerun(name, label, diagnosis, same, diverged(run, cfg), gain, reaches)
