@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, diagnose_file
+from tests.report_contract import assert_report_contract
 
 ZOO = sorted((REPO / "examples" / "bugs").glob("*.py"))
 HEADER = re.compile(r"^#\s*EXPECT:\s*([\w-]+)", re.M)
@@ -71,6 +72,7 @@ def test_zoo_case(path):
     else:
         assert alarms and alarms[0].id in accepted, [f"{f.id}: {f.title}" for f in alarms]
         assert alarms[0].location, "the finding must be localised"
+    assert_report_contract(diagnosis)  # schema-valid JSON, round-trips, renders in every format
 
 
 EXAMPLES = sorted((REPO / "examples").glob("*/train.py"))
@@ -82,6 +84,7 @@ def test_shipped_examples_are_healthy(path):
     diagnosis = diagnose_file(path)  # every stage, as `dldoctor run` does
     assert diagnosis.status == "healthy", [f"{f.id}: {f.title}" for f in diagnosis.diagnoses]
     assert all(c.status.value in ("passed", "skipped") for c in diagnosis.checks)
+    assert_report_contract(diagnosis)
 
 
 SCRIPTS = sorted((REPO / "examples" / "scripts").glob("*.py"))
@@ -109,3 +112,4 @@ def test_script_zoo_case(path):
     else:
         assert alarms and alarms[0].id in accepted, [f"{f.id}: {f.title}" for f in alarms]
         assert alarms[0].location, "the finding must be localised"
+    assert_report_contract(diagnosis)

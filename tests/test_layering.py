@@ -3,7 +3,7 @@
 From top to bottom:
 
     cli       the command line
-    app       what runs a diagnosis or a tuning session: core.runner, core.pipeline,
+    app       what runs a diagnosis or a tuning session: core.runner, core.pipeline, testing,
               the package root, render, tuning
     checks    judge: Check classes only, grouped by stage; they import dldoctor.api only
     api       the public, typed surface for check authors (dldoctor.api and its
@@ -32,12 +32,13 @@ PACKAGE = SRC / "dldoctor"
 #: (layer, module prefixes), top first; a module belongs to the layer of its longest prefix.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("dldoctor.cli", "dldoctor.__main__")),
-    ("app", ("dldoctor", "dldoctor.core.runner", "dldoctor.core.pipeline", "dldoctor.render", "dldoctor.tuning")),
+    ("app", ("dldoctor", "dldoctor.core.runner", "dldoctor.core.pipeline", "dldoctor.render", "dldoctor.tuning",
+             "dldoctor.testing")),
     ("checks", ("dldoctor.checks",)),
     ("api", ("dldoctor.api",)),
     ("readings", ("dldoctor.readings",)),
     ("probes", ("dldoctor.probes",)),
-    ("core", ("dldoctor.core",)),
+    ("core", ("dldoctor.core", "dldoctor.schema")),
     ("loading", ("dldoctor.loading",)),
     ("runtime", ("dldoctor.runtime", "dldoctor.core.errors")),
 )

@@ -30,10 +30,12 @@ def dldoctor_spec():
 """
 
 
-def run(path, budget=None):
+def run(path, budget=None, measured=False):
     overrides = (("memory_model.budget", budget),) if budget is not None else ()
     diagnosis = diagnose_file(path, select=CHECK, overrides=overrides)
     result = next(c for c in diagnosis.checks if c.name == "memory-model")
+    if measured:
+        return diagnosis.diagnoses, result, diagnosis.measurements
     return diagnosis.diagnoses, result
 
 
@@ -43,19 +45,23 @@ def cnn(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("cnn") / "train.py"
     path.write_text(SPEC_HEADER + CNN.replace("{extra}", ""))
-    findings, _ = run(path)
-    return path, findings[0].metrics
+    findings, _, measured = run(path, measured=True)
+    assert findings == ()
+    return path, {"peak_bytes": measured["memory.peak_bytes"]["value"]}
 
 
-def test_healthy_model_gets_the_breakdown_only(make_project):
-    findings, result = run(make_project(HEALTHY_BODY))
+def test_healthy_model_gets_measurements_not_a_finding(make_project):
+    findings, result, measured = run(make_project(HEALTHY_BODY), measured=True)
     assert result.status.value == "passed"
-    assert [(f.id, f.severity) for f in findings] == [("out-of-memory", Severity.INFO)]
-    f = findings[0]
-    assert f.title.startswith("training step needs ≈") and "samples fit in" in f.title
-    assert "Adam" in " ".join(f.evidence) and "per sample" in " ".join(f.evidence)
-    assert f.metrics["optimizer_state_bytes"] >= 2 * f.metrics["param_bytes"]
-    assert f.fixes == ()
+    assert findings == ()  # a model that fits is not an out-of-memory, even as a note
+    peak, per_sample, params = (measured[f"memory.{k}"] for k in ("peak_bytes", "peak_bytes_per_sample",
+                                                                  "param_bytes"))
+    # Net: 8*16 + 16 + 16*2 + 2 = 178 float32 parameters; Adam keeps two more copies and the gradients one.
+    assert params["value"] == 178 * 4 and params["unit"] == "B"
+    assert peak["value"] >= 4 * params["value"] and peak["better"] == "lower"
+    assert 0 < per_sample["value"] < peak["value"] and "measured at batch 16 and 32" in per_sample["title"]
+    assert measured["memory.max_batch"]["value"] > 32 and measured["memory.max_batch"]["better"] == "higher"
+    assert {m["check"] for m in measured.values()} == {"memory-model"}
 
 
 def test_batch_that_does_not_fit_the_budget_is_out_of_memory(cnn):
@@ -81,8 +87,8 @@ def test_budget_string_with_units(cnn):
     path, _ = cnn
     findings, _ = run(path, "1KiB")
     assert findings[0].severity is Severity.ERROR and findings[0].metrics["budget_bytes"] == 1024
-    findings, _ = run(path, "2.5G")
-    assert findings[0].severity is Severity.INFO and findings[0].metrics["budget_bytes"] == int(2.5 * 2**30)
+    findings, _, measured = run(path, "2.5G", measured=True)
+    assert findings == () and "2.7 GB budget" in measured["memory.max_batch"]["title"]
 
 
 def test_batch_within_the_safety_margin_is_a_warning(cnn):
@@ -147,12 +153,12 @@ def test_other_crashes_are_left_to_the_forward_pass_check(make_project):
 
 
 def test_batch_of_one_and_fixed_batch_forward_still_get_the_breakdown(make_project):
-    findings, _ = run(make_project(HEALTHY_BODY.replace("batch_size=32", "batch_size=1")))
-    assert findings[0].severity is Severity.INFO and findings[0].metrics["measured_sizes"] == "1"
+    findings, _, measured = run(make_project(HEALTHY_BODY.replace("batch_size=32", "batch_size=1")), measured=True)
+    assert findings == () and measured["memory.peak_bytes_per_sample"]["title"].endswith("(measured at batch 1)")
     fixed = HEALTHY_BODY.replace('"optimizer"', '"forward": lambda m, b: (m(b[0].view(32, 8)), b[1]),\n'
                                                 '        "optimizer"')
-    findings, _ = run(make_project(fixed))
-    assert findings[0].severity is Severity.INFO and findings[0].metrics["measured_sizes"] == "32"
+    findings, _, measured = run(make_project(fixed), measured=True)
+    assert findings == () and measured["memory.peak_bytes_per_sample"]["title"].endswith("(measured at batch 32)")
 
 
 def test_malformed_budget_is_a_config_error(make_project):

@@ -265,15 +265,21 @@ def test_a_getitem_that_waits_is_a_bottleneck_named_with_its_time_per_item(make_
     assert report["samples_per_s_loader"] < report["samples_per_s_preloaded"]
 
 
-def test_an_in_memory_loader_gets_the_throughput_report_only(make_project):
-    [finding], diagnosis = pipeline_run(make_project)
-    assert finding.severity is Severity.INFO and finding.title.startswith("throughput: ")
+def test_an_in_memory_loader_gets_the_throughput_report_and_measurements_only(make_project):
+    found, diagnosis = pipeline_run(make_project)
+    assert found == []  # no bottleneck: the throughput is a measurement, not a finding
     report = diagnosis.reports["throughput"]
     for key in ("samples_per_s_loader", "samples_per_s_preloaded", "wait_fraction", "compute_s_per_step",
                 "bare_loader_s_per_batch"):
         assert report[key] is not None and report[key] >= 0, key
     assert report["batch_scaling"] == []  # CPU: not measured
-    assert finding.metrics["samples_per_s_loader"] == report["samples_per_s_loader"]
+    measured = diagnosis.measurements
+    rate, wait = measured["throughput.samples_per_s"], measured["throughput.data_wait_share"]
+    assert rate["value"] == pytest.approx(report["samples_per_s_loader"]) and rate["better"] == "higher"
+    assert wait["value"] == pytest.approx(report["wait_fraction"]) and wait["better"] == "lower"
+    # one standard error from the spread of the timed steps: positive, and well below the value itself
+    assert 0 < rate["noise"] < rate["value"] / 2 and 0 < wait["noise"] < 0.5
+    assert rate["check"] == "input-pipeline" and rate["unit"] == "samples/s"
 
 
 def split(wait=0.08, compute=0.01, copy=0.0):

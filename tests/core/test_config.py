@@ -45,3 +45,11 @@ def test_missing_config_file_and_unknown_profile(tmp_path):
         load_config(None, tmp_path / "nope.yaml")
     with pytest.raises(ConfigError):
         load_config(profile="turbo")
+
+
+def test_the_pytest_targets_in_tool_dldoctor_are_not_a_run_setting(tmp_path):
+    from dldoctor.core.config import load_config, pyproject_targets
+
+    (tmp_path / "pyproject.toml").write_text('[tool.dldoctor]\ntargets = ["train.py"]\n[tool.dldoctor.run]\nseed = 3\n')
+    assert load_config(tmp_path).get("run.seed") == 3
+    assert pyproject_targets(tmp_path / "sub") == [str(tmp_path / "train.py")]

@@ -27,7 +27,10 @@ Names here:
     CheckContext   what ``run(ctx)`` may use (a Protocol: config, spec, device, seed, task,
                    num_classes, batches, first_batch, loader, has_split, read, fresh_model,
                    make_optimizer, forward_fn, forward_trace, measure, reports, results,
-                   findings, time_left).
+                   findings, time_left, measured).
+    Measurement    a number a check recorded with ``ctx.measured(name, value, unit=, noise=,
+                   better=, title=)``: the report's ``measurements``, which ``dldoctor diff``
+                   compares between two runs (not a finding).
     Key, Store     a typed key (``Key[T]``) of a measurement, report or result, and the
                    store they index (``ctx.reports``, ``ctx.results``).
     Judgement      a finding to be, as judging functions return it (``Check.judged``).
@@ -65,6 +68,7 @@ from dldoctor.core.finding import Finding
 from dldoctor.core.judgement import Judgement
 from dldoctor.core.keys import Key, Store
 from dldoctor.core.loss_kinds import CLASS_SCORES, ELEMENTWISE, LOSSES
+from dldoctor.core.measurement import Measurement
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 from dldoctor.loading.metrics_log import canonical
@@ -87,6 +91,7 @@ __all__ = [
     "Flag",
     "Judgement",
     "Key",
+    "Measurement",
     "NoGradPass",
     "OptimizerInfo",
     "Range",

@@ -24,6 +24,7 @@ from dldoctor.readings.crash import classify as classify
 from dldoctor.readings.curves import CurveReading as CurveReading
 from dldoctor.readings.decomposition import Errors as Errors
 from dldoctor.readings.decomposition import RemedyContext as RemedyContext
+from dldoctor.readings.decomposition import decompose as decompose
 from dldoctor.readings.epochs import read_epochs as read_epochs
 from dldoctor.readings.generalisation import gap_standard_error as gap_standard_error
 from dldoctor.readings.generalisation import training_loss_left as training_loss_left
@@ -47,6 +48,7 @@ __all__ = [
     "classify",
     "curves",
     "data",
+    "decompose",
     "decomposition_findings",
     "difference_noise",
     "gap_standard_error",

@@ -8,6 +8,7 @@ from dldoctor import __version__
 from dldoctor.cli.bias_variance import bias_variance
 from dldoctor.cli.checks_cmd import checks
 from dldoctor.cli.data import data
+from dldoctor.cli.diff_cmd import diff
 from dldoctor.cli.evaluate import evaluate
 from dldoctor.cli.explain import explain
 from dldoctor.cli.overfit_batch import overfit_batch
@@ -47,6 +48,7 @@ app.command("data")(data)
 app.command("bias-variance")(bias_variance)
 app.command("checks")(checks)
 app.command("explain")(explain)
+app.command("diff")(diff)
 
 
 def main() -> None:

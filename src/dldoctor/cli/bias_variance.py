@@ -69,9 +69,8 @@ def bias_variance(
     from dldoctor.loading.metrics_log import Reading, parse_metrics
     from dldoctor.readings.bias_variance import decomposition_findings, log_findings
     from dldoctor.readings.decomposition import Errors
-    from dldoctor.render import render
 
-    fmt, output, fail_on, config = common.fmt, common.output, common.fail_on, common.config
+    fail_on, config = common.fail_on, common.config
     started = time.perf_counter()
     try:
         cfg = load_config(Path.cwd(), config).values
@@ -101,5 +100,5 @@ def bias_variance(
         c.fail(UsageError(str(exc)))
     diagnosis = Diagnosis(__version__, target, rank(findings), (), 0, "-", time.perf_counter() - started,
                           "bias-variance", "standard", {"bias_variance": report})
-    c.write_output(render(diagnosis, fmt), output)
+    c.write_reports(diagnosis, c.reports_of(common))
     c.exit_with(diagnosis.exit_code(fail_on))

@@ -30,9 +30,14 @@ class ScriptMode(str, enum.Enum):
 
 __all__ = ["SHARED_OPTIONS", "CommonOptions", "FailOn", "OutputFormat", "diagnosing_command", "shared_options"]
 
-FORMAT_OPTION = typer.Option(OutputFormat.RICH, "--format", "-f", help="Output format: rich, json or markdown.")
-OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout.",
-                             dir_okay=False)
+FORMAT_OPTION = typer.Option(
+    None, "--format", "-f", show_default=False,
+    help="Output format: rich, json, markdown, junit, github, sarif or html (default rich). Repeat it, with "
+         "--output, for several reports from one run.")
+OUTPUT_OPTION = typer.Option(
+    None, "--output", "-o", dir_okay=False,
+    help="Write the report to this file instead of stdout. Repeatable: the i-th --output gets the i-th "
+         "--format; without one, a .json, .xml (junit), .sarif, .html or .md file gets the format its suffix names.")
 FAIL_ON_OPTION = typer.Option(FailOn.ERROR, "--fail-on",
                               help="Exit 1 when a finding at or above this severity is found (error, warning, never).")
 PROFILE_OPTION = typer.Option("standard", "--profile", "-p",
@@ -50,6 +55,14 @@ VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Show each check as
 ALLOW_INCOMPLETE_OPTION = typer.Option(
     False, "--allow-incomplete",
     help="Exit 0 even when a check could not finish (status incomplete); by default that exits 1.")
+BASELINE_OPTION = typer.Option(
+    None, "--baseline", metavar="FILE", dir_okay=False,
+    help="Findings recorded in this baseline file are reported as known and do not trip --fail-on; "
+         "new ones do; recorded ones no longer found are reported as fixed.")
+WRITE_BASELINE_OPTION = typer.Option(
+    None, "--write-baseline", metavar="FILE", dir_okay=False,
+    help="Record this run's findings (warning and above, by ID, check and location) in FILE, to pass "
+         "to --baseline later; this run then treats them as known.")
 TARGET_ARGUMENT = typer.Argument(
     None, help="The training file: one that defines dldoctor_spec(), or any training script (script mode).")
 SCRIPT_ARGS_ARGUMENT = typer.Argument(
@@ -96,8 +109,8 @@ SHARED_OPTIONS: tuple[SharedOption, ...] = (
     SharedOption("target", str | None, TARGET_ARGUMENT, leading=True),
     SharedOption("script_args", list[str] | None, SCRIPT_ARGS_ARGUMENT, leading=True),
     SharedOption("spec", str | None, SPEC_OPTION, leading=True),
-    SharedOption("fmt", OutputFormat, FORMAT_OPTION),
-    SharedOption("output", Path | None, OUTPUT_OPTION),
+    SharedOption("fmt", list[OutputFormat] | None, FORMAT_OPTION),
+    SharedOption("output", list[Path] | None, OUTPUT_OPTION),
     SharedOption("fail_on", FailOn, FAIL_ON_OPTION),
     SharedOption("profile", str, PROFILE_OPTION),
     SharedOption("select", list[str] | None, SELECT_OPTION),
@@ -110,14 +123,97 @@ SHARED_OPTIONS: tuple[SharedOption, ...] = (
     SharedOption("watch_steps", int | None, WATCH_STEPS_OPTION),
     SharedOption("verbose", bool, VERBOSE_OPTION),
     SharedOption("allow_incomplete", bool, ALLOW_INCOMPLETE_OPTION),
+    SharedOption("baseline", Path | None, BASELINE_OPTION),
+    SharedOption("write_baseline", Path | None, WRITE_BASELINE_OPTION),
 )
 _SHARED_BY_NAME = {option.name: option for option in SHARED_OPTIONS}
 
 
 @dataclasses.dataclass(frozen=True)
+class Report:
+    """One report a run writes: a format, and a file (None: stdout)."""
+
+    fmt: OutputFormat
+    path: Path | None = None
+
+
+#: The format a file's suffix names, when no ``--format`` pairs with it (``.sarif.json`` is SARIF).
+SUFFIX_FORMATS: dict[str, OutputFormat] = {
+    ".json": OutputFormat.JSON, ".xml": OutputFormat.JUNIT, ".sarif": OutputFormat.SARIF,
+    ".html": OutputFormat.HTML, ".htm": OutputFormat.HTML, ".md": OutputFormat.MARKDOWN,
+    ".markdown": OutputFormat.MARKDOWN,
+}
+
+
+def suffix_format(path: Path) -> OutputFormat | None:
+    """The format ``path``'s suffix names, or None for any other suffix."""
+    name = path.name.lower()
+    if name.endswith(".sarif.json"):
+        return OutputFormat.SARIF
+    return SUFFIX_FORMATS.get(path.suffix.lower())
+
+
+def resolve_reports(formats: Iterable[OutputFormat] | None, outputs: Iterable[Path] | None) -> tuple[Report, ...]:
+    """Which report goes where, from the repeated ``--format`` and ``--output`` options.
+
+    - no ``--output``: one report on stdout (``--format``, else rich);
+    - as many ``--format`` as ``--output``: paired in order;
+    - otherwise each ``--output`` takes the format its suffix names (an unknown suffix
+      without ``--format`` at all: rich, as before), and the one ``--format`` no file takes
+      goes to stdout.
+
+    Raises:
+        UsageError: a combination that cannot be read one way only (exit 2).
+    """
+    from dldoctor.core.errors import UsageError
+
+    fmts = [OutputFormat(f) for f in formats or ()]
+    paths = list(outputs or ())
+    choices = ", ".join(sorted(SUFFIX_FORMATS))
+    repeated = sorted({str(p) for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise UsageError(f"--output {repeated[0]} is given more than once: each report needs a file of its own")
+    if not paths:
+        if len(fmts) > 1:
+            raise UsageError(f"{len(fmts)} --format options but no --output: only one report can go to stdout",
+                             hint="Give each other format a file: --format json --output report.json "
+                                  "--format junit --output report.xml")
+        return (Report(fmts[0] if fmts else OutputFormat.RICH),)
+    if len(fmts) == len(paths):
+        reports = tuple(Report(f, p) for f, p in zip(fmts, paths, strict=True))
+        for report in reports:
+            named = suffix_format(report.path) if report.path is not None else None
+            if named is not None and named is not report.fmt:
+                raise UsageError(
+                    f"--output {report.path} is paired with --format {report.fmt.value} (the i-th --format goes "
+                    f"to the i-th --output), but its suffix names {named.value}",
+                    hint="Put the --format options in the order of the --output files, or name the file "
+                         "for its format.")
+        return reports
+    chosen = []
+    for path in paths:
+        named = suffix_format(path)
+        if named is None and fmts:
+            raise UsageError(
+                f"cannot tell which format goes to --output {path}: {len(fmts)} --format for {len(paths)} "
+                f"--output, and its suffix names none ({choices})",
+                hint="Give one --format per --output, in the same order, or name each file for its format.")
+        chosen.append(Report(named or OutputFormat.RICH, path))
+    to_stdout = [f for f in dict.fromkeys(fmts) if all(r.fmt is not f for r in chosen)]
+    if len(to_stdout) > 1:
+        raise UsageError(f"--format {' and --format '.join(f.value for f in to_stdout)} have no --output: only one "
+                         "report can go to stdout")
+    return (*chosen, *(Report(f) for f in to_stdout))
+
+
+@dataclasses.dataclass(frozen=True)
 class CommonOptions:
     """The shared options' values as one command received them (the declared default
-    for an option the command does not take)."""
+    for an option the command does not take).
+
+    ``fmt`` and ``output`` are the first report's (for a command that writes one);
+    ``reports`` are all the reports the ``--format``/``--output`` options ask for.
+    """
 
     target: str | None
     script_args: list[str] | None
@@ -125,6 +221,8 @@ class CommonOptions:
     fmt: OutputFormat
     output: Path | None
     fail_on: FailOn
+    reports: tuple[Report, ...] = dataclasses.field(default=(), kw_only=True)
+    """Every report to write (not an option: read from ``--format`` and ``--output``)."""
     profile: str
     select: list[str] | None
     ignore: list[str] | None
@@ -136,6 +234,8 @@ class CommonOptions:
     watch_steps: int | None
     verbose: bool
     allow_incomplete: bool
+    baseline: Path | None
+    write_baseline: Path | None
 
 
 def shared_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -164,9 +264,14 @@ def shared_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., 
                   + [o.parameter() for o in chosen if not o.leading])
 
         def command(**values: Any) -> Any:
-            common = CommonOptions(**{o.name: values.pop(o.name) if o.name in values else o.declaration.default
-                                      for o in SHARED_OPTIONS})
-            return func(common=common, **values)
+            given = {o.name: values.pop(o.name) if o.name in values else o.declaration.default
+                     for o in SHARED_OPTIONS}
+            try:
+                reports = resolve_reports(given["fmt"], given["output"])
+            except DldoctorError as exc:
+                fail(exc)
+            given["fmt"], given["output"] = reports[0].fmt, reports[0].path
+            return func(common=CommonOptions(**given, reports=reports), **values)
 
         for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
             setattr(command, attribute, getattr(func, attribute))
@@ -208,6 +313,28 @@ def fail(error: DldoctorError) -> NoReturn:
     if error.hint:
         console.print(error.hint, markup=False, soft_wrap=True)
     raise typer.Exit(int(error.exit_code))
+
+
+def reports_of(common: CommonOptions) -> tuple[Report, ...]:
+    """The reports a command's options ask for (its ``fmt`` and ``output`` when built without them)."""
+    return common.reports or (Report(common.fmt, common.output),)
+
+
+def write_reports(diagnosis: Any, reports: Iterable[Report],
+                  renderer: Callable[[Any, OutputFormat], str] | None = None) -> None:
+    """Render one diagnosis in each report's format and write it where that report goes
+    (files first, then stdout). ``renderer`` defaults to :func:`dldoctor.render.render`."""
+    from dldoctor.render import render
+
+    draw = renderer or render
+    reports = list(reports)
+    if any(r.fmt is OutputFormat.HTML for r in reports):
+        from dldoctor.render import plot_worker
+
+        plot_worker.submit(diagnosis.series, diagnosis.reports)  # it draws while the other formats render
+    # Files first, then stdout; the HTML page last among them, its figures then drawn.
+    for report in sorted(reports, key=lambda r: (r.path is None, r.fmt is OutputFormat.HTML)):
+        write_output(draw(diagnosis, report.fmt), report.path)
 
 
 def write_output(text: str, output: Path | None) -> None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from dldoctor.cli.common import (
     CommonOptions,
     LiveView,
+    Report,
     exit_with,
     fail,
+    reports_of,
     script_options,
     split_names,
     watch_overrides,
-    write_output,
+    write_reports,
 )
+from dldoctor.core.baseline import load_baseline
 from dldoctor.core.errors import DldoctorError, ExitCode
 from dldoctor.core.stage import Stage
-from dldoctor.render import OutputFormat, render
+from dldoctor.render import OutputFormat
 
 
 def diagnose_and_report(
@@ -29,7 +33,7 @@ def diagnose_and_report(
 ) -> None:
     from dldoctor.core.runner import RunOptions, diagnose, resolve_config, validate_names
 
-    fmt, output, fail_on = common.fmt, common.output, common.fail_on
+    reports, fail_on = reports_of(common), common.fail_on
     try:
         overrides = (*overrides, *watch_overrides(common))
     except DldoctorError as exc:
@@ -41,10 +45,12 @@ def diagnose_and_report(
         **script_options(common),
     )
     try:
+        known = load_baseline(common.baseline) if common.baseline is not None else None
         validate_names(options.select, "--select")
         validate_names(options.ignore, "--ignore")
         resolved = resolve_config(options)
         measurements: dict | None = {} if plot is not None else None
+        prewarm_plots(reports)
         with LiveView(common.verbose) as view:
             diagnosis = diagnose(options, events=view, config=resolved, measurements=measurements)
         if plot is not None and diagnosis.exit_code(fail_on) is not ExitCode.USAGE:
@@ -54,31 +60,80 @@ def diagnose_and_report(
     except DldoctorError as exc:
         fail(exc)
     except KeyboardInterrupt as exc:
-        interrupted(getattr(exc, "diagnosis", None), fmt, output)
+        interrupted(getattr(exc, "diagnosis", None), reports)
     code = diagnosis.exit_code(fail_on, common.allow_incomplete)
     if code is ExitCode.USAGE:
-        fail_fatal(diagnosis, fmt, output)
-    write_output(render(diagnosis, fmt), output)
+        fail_fatal(diagnosis, reports)
+    diagnosis = with_baseline(diagnosis, common, known)
+    code = diagnosis.exit_code(fail_on, common.allow_incomplete)
+    write_reports(diagnosis, reports)  # the checks ran once: every format renders the same diagnosis
     exit_with(code)
 
 
-def interrupted(partial, fmt: OutputFormat, output: Path | None) -> None:
-    """Ctrl-C: one line on stderr; with --output, the partial report (status incomplete,
-    marked interrupted) is written there; exit 130 as for any process ended by SIGINT."""
+def prewarm_plots(reports) -> None:
+    """With an HTML report to write, start the process that draws its figures now: it loads
+    matplotlib while the checks run (see :mod:`dldoctor.render.plot_worker`)."""
+    if any(r.fmt is OutputFormat.HTML for r in reports):
+        from dldoctor.render import plot_worker
+        from dldoctor.render.figures import have_matplotlib
+
+        if have_matplotlib():
+            plot_worker.start()
+
+
+def with_baseline(diagnosis, common: CommonOptions, known):
+    """``--write-baseline FILE`` records this run's findings there; ``--baseline FILE`` (read
+    before the run, as ``known``) marks each finding known or new and lists the fixed ones.
+    With only ``--write-baseline``, the run is compared with the baseline it just wrote (every
+    finding known); with both, with the one it read."""
+    from dldoctor.core.baseline import apply_baseline, baseline_of, write_baseline
+
+    try:
+        if common.write_baseline is not None:
+            write_baseline(diagnosis, common.write_baseline)
+            from dldoctor.cli.common import err_console
+
+            count = len(baseline_of(diagnosis).entries)
+            err_console().print(f"baseline of {count} finding(s) written to {common.write_baseline}", style="dim")
+            if known is None:
+                return apply_baseline(diagnosis, baseline_of(diagnosis), str(common.write_baseline))
+    except DldoctorError as exc:
+        fail(exc)
+    if known is None:
+        return diagnosis
+    return apply_baseline(diagnosis, known, str(common.baseline))
+
+
+def _as_reports(reports: Sequence[Report] | OutputFormat, output: Path | None) -> tuple[Report, ...]:
+    """The reports, also when given as one format and one output (the older calling form)."""
+    if isinstance(reports, OutputFormat):
+        return (Report(reports, output),)
+    return tuple(reports)
+
+
+def _machine(reports: Sequence[Report]) -> list[Report]:
+    """The reports still written when no full diagnosis is: every file, and stdout unless rich
+    (the message on stderr says it for people)."""
+    return [r for r in reports if r.path is not None or r.fmt is not OutputFormat.RICH]
+
+
+def interrupted(partial, reports: Sequence[Report] | OutputFormat, output: Path | None = None) -> None:
+    """Ctrl-C: one line on stderr; every requested file (and a machine format on stdout) gets
+    the partial report (status incomplete, marked interrupted); exit 130 as for any process
+    ended by SIGINT."""
     from dldoctor.cli.common import INTERRUPTED_EXIT, err_console
 
     done = f" after {len(partial.checks)} check(s)" if partial is not None else " before any check ran"
     err_console().print(f"dldoctor: interrupted{done}; the diagnosis is incomplete.", markup=False)
-    if partial is not None and output is not None:
-        write_output(render(partial, fmt), output)
+    if partial is not None:
+        write_reports(partial, _machine(_as_reports(reports, output)))
     raise SystemExit(INTERRUPTED_EXIT)
 
 
-def fail_fatal(diagnosis, fmt: OutputFormat, output: Path | None) -> None:
+def fail_fatal(diagnosis, reports: Sequence[Report] | OutputFormat, output: Path | None = None) -> None:
     """dldoctor could not run: the message goes to stderr; machine formats still get
     their report (with the fatal finding) where they asked for it."""
-    if fmt is not OutputFormat.RICH or output is not None:
-        write_output(render(diagnosis, fmt), output)
+    write_reports(diagnosis, _machine(_as_reports(reports, output)))
     fatal = next(f for f in diagnosis.diagnoses if f.id == "entrypoint-error" or f.metrics.get("fatal"))
     fail(DldoctorError(fatal.title, hint=fatal.fixes[0] if fatal.fixes else "",
                        user_traceback="\n".join(e for e in fatal.evidence[1:] if "\n" in e or "Error" in e)))

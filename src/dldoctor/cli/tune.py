@@ -91,7 +91,7 @@ def tune(
     from dldoctor.tuning.session import TuneRequest, tune_target
     from dldoctor.tuning.study import storage_url
 
-    target, fmt, output, fail_on = common.target, common.fmt, common.output, common.fail_on
+    target, output, fail_on = common.target, common.output, common.fail_on
     try:
         overrides = option_overrides(("--trials", "tune.trials", trials), ("--rounds", "tune.rounds", rounds))
     except DldoctorError as exc:
@@ -106,7 +106,7 @@ def tune(
         with TuneView(common.verbose) as view:
             diagnosis = tune_target(options, request, events=view)
         if diagnosis.exit_code(fail_on) is ExitCode.USAGE:
-            fail_fatal(diagnosis, fmt, output)
+            fail_fatal(diagnosis, c.reports_of(common))
         if save is not None:
             from dldoctor.tuning.best_file import save_best
 
@@ -118,5 +118,5 @@ def tune(
                         int(resolved.get("lr_finder.smooth_fine")))
     except DldoctorError as exc:
         c.fail(exc)
-    c.write_output(render_tune(diagnosis, fmt), output)
+    c.write_reports(diagnosis, c.reports_of(common), render_tune)
     c.exit_with(diagnosis.exit_code(fail_on))

@@ -16,6 +16,7 @@ from dldoctor.core.catalogue import DiagnosisInfo
 from dldoctor.core.finding import Finding
 from dldoctor.core.judgement import Judgement
 from dldoctor.core.keys import Key, Store
+from dldoctor.core.measurement import Better, Measurement
 from dldoctor.core.severity import Severity
 from dldoctor.core.stage import Stage
 
@@ -156,6 +157,18 @@ class CheckContext(Protocol):
 
     def time_left(self) -> float:
         """Seconds left of this check's wall-clock budget (``run.check_timeout_s``)."""
+        ...
+
+    def measured(self, name: str, value: float, *, unit: str = "", noise: float | None = None,
+                 better: Better = None, title: str = "") -> Measurement:
+        """Record a number this check measured, for the report's ``measurements`` (not a finding).
+
+        ``name`` is dotted lower-case (``my_plugin.logit_scale``); ``noise`` is one standard
+        error of ``value`` (or its resolution), None when unknown; ``better`` is ``"higher"``,
+        ``"lower"`` or None. ``dldoctor diff`` compares measurements of the same name across
+        two reports and calls a change worse only beyond the noise. A second record under
+        the same name replaces the first.
+        """
         ...
 
     def report_progress(self, label: str, step: int, loss: float) -> None:

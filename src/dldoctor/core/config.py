@@ -238,8 +238,31 @@ def _pyproject_table(target_dir: Path) -> tuple[dict[str, Any], str] | None:
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"{candidate}: cannot read it as TOML: {exc}") from None
             table = data.get("tool", {}).get("dldoctor")
-            return (table, str(candidate)) if table is not None else None
+            if table is None:
+                return None
+            # ``targets`` names the files ``pytest --dldoctor`` diagnoses: not a run setting.
+            return {k: v for k, v in table.items() if k != "targets"}, str(candidate)
     return None
+
+
+def pyproject_targets(folder: Path) -> list[str]:
+    """``[tool.dldoctor] targets`` of the nearest pyproject.toml at or above ``folder`` (the
+    training files ``pytest --dldoctor`` diagnoses), relative to that file's folder; [] if none."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
+    for candidate in (f / "pyproject.toml" for f in [folder, *folder.parents]):
+        if candidate.is_file():
+            try:
+                table = tomllib.loads(candidate.read_text()).get("tool", {}).get("dldoctor") or {}
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{candidate}: cannot read it as TOML: {exc}") from None
+            targets = table.get("targets", [])
+            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+                raise ConfigError(f"{candidate} [tool.dldoctor] targets: a list of file paths, got {targets!r}")
+            return [str(candidate.parent / t) for t in targets]
+    return []
 
 
 #: The config sections the loaded plugins declare (section -> key -> default); the

@@ -10,6 +10,7 @@ Measurements are memoised by key: the first check that needs one pays for it.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from dldoctor.core.errors import CheckIncomplete, EntrypointError
 from dldoctor.core.finding import Finding
 from dldoctor.core.keys import Key, Store
 from dldoctor.core.loss_kinds import loss_name, task_of
+from dldoctor.core.measurement import Better, Measurement
 from dldoctor.core.model_copy import copy_model
 from dldoctor.loading.entrypoint import LoadedTarget
 from dldoctor.loading.reader import GuardedReader, loader_generators
@@ -38,6 +40,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from dldoctor.probes.gradients import GradFlow
 
 T = TypeVar("T")
+
+
+#: What a measurement's name may look like: ``memory.max_batch``, ``my_plugin.logit_scale``.
+MEASUREMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$")
 
 
 class BatchFormatError(Exception):
@@ -104,6 +110,8 @@ class Context:
         results: what a check publishes for the checks that declare it in ``after``.
         exhausted: the splits whose loader ended before ``run.cached_batches`` batches.
         findings: findings of the checks that already ran, in run order.
+        recorded: what checks measured for the report's ``measurements``, by name
+            (:meth:`measured`); ``running_check`` is the check now running (set by the pipeline).
     """
 
     def __init__(self, loaded: LoadedTarget, config: Config, device: torch.device, seed: int = 0):
@@ -120,6 +128,8 @@ class Context:
         self.exhausted: set[str] = set()
         self._failed: dict[Key[Any], BaseException] = {}
         self.findings: list[Finding] = []
+        self.recorded: dict[str, Measurement] = {}
+        self.running_check = ""
         self.deadline: float | None = None
         self._template: nn.Module | None = None
         self._batches: dict[str, list[Any]] = {}
@@ -315,6 +325,16 @@ class Context:
                 self._failed[key] = exc
                 raise
         return self.measurements[key]
+
+    def measured(self, name: str, value: float, *, unit: str = "", noise: float | None = None,
+                 better: Better = None, title: str = "") -> Measurement:
+        """Record a number for the report's ``measurements`` (see :class:`CheckContext`)."""
+        if not isinstance(name, str) or not MEASUREMENT_NAME.match(name):
+            raise ValueError(f"measured({name!r}, ...): a measurement's name is lower-case words joined by "
+                             "'.', '_' or '-', e.g. 'my_plugin.logit_scale'")
+        taken = Measurement(value, unit=unit, noise=noise, better=better, check=self.running_check, title=title)
+        self.recorded[name] = taken
+        return taken
 
     def forward_trace(self) -> ForwardTrace:
         """The traced forward/loss/backward of the first training batch (memoised)."""

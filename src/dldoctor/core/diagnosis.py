@@ -57,6 +57,17 @@ class Diagnosis:
     profile: str = "standard"
     reports: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Structured reports beside the findings (e.g. ``bias_variance``), plain data."""
+    measurements: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    """Numbers the run measured, by name (``memory.max_batch``): each a plain
+    :meth:`dldoctor.core.measurement.Measurement.to_dict` (value, unit, noise, better,
+    check, title). Not findings: ``dldoctor diff`` compares them between two reports."""
+    series: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Curves the run recorded, as plain numbers, for the HTML report's plots (the single-batch
+    losses, the short run's epochs, memory and step time): see :mod:`dldoctor.render.series`.
+    Written to the JSON report only when there is one."""
+    baseline: Mapping[str, Any] | None = None
+    """With ``--baseline``: ``{"file", "known", "new", "fixed": [{"id", "check", "location"}]}``
+    (:func:`dldoctor.core.baseline.apply_baseline`); None otherwise, and then not in the JSON."""
 
     @property
     def watched_text(self) -> str:
@@ -111,10 +122,11 @@ class Diagnosis:
     def exit_code(self, fail_on: FailOn, allow_incomplete: bool = False) -> ExitCode:
         """2 when the user's entrypoint is broken (whichever factory, loader or batch shows it),
         1 when a finding trips ``fail_on`` or part of the run could not be checked (unless
-        ``allow_incomplete``), else 0."""
+        ``allow_incomplete``), else 0. Findings known from a baseline or accepted by the spec
+        (:attr:`Finding.waived`) do not trip ``fail_on``; a fatal one always exits 2."""
         if any(f.id == "entrypoint-error" or f.metrics.get("fatal") for f in self.diagnoses):
             return ExitCode.USAGE
-        if any(fail_on.trips(f.severity) for f in self.diagnoses if f.id != "check-incomplete"):
+        if any(fail_on.trips(f.severity) for f in self.diagnoses if f.id != "check-incomplete" and not f.waived):
             return ExitCode.FINDINGS
         if self.incomplete and not allow_incomplete:
             return ExitCode.FINDINGS
@@ -134,6 +146,9 @@ class Diagnosis:
             "command": self.command,
             "profile": self.profile,
             "reports": dict(self.reports),
+            "measurements": {name: dict(m) for name, m in self.measurements.items()},
+            **({"series": dict(self.series)} if self.series else {}),
+            **({"baseline": dict(self.baseline)} if self.baseline is not None else {}),
         }
 
     @classmethod
@@ -149,4 +164,7 @@ class Diagnosis:
             command=data.get("command", "run"),
             profile=data.get("profile", "standard"),
             reports=dict(data.get("reports", {})),
+            measurements={str(k): dict(v) for k, v in dict(data.get("measurements") or {}).items()},
+            series=dict(data.get("series") or {}),
+            baseline=dict(data["baseline"]) if data.get("baseline") is not None else None,
         )

@@ -48,6 +48,12 @@ class Finding:
         checks: the checks behind it, one by one: ``(check,)``, or every check whose
             findings of this ID ranking merged (``check`` then names them all, for
             people and the JSON report). Derived from ``check`` unless given with it.
+        file: the user's source file the problem points at (a path as found; "" when
+            unknown). Set after the checks ran (:mod:`dldoctor.core.locate`).
+        line: the 1-based line in ``file`` (0 when unknown).
+        baseline: with ``--baseline``: ``"known"`` (recorded in the baseline file) or
+            ``"new"``; None otherwise (:mod:`dldoctor.core.baseline`).
+        accepted: the reason the spec's ``accept`` gives for this ID, or None.
     """
 
     id: str
@@ -63,6 +69,10 @@ class Finding:
     explained_by: str | None = None
     rank: int = 0
     checks: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
+    baseline: str | None = None
+    accepted: str | None = None
 
     def __post_init__(self) -> None:
         if ", ".join(self.checks) != self.check:  # not given, or stale after a replace(check=...)
@@ -72,9 +82,11 @@ class Finding:
         object.__setattr__(self, "evidence", tuple(str(e) for e in self.evidence))
         object.__setattr__(self, "fixes", tuple(str(f) for f in self.fixes))
         object.__setattr__(self, "metrics", {str(k): _plain(v) for k, v in dict(self.metrics).items()})
+        object.__setattr__(self, "file", str(self.file or ""))
+        object.__setattr__(self, "line", int(self.line or 0) if self.file else 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "rank": self.rank,
             "severity": self.severity.value,
@@ -88,6 +100,21 @@ class Finding:
             "stage": self.stage,
             "explained_by": self.explained_by,
         }
+        if self.file:  # optional keys: written only when the source location is known
+            data["file"] = self.file
+            if self.line > 0:
+                data["line"] = self.line
+        if self.baseline is not None:  # optional: only with --baseline
+            data["baseline"] = self.baseline
+        if self.accepted is not None:  # optional: only when the spec accepts this ID
+            data["accepted"] = self.accepted
+        return data
+
+    @property
+    def waived(self) -> bool:
+        """Known from the baseline or accepted by the spec: reported, but it does not trip
+        ``--fail-on``."""
+        return self.baseline == "known" or self.accepted is not None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:

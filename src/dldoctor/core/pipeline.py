@@ -218,6 +218,7 @@ def _run_one(ctx: Context, check_cls: type[Check], selection: Selection, names: 
     events.check_started(check_cls)
     start = time.perf_counter()
     ctx.deadline = time.monotonic() + timeout
+    ctx.running_check = check_cls.name
     produced: list[Finding] = []
     status, why = CheckStatus.PASSED, ""
     try:
@@ -238,6 +239,7 @@ def _run_one(ctx: Context, check_cls: type[Check], selection: Selection, names: 
         produced = [_crash_finding(ctx, check_cls, exc)]
     finally:
         ctx.deadline = None
+        ctx.running_check = ""
     produced = [dataclasses.replace(f, stage=f.stage or check_cls.stage.label, check=f.check or check_cls.name)
                 for f in produced]
     # Coverage is never filtered away: --ignore/--select choose checks and IDs to

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dldoctor import __version__
+from dldoctor.core.baseline import apply_accept
 from dldoctor.core.config import Config, load_config
 from dldoctor.core.diagnosis import CheckResult, CheckStatus, Diagnosis
 from dldoctor.core.errors import EntrypointError
@@ -109,7 +110,10 @@ def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int,
         check="load-entrypoint", evidence=tuple(evidence), fixes=(error.hint,) if error.hint else (),
         metrics={"fatal": True}, location="entrypoint", stage=Stage.RUN.label, rank=1,
     )
-    return Diagnosis(__version__, options.target or options.spec or "", (finding,), (), seed, "cpu",
+    from dldoctor.core.locate import Sources, locate
+
+    located = locate((finding,), Sources())  # the line of the user's code the traceback ends in
+    return Diagnosis(__version__, options.target or options.spec or "", located, (), seed, "cpu",
                      time.perf_counter() - started, options.command, options.profile)
 
 
@@ -151,12 +155,13 @@ def diagnose(options: RunOptions, events: Events | None = None, config: Config |
                                              script_budget(config), step_monitor=StepMonitor)
                     else:
                         loaded = load_target(options.target, options.spec)
+            accept = _accepted(loaded)
             ctx = Context(loaded, config, device, seed)
             ctx.prepare()
         except EntrypointError as exc:
             return entrypoint_diagnosis(options, exc, seed, started)
         try:
-            return _run(options, ctx, seed, device, started, events)
+            return apply_accept(_run(options, ctx, seed, device, started, events), accept)
         finally:
             if measurements is not None:
                 measurements.update(ctx.measurements.by_name())
@@ -186,15 +191,52 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(
         dldoctor_version=__version__, target=options.target or options.spec or "",
-        diagnoses=rank(findings, plugin_checks=plugin_ownership(registered)), checks=tuple(results),
+        diagnoses=_located(rank(findings, plugin_checks=plugin_ownership(registered)), ctx), checks=tuple(results),
         seed=seed, device=str(device),
         duration_s=time.perf_counter() - started, command=options.command, profile=options.profile,
         reports=reports,
+        series=_series(ctx),
+        measurements={name: m.to_dict() for name, m in ctx.recorded.items()},
     )
     if interrupted is not None:
         interrupted.diagnosis = diagnosis
         raise interrupted
     return diagnosis
+
+
+def _series(ctx: Context) -> dict[str, Any]:
+    """The curves the checks recorded, as plain data for the HTML report's plots. Drawing
+    material only: a failure here must not cost the user the diagnosis, so it gives none."""
+    from dldoctor.render.series import collect
+
+    try:
+        return collect(ctx)
+    except Exception:
+        return {}
+
+
+def _accepted(loaded: LoadedTarget) -> dict[str, str]:
+    """The spec's ``accept`` (diagnosis ID -> reason), its IDs checked against the catalogue."""
+    spec = loaded.spec
+    if spec is None or not spec.accept:
+        return {}
+    from dldoctor.core.baseline import check_accept
+
+    return check_accept(spec.accept)
+
+
+def _located(findings: tuple[Finding, ...], ctx: Context) -> tuple[Finding, ...]:
+    """The findings with the file and line of the user's code they point at, where known."""
+    from dldoctor.core.locate import Sources, locate
+
+    model = None
+    if ctx.loaded.spec is not None:
+        try:
+            model = ctx.template_model()  # built once already, while preparing
+        except Exception:  # no model, no module lines; the findings stand as they are
+            model = None
+    return locate(findings, Sources(roots=tuple(ctx.user_roots), model=model, spec=ctx.loaded.spec,
+                                    spec_fn=ctx.loaded.spec_fn))
 
 
 def known_check_names() -> set[str]:

@@ -31,7 +31,7 @@ def dldoctor_spec():
 class Spec:
     """What dldoctor examines. Return one (or a dict with the same keys) from ``dldoctor_spec()``.
 
-    See ``shared/entrypoint.md`` (and README) for the meaning of every field.
+    See docs/entrypoint.md for the meaning of every field.
     """
 
     model: Any
@@ -49,6 +49,7 @@ class Spec:
     irreducible_error: float | None = None
     search_space: Mapping[str, Any] | None = None
     groups: Any = None
+    accept: Mapping[str, str] | None = None
 
 
 REQUIRED = tuple(f.name for f in dataclasses.fields(Spec) if f.default is dataclasses.MISSING)
@@ -206,6 +207,21 @@ def _check_search_space(value: Any) -> None:
             raise _fail(f"search_space[{name!r}] must be a list of choices or a {{'low', 'high'}} range")
 
 
+def _check_accept(value: Any) -> None:
+    """The shape of ``accept``: diagnosis ID -> non-empty reason. (Whether each ID exists is
+    checked against the catalogue once the run starts: :func:`dldoctor.core.baseline.check_accept`.)"""
+    example = '"accept": {"class-imbalance": "labels are 1:20 by design"},'
+    if not isinstance(value, Mapping):
+        raise _fail(f"spec key 'accept' must be a dict of diagnosis ID -> reason, got {type(value).__name__}",
+                    hint=example)
+    for key, reason in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise _fail(f"spec key 'accept': {key!r} is not a diagnosis ID", hint=example)
+        if not isinstance(reason, str) or not reason.strip():
+            raise _fail(f"spec key 'accept': the reason for {key!r} must be a non-empty string, got {reason!r}",
+                        hint=example)
+
+
 def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
     """Turn what the spec function returned into a validated :class:`Spec`.
 
@@ -255,6 +271,8 @@ def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
         raise _fail(f"spec key 'irreducible_error' must be a fraction in [0, 1), got {irreducible!r}")
     if values.get("search_space") is not None:
         _check_search_space(values["search_space"])
+    if values.get("accept") is not None:
+        _check_accept(values["accept"])
     if values.get("groups") is not None:
         from dldoctor.loading.groups import check_groups
 

@@ -111,6 +111,28 @@ def reading(ctx, curve: Curve) -> CurveReading:
                       experiments.loss_floor(ctx))
 
 
+def crossing_noise(losses: Sequence[float], at: int, window: int = 5) -> float:
+    """How many steps the step at which a loss curve first crossed its target is uncertain by.
+
+    The step is read every step (a resolution of 1), but the loss jitters around its trend:
+    a line fitted to the log-loss over ``window`` steps either side of the crossing gives the
+    trend's slope and the jitter's spread, and the jitter divided by the slope is how far the
+    crossing could move with the same trend (first-passage time). At least 1 step.
+    """
+    lo, hi = max(0, at - window), min(len(losses), at + window + 1)
+    points = [(i, math.log(losses[i])) for i in range(lo, hi) if math.isfinite(losses[i]) and losses[i] > 0]
+    if len(points) < 4:
+        return 1.0
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    residual = math.sqrt(sum((y - (my + slope * (x - mx))) ** 2 for x, y in points) / (len(points) - 2))
+    if slope >= 0:
+        return float(hi - lo)  # no falling trend around the crossing: the whole window
+    return max(1.0, min(float(hi - lo), residual / -slope))
+
+
 def fitted_by_metric(curve: Curve, r: CurveReading) -> bool:
     """Every sample of the batch is classified right at the end of a run that did not fail.
 

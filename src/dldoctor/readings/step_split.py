@@ -39,6 +39,10 @@ class StepSplit:
     """Whose steps these are, in words."""
     watched: bool = False
     """The steps are the user's own loop, watched in script mode (not dldoctor's run)."""
+    step_se_s: float | None = None
+    """One standard error of the mean step (wait + compute), from the spread of the steps."""
+    wait_fraction_se: float | None = None
+    """One standard error of the share of the step spent waiting, from the spread of the steps."""
 
     @property
     def step_s(self) -> float:
@@ -84,7 +88,11 @@ def split_record(rec: ResourceRecord, firsts: set[int], min_steps: int,
     mean = lambda xs: statistics.fmean(xs) if xs else 0.0  # noqa: E731
     wait = mean([rec.wait_s[i] for i in steady])
     starts = [rec.wait_s[i] for i in sorted(firsts) if i < rec.steps]
+    totals = [rec.wait_s[i] + rec.compute_s[i] for i in steady]
+    shares = [rec.wait_s[i] / t for i, t in zip(steady, totals, strict=True) if t > 0]
+    se = lambda xs: statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) >= 2 else None  # noqa: E731
     return StepSplit(
+        step_se_s=se(totals), wait_fraction_se=se(shares),
         steps=len(steady), wait_s=wait, copy_s=mean([rec.copy_s[i] for i in steady]),
         compute_s=mean([rec.compute_s[i] for i in steady]), samples=mean([rec.samples[i] for i in steady]),
         epoch_start_extra_s=max(0.0, mean(starts) - wait),

@@ -18,6 +18,10 @@ class OutputFormat(str, enum.Enum):
     RICH = "rich"
     JSON = "json"
     MARKDOWN = "markdown"
+    JUNIT = "junit"
+    GITHUB = "github"
+    SARIF = "sarif"
+    HTML = "html"
 
 
 def _rich(diagnosis: Diagnosis, width: int | None = None) -> str:
@@ -38,10 +42,26 @@ def _markdown(diagnosis: Diagnosis, width: int | None = None) -> str:
     return render(diagnosis)
 
 
+def _module(name: str) -> Callable[..., str]:
+    """A renderer whose module ``dldoctor.render.<name>`` exposes ``render(diagnosis) -> str``,
+    imported when it first runs."""
+
+    def renderer(diagnosis: Diagnosis, width: int | None = None) -> str:
+        import importlib
+
+        return str(importlib.import_module(f"dldoctor.render.{name}").render(diagnosis))
+
+    return renderer
+
+
 RENDERERS: dict[OutputFormat, Callable[..., str]] = {
     OutputFormat.RICH: _rich,
     OutputFormat.JSON: _json,
     OutputFormat.MARKDOWN: _markdown,
+    OutputFormat.JUNIT: _module("junit_report"),
+    OutputFormat.GITHUB: _module("github_report"),
+    OutputFormat.SARIF: _module("sarif_report"),
+    OutputFormat.HTML: _module("html_report"),
 }
 
 

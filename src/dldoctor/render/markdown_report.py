@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dldoctor.core.baseline import mark_text, summary_line
 from dldoctor.core.diagnosis import CheckStatus, Diagnosis
+from dldoctor.core.measurement import rows as measurement_rows
 
 _ICON = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
 _STATUS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "error": "❌ error",
@@ -20,6 +22,7 @@ def render(diagnosis: Diagnosis) -> str:
         lines += ["| # | severity | ID | finding | confidence |", "|---|---|---|---|---|"]
         for f in shown:
             note = f" (explained by `{f.explained_by}`)" if f.explained_by else ""
+            note += f" *{_cell(mark_text(f))}*" if mark_text(f) else ""
             lines.append(f"| {f.rank} | {_ICON[f.severity.value]} {f.severity.value} | `{f.id}` | "
                          f"{_cell(f.title)}{note} | {f.confidence:.0%} |")
         lines.append("")
@@ -29,6 +32,8 @@ def render(diagnosis: Diagnosis) -> str:
             lines.append(f"### {f.rank}. `{f.id}`: {f.title}")
             if f.location:
                 lines.append(f"*where:* `{f.location}`")
+            if mark_text(f):
+                lines.append(f"**{mark_text(f)}**")
             lines.append("")
             for e in f.evidence:
                 if "\n" in e:
@@ -49,6 +54,11 @@ def render(diagnosis: Diagnosis) -> str:
         lines += [f"| {name} | {value:+.3f} | {'█' * max(0, round(20 * value / scale)) if value > 0 else ''} |"
                   for name, value in rows]
         lines.append("")
+    if diagnosis.measurements:
+        lines += ["**Measurements**", "", "| measurement | value | what |", "|---|---|---|"]
+        lines += [f"| `{name}` | {_cell(value)} | {_cell(title)} |" for name, value, title in
+                  measurement_rows(diagnosis.measurements)]
+        lines.append("")
     if diagnosis.checks:
         lines += ["<details><summary>Checks</summary>", "", "| check | stage | status | time | note |",
                   "|---|---|---|---|---|"]
@@ -58,6 +68,8 @@ def render(diagnosis: Diagnosis) -> str:
     errored = [c for c in diagnosis.checks if c.status is CheckStatus.ERRORED]
     if diagnosis.watched_text:
         lines += [diagnosis.watched_text, ""]
+    if summary_line(diagnosis):
+        lines += [summary_line(diagnosis), ""]
     lines.append(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f} s"
                  + (f" · {len(errored)} check(s) could not finish" if errored else "")
                  + (" · interrupted: a partial report" if diagnosis.interrupted else ""))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dldoctor.core.errors import UsageError
+from dldoctor.render.figures import PLOT_HINT, draw_overfit
+from dldoctor.render.series import overfit_series
 
 
 def plot_curves(measurements: Mapping[str, Any], path: Path, title: str = "") -> Path:
@@ -22,25 +23,13 @@ def plot_curves(measurements: Mapping[str, Any], path: Path, title: str = "") ->
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib", hint="pip install 'dldoctor[plot]'  (or: pip install matplotlib)") \
-            from None
+        raise UsageError("--plot needs matplotlib", hint=PLOT_HINT) from None
     curves = [c for c in measurements.values() if isinstance(c, Curve)]
     if not curves:
         raise UsageError("--plot: this run recorded no training curve (did the training step crash?)")
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    baseline = "as configured"
-    for curve in sorted(curves, key=lambda c: (c.label != baseline, c.label)):
-        losses = [x if math.isfinite(x) else float("nan") for x in curve.losses]
-        label = f"{curve.label} (lr={curve.lr:.3g})"
-        ax.plot(range(len(losses)), losses, label=label, linewidth=2.4 if curve.label == baseline else 1.2)
-    positive = all(x > 0 for c in curves for x in c.losses if math.isfinite(x))
-    if positive:
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
-    ax.set_title(f"dldoctor overfit-batch: {title}" if title else "dldoctor overfit-batch")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    draw_overfit(ax, overfit_series(curves),
+                 title=f"dldoctor overfit-batch: {title}" if title else "dldoctor overfit-batch")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)

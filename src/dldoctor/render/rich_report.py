@@ -9,8 +9,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from dldoctor.core.baseline import mark_text, summary_line
 from dldoctor.core.diagnosis import CheckStatus, Diagnosis
 from dldoctor.core.finding import Finding
+from dldoctor.core.measurement import rows as measurement_rows
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_STYLE = {"passed": "green", "failed": "red", "skipped": "dim", "errored": "magenta"}
@@ -34,6 +36,8 @@ def _finding_panel(f: Finding) -> Panel:
             body.append(f"  {i}. {fix}\n")
     if f.explained_by:
         body.append(f"Likely a consequence of {f.explained_by} (ranked above).\n", style="italic")
+    if mark_text(f):
+        body.append(f"{mark_text(f)}\n", style="bold")
     body.append(f"silence: --ignore {f.id}   details: dldoctor explain {f.id}", style="dim")
     title = Text.assemble((f"{f.rank}. ", "bold"), (f"{f.severity.value.upper()} ", SEVERITY_STYLE[f.severity.value]),
                           (f.id, "bold"), f"  {f.title}", (f"  ({f.confidence:.0%} sure)", "dim"))
@@ -68,7 +72,8 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
         for col in ("#", "severity", "ID", "finding"):
             summary.add_column(col)
         for f in diagnosis.diagnoses:
-            summary.add_row(str(f.rank), Text(f.severity.value, SEVERITY_STYLE[f.severity.value]), f.id, f.title)
+            summary.add_row(str(f.rank), Text(f.severity.value, SEVERITY_STYLE[f.severity.value]), f.id,
+                            f.title + (f"  [{mark_text(f)}]" if mark_text(f) else ""))
         console.print(summary)
         console.print()
         # Info findings stay in the summary table: panels are for what needs acting on.
@@ -77,6 +82,14 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
         console.print("No problems found.")
     if diagnosis.reports.get("bias_variance"):
         console.print(_bias_variance_table(diagnosis.reports["bias_variance"]))
+        console.print()
+    if diagnosis.measurements:
+        measured = Table(title="measurements", title_justify="left", box=None, header_style="bold", pad_edge=False)
+        for col in ("measurement", "value", "what"):
+            measured.add_column(col, overflow="fold")
+        for name, value, title in measurement_rows(diagnosis.measurements):
+            measured.add_row(name, value, Text(title, "dim"))
+        console.print(measured)
         console.print()
     if diagnosis.checks:
         table = Table(title="checks", title_justify="left", box=None, header_style="bold", pad_edge=False)
@@ -89,6 +102,8 @@ def render(diagnosis: Diagnosis, width: int | None = None) -> str:
     errored = sum(c.status is CheckStatus.ERRORED for c in diagnosis.checks)
     if diagnosis.watched_text:
         console.print(diagnosis.watched_text, style="dim")
+    if summary_line(diagnosis):
+        console.print(summary_line(diagnosis), markup=False)
     console.print(f"seed {diagnosis.seed} · device {diagnosis.device} · {diagnosis.duration_s:.1f}s"
                   + (f" · {errored} check(s) could not finish" if errored else "")
                   + (" · interrupted: a partial report" if diagnosis.interrupted else ""), style="dim")

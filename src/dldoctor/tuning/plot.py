@@ -23,7 +23,7 @@ def _pyplot():
     return plt
 
 
-def _lr_panel(ax, lr_report: Mapping[str, Any], smooth_width: int) -> None:
+def lr_panel(ax, lr_report: Mapping[str, Any], smooth_width: int) -> None:
     from dldoctor.readings.lr import moving_median
 
     sweep, reading = lr_report["sweep"], lr_report["reading"]
@@ -83,7 +83,7 @@ def plot_tuning(lr_report: Mapping[str, Any] | None, report: Mapping[str, Any] |
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
     i = 0
     if lr_report:
-        _lr_panel(axes[0][i], lr_report, smooth_width)
+        lr_panel(axes[0][i], lr_report, smooth_width)
         i += 1
     if report:
         _search_panel(axes[0][i], report)

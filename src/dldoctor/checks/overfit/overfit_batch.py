@@ -49,6 +49,10 @@ class OverfitBatchCheck(Check):
         # explaining is not one a later check may judge through.
         ctx.results[keys.SINGLE_BATCH_FIT] = SingleBatchFit(reading, explained=failed)
         if not failed:
+            if reading.converged_at is not None:
+                ctx.measured("overfit.steps_to_fit", reading.converged_at, unit="steps",
+                             noise=curves.crossing_noise(base.losses, reading.converged_at), better="lower",
+                             title=f"optimizer steps until one batch is fitted (at {_lr_text(base)})")
             return []
         findings = self._why(ctx, base, reading) or []
         ctx.results[keys.SINGLE_BATCH_FIT] = SingleBatchFit(reading, explained=bool(findings))

@@ -73,20 +73,12 @@ class InputPipelineCheck(Check):
         typical = max(0.0, split.typical_wait_s - (bare or 0.0)) / max(split.typical_step_s, 1e-12)
         report = words.report(split, bare, preloaded, scaling, ctx.device.type)
         ctx.reports[keys.THROUGHPUT_REPORT] = report
+        _record(ctx, split, preloaded)
         scaling_line = words.scaling_text(scaling, float(cfg["unsaturated_growth"]))
         if min(excess / split.step_s, typical) < float(cfg["bottleneck_fraction"]):
-            return [self._info(ctx, split, bare, preloaded, scaling_line, report)]
-        return [self._bottleneck(ctx, cfg, split, bare, excess, preloaded, scaling_line, report)]
-
-    def _info(self, ctx, split: StepSplit, bare, preloaded, scaling_line: str, report: dict):
-        evidence = [words.split_text(split, bare, ctx.device.type), words.rates_text(split, preloaded)]
-        if split.wait_fraction >= 0.5:
-            evidence.append(words.machinery_text(split))
-        if scaling_line:
-            evidence.append(scaling_line)
-        return self.finding(
-            "input-pipeline-bottleneck", Severity.INFO, 0.9, title=words.throughput_title(split, preloaded),
-            evidence=evidence, fixes=[], metrics=words.metrics(report), location="train_loader")
+            return []  # no bottleneck: the throughput is in the report's measurements
+        found = self._bottleneck(ctx, cfg, split, bare, excess, preloaded, scaling_line, report)
+        return [found] if found is not None else []
 
     def _bottleneck(self, ctx, cfg, split: StepSplit, bare, excess: float, preloaded, scaling_line: str,
                     report: dict):
@@ -95,7 +87,7 @@ class InputPipelineCheck(Check):
         items = ctx.measure(keys.ITEM_TIMING, lambda: _time_items(ctx, loader, cfg, batch_size))
         bare_now = bare_loader_seconds(ctx.first_batch("train")) if items is not None else None
         if not _confirmed(items, bare_now, split, float(cfg["bottleneck_fraction"])):
-            return self._info(ctx, split, bare, preloaded, scaling_line, report)
+            return None
         share = float(cfg["attribution_fraction"])
         cause = words.Cause.classify(split, items, batch_size, share, float(cfg["io_bound_cpu_fraction"]),
                                      ctx.device.type)
@@ -133,6 +125,22 @@ class InputPipelineCheck(Check):
         if ctx.watched is not None and split.watched and location == "train_loader":
             return ctx.watched.loader_line or location
         return location
+
+
+def _record(ctx, split: StepSplit, preloaded) -> None:
+    """Throughput and the data-wait share as the report's measurements, each with one standard
+    error from the spread of the timed steps (the rate's by the delta method: the relative
+    error of the mean step)."""
+    rate = split.loader_samples_per_s
+    rate_se = rate * split.step_se_s / split.step_s if split.step_se_s is not None and split.step_s > 0 else None
+    ctx.measured("throughput.samples_per_s", rate, unit="samples/s", noise=rate_se, better="higher",
+                 title=f"training throughput through the loader ({split.source}, {split.steps} steps)")
+    ctx.measured("throughput.data_wait_share", split.wait_fraction, unit="share of step time",
+                 noise=split.wait_fraction_se, better="lower",
+                 title="share of each training step spent waiting for the next batch")
+    if preloaded is not None and math.isfinite(preloaded.samples_per_s):
+        ctx.measured("throughput.samples_per_s_preloaded", preloaded.samples_per_s, unit="samples/s",
+                     better="higher", title="training throughput with batches preloaded in memory")
 
 
 def _time_items(ctx, loader, cfg, batch_size: int):

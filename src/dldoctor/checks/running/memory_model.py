@@ -106,7 +106,8 @@ class MemoryModelCheck(Check):
         if (budget is not None and auto and ctx.device.type == "cuda"
                 and bool(ctx.config.get("memory_model.real_probe"))):
             real = ctx.measure(keys.MEMORY_REAL_PROBE, lambda: _real_probe(ctx, measured, budget))
-        return [self._report(ctx, measured, budget, source, margin, real, step_ran)]
+        found = self._report(ctx, measured, budget, source, margin, real, step_ran)
+        return [found] if found is not None else []
 
     # -- findings -----------------------------------------------------------------
     def _report(self, ctx, mm: MemoryModel, budget: int | None, source: str, margin: float,
@@ -114,14 +115,13 @@ class MemoryModelCheck(Check):
         n = mm.batch_size
         evidence = _breakdown(mm)
         metrics = _metrics(mm, budget, source, margin, real)
-        if budget is None:
-            need = mm.peak_bytes(n)
-            return self.finding(
-                "out-of-memory", Severity.INFO, 0.9 if mm.tracked else 0.6,
-                title=f"training step needs ≈ {format_bytes(need)} at batch {n:,} (no memory budget known: "
-                      f"set memory_model.budget)",
-                evidence=evidence, fixes=[], metrics=metrics, location="model")
+        _record(ctx, mm)
+        if budget is None:  # nothing to judge against: the numbers are the report's measurements
+            return None
         verdict = judge(mm, budget, margin, real)
+        if verdict.capacity is not None:
+            ctx.measured("memory.max_batch", verdict.capacity, unit="samples", better="higher",
+                         title=f"the largest batch that fits the {format_bytes(budget)} budget")
         metrics.update(max_batch=verdict.capacity, recommended_batch=verdict.recommended)
         evidence.append(
             f"budget: {format_bytes(budget)} ({source}); the batch size that fits keeps "
@@ -133,13 +133,8 @@ class MemoryModelCheck(Check):
             severity = Severity.ERROR
             evidence.insert(0, f"the training step at batch {n:,} ran out of memory; the model above was "
                                f"measured at batch {' and '.join(map(str, mm.measured_sizes))}")
-        if severity is Severity.INFO:
-            fits = (f"up to ~{verdict.capacity:,} samples fit in {format_bytes(budget)}"
-                    if verdict.capacity is not None else "its memory does not grow with the batch size")
-            return self.finding(
-                "out-of-memory", Severity.INFO, 0.9 if mm.tracked else 0.6,
-                title=f"training step needs ≈ {format_bytes(verdict.need)} at batch {n:,}; {fits}",
-                evidence=evidence, fixes=[], metrics=metrics, location="model")
+        if severity is Severity.INFO:  # it fits with room to spare: measurements, not a finding
+            return None
         if verdict.capacity == 0:
             return self._too_big(mm, budget, source, evidence, metrics)
         if severity is Severity.WARNING:
@@ -199,6 +194,19 @@ class MemoryModelCheck(Check):
             evidence=evidence, fixes=_model_fixes(largest, exc.param_bytes, None),
             metrics={"param_bytes": exc.param_bytes, "budget_bytes": budget, "max_batch": 0},
             location=largest.path if largest else "model")
+
+
+def _record(ctx, mm: MemoryModel) -> None:
+    """The memory model's numbers, as the report's measurements. The model is measured by
+    counting allocations (exact for a given batch), so no noise is attached to the bytes."""
+    n = mm.batch_size
+    ctx.measured("memory.peak_bytes", mm.peak_bytes(n), unit="B", better="lower",
+                 title=f"peak memory of a training step at batch {n:,}")
+    ctx.measured("memory.peak_bytes_per_sample", mm.pass_bytes_per_sample, unit="B", better="lower",
+                 title="how much the step's peak grows per sample of the batch (measured at batch "
+                       f"{' and '.join(map(str, mm.measured_sizes))})")
+    ctx.measured("memory.param_bytes", mm.param_bytes, unit="B", better=None,
+                 title="parameters and buffers")
 
 
 def catalogue_fixes() -> tuple[str, ...]:
