@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("readings", ("dldoctor.readings",)),
     ("probes", ("dldoctor.probes",)),
     ("core", ("dldoctor.core", "dldoctor.schema")),
-    ("loading", ("dldoctor.loading",)),
+    ("loading", ("dldoctor.loading", "dldoctor.distributed")),
     ("runtime", ("dldoctor.runtime", "dldoctor.core.errors")),
 )
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

@@ -92,7 +92,10 @@ def test_shared_options_order_in_help():
     names = [p.name for p in ROOT.commands["probe"].params]
     assert names[:4] == ["target", "script_args", "spec", "memory_budget"]
     assert names[4:] == [o.name for o in c.SHARED_OPTIONS if not o.leading]
-    assert [p.name for p in ROOT.commands["run"].params] == [o.name for o in c.SHARED_OPTIONS]
+    # run's own option: --nproc-per-node (a distributed run)
+    assert [p.name for p in ROOT.commands["run"].params] == ([o.name for o in c.SHARED_OPTIONS if o.leading]
+                                                            + ["nproc_per_node"]
+                                                            + [o.name for o in c.SHARED_OPTIONS if not o.leading])
 
 
 def test_a_command_cannot_redeclare_a_shared_option():

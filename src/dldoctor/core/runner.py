@@ -93,6 +93,22 @@ def unrebuilt_finding(problem: str) -> Finding:
         location="entrypoint")
 
 
+def watch_rank(options: RunOptions, config: Config) -> None:
+    """A rank other than 0 of a distributed run: run and watch the script as rank 0 does (its record goes to
+    rank 0 through :mod:`dldoctor.distributed.exchange`), and nothing else: rank 0 runs the checks.
+
+    Raises :class:`EntrypointError` as loading the script would.
+    """
+    from dldoctor.loading.script.execute import watch_script
+    from dldoctor.probes.resources.monitor import StepMonitor
+    from dldoctor.runtime.rng import isolated_rng
+
+    seed = int(options.seed) if options.seed is not None else int(config.get("run.seed"))
+    with isolated_rng(None), isolated_rng(seed):
+        watch_script(str(options.target), options.script_args, options.module, script_budget(config),
+                     step_monitor=StepMonitor)
+
+
 def script_budget(config: Config) -> Budget:
     """How long script mode watches the user's loop (the ``script`` config section)."""
     from dldoctor.loading.script.watch import Budget
@@ -187,6 +203,8 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
     reports = ctx.reports.by_name()
     if ctx.watched is not None:
         reports["watched_loop"] = ctx.watched.summary()
+        if ctx.watched.ranks:
+            reports["ranks"] = rank_summary(ctx.watched.ranks)
     if interrupted is not None:
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(
@@ -202,6 +220,14 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
         interrupted.diagnosis = diagnosis
         raise interrupted
     return diagnosis
+
+
+def rank_summary(ranks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the report says about each rank of a distributed run (the bulky per-step lists left out)."""
+    keep = ("rank", "missing", "steps", "stopped", "error", "ddp", "wrapper", "model", "per_rank_batch",
+            "step_s", "wait_s", "sampler", "batch_norm")
+    return {"world_size": len(ranks),
+            "per_rank": [{k: r[k] for k in keep if k in r} for r in ranks]}
 
 
 def _series(ctx: Context) -> dict[str, Any]:

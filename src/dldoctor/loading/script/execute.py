@@ -58,6 +58,31 @@ def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
     record = WatchedLoop(script=name, argv=[target, *args])
     watcher = Watcher(record, budget, roots, step_monitor)
     argv = [str(Path(target).resolve()) if not module else target, *args]
+    from dldoctor.distributed import rank_env
+
+    env = rank_env()
+    if env is None:
+        return _watch(watcher, target, module, name, argv, folder, roots)
+    from dldoctor.distributed.exchange import exchange_for, release_group
+    from dldoctor.distributed.rank_record import RankProbe
+
+    watcher.rank_probe = RankProbe(env)
+    try:
+        return _watch(watcher, target, module, name, argv, folder, roots)
+    finally:  # every rank sends its record, also when its script raised before training (rank 0 waits for it)
+        try:
+            ranks = exchange_for(env).gather(watcher.rank_probe.record(watcher))
+        except Exception as exc:  # the store went away: this rank's own diagnosis still stands
+            ranks = None
+            record.notes.append(f"rank {env.rank}: the ranks' records could not be exchanged ({exc})")
+        if ranks is not None:
+            record.ranks = ranks
+        release_group()
+
+
+def _watch(watcher: Watcher, target: str, module: bool, name: str, argv: list[str], folder: Path | None,
+           roots: tuple[Path, ...]) -> Watcher:
+    record = watcher.record
     try:
         with _as_main(argv, folder), watcher:
             if module:

@@ -112,6 +112,9 @@ class WatchedLoop:
         monitored_steps: for each step of ``resources``, the index in ``steps`` of the
             step that ended its interval.
         notes: what could not be captured exactly (said in the report).
+        ranks: in a distributed run, on rank 0, every rank's record in rank order (plain dicts, see
+            ``dldoctor.distributed.rank_record``; a rank whose record did not come has ``missing``);
+            empty otherwise.
     """
 
     script: str
@@ -138,6 +141,7 @@ class WatchedLoop:
     resources: Any = None
     monitored_steps: list[int] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    ranks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def losses(self) -> list[float]:

@@ -116,6 +116,11 @@ def _rebuild_model(watcher: Watcher) -> nn.Module:
     for p in model.parameters():
         p.grad = None
     model.train()
+    # A DistributedDataParallel wrapper's forward runs collectives with the other ranks, which do not
+    # take part in dldoctor's own runs: those run on the module it wraps (same parameters, same weights).
+    inner = getattr(model, "module", None)
+    if type(model).__name__ == "DistributedDataParallel" and isinstance(inner, nn.Module):
+        return inner
     return model
 
 

@@ -253,6 +253,15 @@ DENSE_GRAD_STEPS = 32
 GRAD_EVERY = 4
 
 
+#: Wrappers whose forward only hands the batch to the module they wrap (and synchronises the ranks): their
+#: calls are not the model's, the wrapped module's are. Lightning's is named, as lightning is not imported.
+WRAPPER_NAMES = ("_LightningModuleWrapperBase",)
+
+
+def _is_wrapper(module: nn.Module) -> bool:
+    return isinstance(module, nn.parallel.DistributedDataParallel) or type(module).__name__ in WRAPPER_NAMES
+
+
 def _all_reset(params: Iterable[torch.Tensor]) -> bool:
     """Whether every gradient is None or all zeros."""
     return all(p.grad is None or not bool(p.grad.detach().ne(0).any()) for p in params)
@@ -301,6 +310,7 @@ class Watcher:
         """Every kept step called the model on batch[0] of the training loader and the loss on batch[1]."""
         self.ever_grad: set[int] = set()
         self._depth = 0
+        self._outer: nn.Module | None = None  # the module of the outermost call in progress
         self._in_loss = 0
         self._since_step: dict[int, int] = {}  # optimizer id -> backward calls since its last step
         self._fresh: dict[int, bool | None] = {}  # optimizer id -> reset before the first of those
@@ -326,6 +336,12 @@ class Watcher:
         self._interval_clean = True  # no evaluation pass since the last step ended
         self._samples = 0
         self._kept_at: list[int] = []  # kept_bytes at each monitored step
+        self.rank_probe: Any = None
+        """In a distributed run, this rank's recorder (``dldoctor.distributed.rank_record.RankProbe``): fed
+        each step of the first optimizer and each epoch start; None otherwise (nothing more is read)."""
+        self.wrapper: nn.Module | None = None
+        """The data-parallel wrapper the trained module was called through (DistributedDataParallel, or
+        Lightning's wrapper of its module under a ddp strategy); None: called directly."""
 
     # -- install / remove ---------------------------------------------------------------------
     def __enter__(self) -> Watcher:
@@ -408,18 +424,27 @@ class Watcher:
             self._forward_handles += self._hook_forward(fn.register_forward_pre_hook, fn.register_forward_hook)
 
     def _forward_pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if _is_wrapper(module):
+            return
+        if self._depth == 0:
+            self._outer = module
         self._depth += 1
         if isinstance(module, nn.modules.loss._Loss):
             self._in_loss += 1
 
     def _forward_post(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if _is_wrapper(module):
+            self.wrapper = module
+            return
         self._depth = max(0, self._depth - 1)
         if isinstance(module, nn.modules.loss._Loss):
             self._in_loss = max(0, self._in_loss - 1)
             if self._in_loss == 0 and len(args) >= 2 and torch.is_grad_enabled():
                 self.loss_calls.append(LossCall(module, {}, args[0], args[1], output))
             return
-        if self._depth != 0:
+        # A module called inside a call of itself is the real forward of a redirection (Lightning's
+        # ddp strategy calls the module with its forward patched to training_step, which calls it again).
+        if self._depth != 0 and not (self._depth == 1 and module is self._outer):
             return
         if torch.is_grad_enabled() and not (module is self.model and self._from_other_loader((args, kwargs))):
             self.model_calls.append(ModelCall(module, args, dict(kwargs), output))
@@ -601,6 +626,8 @@ class Watcher:
         has_grad, norms = self._read_grads(params, index)
         if index == 0:
             self._keep_batch()
+            if self.rank_probe is not None:
+                self.rank_probe.on_step(self.model, self.model_calls, self.record.optimizers[0].steps)
         step = StepRecord(
             index=len(self.record.steps), optimizer=index, backwards=self._since_step.get(key, 0),
             fresh=self._fresh.get(key), grads_at_step=None, held=len(params), loss=None,
@@ -706,6 +733,8 @@ class Watcher:
                         watcher._boundary = len(watcher.record.steps)
                 if not watcher.record.loader_line:
                     watcher.record.loader_line = watcher._user_line()
+                if watcher.rank_probe is not None:
+                    watcher.rank_probe.on_epoch(loader)
             return iterator
 
         return __iter__

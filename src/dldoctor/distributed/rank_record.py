@@ -1,0 +1,193 @@
+"""What one rank's watched loop adds for the ddp checks: a plain, JSON-able dict per rank.
+
+The script watcher (:class:`dldoctor.loading.script.watch.Watcher`) calls :meth:`RankProbe.on_step`
+from its optimizer-step hook (the first optimizer's steps only, before the update, i.e. after DDP's
+gradient all-reduce) and :meth:`RankProbe.on_epoch` when a loader is iterated from the start with
+gradients enabled. Nothing is patched here, and nothing is read across ranks: each rank records its own
+view, :mod:`.exchange` brings the views together.
+
+Per rank it records:
+
+- ``fingerprints``: per step, a short hash of the first input tensor the trained model was called on
+  (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values): equal across
+  ranks when ranks read the same data, equal across epochs on one rank when the order repeats;
+- ``checksums``: at steps 0, 1, 2, 4, 8, ... (and the last one), the float64 sum of every parameter and
+  of every floating buffer of the watched model, and each tensor's own sum (the first
+  ``MAX_TENSORS``), read before the update: replicas in sync have equal ones;
+- ``sampler``: the training loader's sampler class, whether it is a ``DistributedSampler``, its
+  ``shuffle``, and its ``epoch`` attribute each time the loader was iterated from the start (read with
+  ``getattr``: ``set_epoch`` never called leaves it at 0);
+- ``ddp``: whether the trained module is a ``DistributedDataParallel`` (and ``ddp_class``: the wrapper's
+  class name when it is another known wrapper), ``batch_norm``: its batch-norm layers (class, whether
+  ``SyncBatchNorm``), ``per_rank_batch``: samples per step on this rank;
+- timings (median step and data-wait seconds), losses and learning rates, from the watched loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+from typing import Any
+
+import torch
+from torch import nn
+
+from dldoctor.distributed import RankEnv
+
+#: Samples of a batch that its fingerprint reads, and values at most.
+FINGERPRINT_SAMPLES = 4
+FINGERPRINT_ELEMENTS = 1 << 16
+#: Per-tensor checksums kept per checksummed step, at most.
+MAX_TENSORS = 256
+
+
+def _first_tensor(value: Any, depth: int = 3) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if depth == 0:
+        return None
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _first_tensor(item, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+def fingerprint(batch: Any) -> str | None:
+    """A short hash of the first samples of the first tensor in ``batch`` (None: no tensor)."""
+    tensor = _first_tensor(batch)
+    if tensor is None:
+        return None
+    with torch.no_grad():
+        head = tensor.detach()[:FINGERPRINT_SAMPLES] if tensor.dim() else tensor.detach()
+        flat = head.reshape(-1)[:FINGERPRINT_ELEMENTS].cpu().contiguous()
+        if flat.dtype == torch.bfloat16:
+            flat = flat.float()
+        data = flat.numpy().tobytes() if flat.numel() else b""
+    digest = hashlib.blake2b(data, digest_size=8)
+    digest.update(str(tuple(tensor.shape)).encode())
+    return digest.hexdigest()
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) and _wrapper_name(model) else model
+
+
+def _wrapper_name(model: nn.Module) -> str:
+    """The data-parallel wrapper's class name, or "" for a plain module."""
+    name = type(model).__name__
+    wrappers = ("DistributedDataParallel", "DataParallel", "FullyShardedDataParallel", "_LightningModuleWrapperBase")
+    return name if name in wrappers else ""
+
+
+def checksums(model: nn.Module) -> dict[str, Any]:
+    """The float64 sums of the model's parameters and floating buffers, in all and per tensor."""
+    with torch.no_grad():
+        params = [p.detach() for p in model.parameters()]
+        buffers = [b.detach() for b in model.buffers() if b.is_floating_point()]
+        per_param = [float(p.double().sum()) for p in params]
+        per_buffer = [float(b.double().sum()) for b in buffers]
+    return {"params": sum(per_param), "buffers": sum(per_buffer),
+            "per_param": per_param[:MAX_TENSORS], "per_buffer": per_buffer[:MAX_TENSORS]}
+
+
+def _checksum_step(n: int) -> bool:
+    """Steps 0, 1, 2, 4, 8, 16...: a few, early and spread out."""
+    return n < 3 or (n & (n - 1)) == 0
+
+
+class RankProbe:
+    """One rank's recorder (see the module doc); the watcher holds it as ``rank_probe``."""
+
+    def __init__(self, env: RankEnv) -> None:
+        self.env = env
+        self.fingerprints: list[str | None] = []
+        self.checksums: dict[int, dict[str, Any]] = {}
+        self.epochs: dict[int, list[Any]] = {}  # loader id -> sampler epoch at each start
+        self.samplers: dict[int, dict[str, Any]] = {}  # loader id -> what its sampler is
+        self.last_model: nn.Module | None = None
+
+    # -- fed by the watcher ----------------------------------------------------------------------------
+    def on_epoch(self, loader: Any) -> None:
+        sampler = getattr(loader, "sampler", None)
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        inner = getattr(batch_sampler, "sampler", None)
+        if inner is not None and not _is_distributed_sampler(sampler) and _is_distributed_sampler(inner):
+            sampler = inner
+        if id(loader) not in self.samplers:
+            self.samplers[id(loader)] = {
+                "class": type(sampler).__name__ if sampler is not None else "",
+                "distributed": _is_distributed_sampler(sampler),
+                "shuffle": getattr(sampler, "shuffle", None) if _is_distributed_sampler(sampler)
+                else (type(sampler).__name__ == "RandomSampler" if sampler is not None else None),
+                "num_replicas": getattr(sampler, "num_replicas", None),
+                "rank": getattr(sampler, "rank", None),
+            }
+        epoch = getattr(sampler, "epoch", None)
+        self.epochs.setdefault(id(loader), []).append(epoch if isinstance(epoch, int) else None)
+
+    def on_step(self, model: nn.Module | None, model_calls: list[Any], step: int) -> None:
+        """At the first optimizer's step ``step`` (0-based among them), before the update."""
+        call = next((c for c in reversed(model_calls) if model is None or c.module is model), None)
+        self.fingerprints.append(fingerprint((call.args, call.kwargs)) if call is not None else None)
+        if model is not None:
+            self.last_model = model
+            if _checksum_step(step):
+                self.checksums[step] = checksums(model)
+
+    # -- the record --------------------------------------------------------------------------------------
+    def record(self, watcher: Any) -> dict[str, Any]:
+        """This rank's record, from what the probe and the watcher saw (plain data)."""
+        loop = watcher.record
+        first = [s for s in loop.steps if s.optimizer == 0]
+        model: nn.Module | None = watcher.model
+        if model is not None and model is self.last_model and first and (len(first) - 1) not in self.checksums:
+            self.checksums[len(first) - 1] = checksums(model)  # the last step (after its update, if any)
+        source = watcher.source_loader
+        sampler = self.samplers.get(id(source), {}) if source is not None else {}
+        resources = loop.resources
+        inner = _unwrapped(model) if model is not None else None
+        norms = [{"name": name, "class": type(m).__name__, "sync": type(m).__name__ == "SyncBatchNorm"}
+                 for name, m in (inner.named_modules() if inner is not None else ())
+                 if isinstance(m, nn.modules.batchnorm._NormBase)
+                 and not isinstance(m, nn.modules.instancenorm._InstanceNorm)]
+        return {
+            "rank": self.env.rank,
+            "world_size": self.env.world_size,
+            "local_rank": self.env.local_rank,
+            "steps": len(first),
+            "stopped": loop.stopped,
+            "error": loop.error,
+            "fingerprints": list(self.fingerprints),
+            "epoch_starts": list(loop.epoch_starts),
+            "checksums": {str(k): v for k, v in sorted(self.checksums.items())},
+            "sampler": {**sampler, "epochs": list(self.epochs.get(id(source), [])) if source is not None else []},
+            "ddp": any(isinstance(m, nn.parallel.DistributedDataParallel)
+                       for m in (model, getattr(watcher, "wrapper", None)) if m is not None),
+            "wrapper": next((_wrapper_name(m) for m in (getattr(watcher, "wrapper", None), model)
+                             if m is not None and _wrapper_name(m)), ""),
+            "model": type(inner).__name__ if inner is not None else "",
+            "batch_norm": norms,
+            "per_rank_batch": int(getattr(watcher, "_samples", 0) or 0),
+            "lr": [list(s.lr) for s in first[:1]] + ([list(first[-1].lr)] if len(first) > 1 else []),
+            "losses": [s.loss for s in first],
+            "step_s": _median(resources.compute_s, resources.wait_s) if resources is not None else None,
+            "wait_s": _median(resources.wait_s) if resources is not None else None,
+            "backward_line": loop.backward_line,
+            "step_line": loop.step_line,
+        }
+
+
+def _is_distributed_sampler(sampler: Any) -> bool:
+    from torch.utils.data.distributed import DistributedSampler
+
+    return isinstance(sampler, DistributedSampler)
+
+
+def _median(*series: tuple[float, ...]) -> float | None:
+    totals = [sum(values) for values in zip(*series, strict=True)]
+    return statistics.median(totals) if totals else None
