@@ -197,27 +197,6 @@ def test_same_order_judged_from_epochs() -> None:
 DDP_IDS = ("ddp-duplicate-data", "ddp-same-order")
 
 
-def _ddp_findings(tmp_path: Path, *script_args: str) -> list[str]:
-    script = _script(tmp_path)
-    proc = _run([sys.executable, "-m", "dldoctor", "run", str(script), "--nproc-per-node", "2", "--format", "json",
-                 "--select", ",".join(DDP_IDS), "--fail-on", "never", "--", *script_args], tmp_path)
-    report = _report(proc)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert not _ranks_left(tmp_path)
-    return [d["id"] for d in report["diagnoses"] if d["id"].startswith("ddp-")]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("script_args", "expected"), [
-    (("--sampler", "plain"), "ddp-duplicate-data"),
-    (("--set-epoch", "0"), "ddp-same-order"),
-    ((), None),
-], ids=["no-distributed-sampler", "no-set-epoch", "healthy"])
-def test_ddp_data_checks_on_two_gloo_ranks(tmp_path: Path, script_args: tuple[str, ...], expected: str | None) -> None:
-    found = _ddp_findings(tmp_path, *script_args)
-    assert found == ([expected] if expected else []), found
-
-
 ZOO = REPO / "examples" / "distributed"
 
 
