@@ -194,7 +194,28 @@ def test_same_order_judged_from_epochs() -> None:
                                   _rank(1, epoch + epoch, starts=[4], shuffle=False))) is None
 
 
-DDP_IDS = ("ddp-duplicate-data", "ddp-same-order")
+def test_replicas_judged_from_parameter_checksums_not_buffers() -> None:
+    from dldoctor.checks.distributed.replicas_diverged import judge_replicas_diverged
+
+    def sums(params: list[float], buffers: float = 0.0) -> dict:
+        return {"params": sum(params), "buffers": buffers, "per_param": params, "per_buffer": [buffers]}
+
+    same = {"0": sums([1.5, -2.25]), "1": sums([1.25, -2.0])}
+    assert judge_replicas_diverged(_loop({"rank": 0, "checksums": same}, {"rank": 1, "checksums": same})) is None
+    # Batch-norm statistics differ at step time in a healthy DDP run (each rank's forward updates them).
+    other_buffers = {k: {**v, "buffers": 7.0, "per_buffer": [7.0]} for k, v in same.items()}
+    assert judge_replicas_diverged(_loop({"rank": 0, "checksums": same},
+                                         {"rank": 1, "checksums": other_buffers})) is None
+    drifted = {"0": sums([1.5, -2.25]), "1": sums([1.25, -2.0 + 1e-4])}
+    verdict = judge_replicas_diverged(_loop({"rank": 0, "checksums": same}, {"rank": 1, "checksums": drifted}))
+    assert verdict is not None and verdict.metrics["first_step"] == 1 and verdict.metrics["tensors_differing"] == 1
+    seeded = {"0": sums([0.5, -2.25]), "1": sums([0.25, -2.0])}
+    verdict = judge_replicas_diverged(_loop({"rank": 0, "checksums": same}, {"rank": 1, "checksums": seeded}))
+    assert verdict is not None and verdict.metrics["first_step"] == 0
+    assert any("before the first step" in e for e in verdict.evidence)
+
+
+DDP_IDS = ("ddp-duplicate-data", "ddp-same-order", "ddp-replicas-diverged")
 
 
 ZOO = REPO / "examples" / "distributed"
@@ -204,6 +225,7 @@ ZOO = REPO / "examples" / "distributed"
 @pytest.mark.parametrize(("name", "expected"), [
     ("ddp_duplicate_data.py", "ddp-duplicate-data"),
     ("ddp_same_order.py", "ddp-same-order"),
+    ("ddp_replicas_diverged.py", "ddp-replicas-diverged"),
     ("healthy_ddp_sampler_set_epoch.py", None),
     ("healthy_ddp_no_sync_accumulation.py", None),
 ])
