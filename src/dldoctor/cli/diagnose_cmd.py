@@ -61,8 +61,7 @@ def diagnose_and_report(
         fail(exc)
     except KeyboardInterrupt as exc:
         interrupted(getattr(exc, "diagnosis", None), reports)
-    code = diagnosis.exit_code(fail_on, common.allow_incomplete)
-    if code is ExitCode.USAGE:
+    if diagnosis.exit_code(fail_on) is ExitCode.USAGE:
         fail_fatal(diagnosis, reports)
     diagnosis = with_baseline(diagnosis, common, known)
     code = diagnosis.exit_code(fail_on, common.allow_incomplete)
@@ -93,22 +92,16 @@ def with_baseline(diagnosis, common: CommonOptions, known):
             write_baseline(diagnosis, common.write_baseline)
             from dldoctor.cli.common import err_console
 
-            count = len(baseline_of(diagnosis).entries)
-            err_console().print(f"baseline of {count} finding(s) written to {common.write_baseline}", style="dim")
+            written = baseline_of(diagnosis)
+            err_console().print(f"baseline of {len(written.entries)} finding(s) written to {common.write_baseline}",
+                                style="dim")
             if known is None:
-                return apply_baseline(diagnosis, baseline_of(diagnosis), str(common.write_baseline))
+                return apply_baseline(diagnosis, written, str(common.write_baseline))
     except DldoctorError as exc:
         fail(exc)
     if known is None:
         return diagnosis
     return apply_baseline(diagnosis, known, str(common.baseline))
-
-
-def _as_reports(reports: Sequence[Report] | OutputFormat, output: Path | None) -> tuple[Report, ...]:
-    """The reports, also when given as one format and one output (the older calling form)."""
-    if isinstance(reports, OutputFormat):
-        return (Report(reports, output),)
-    return tuple(reports)
 
 
 def _machine(reports: Sequence[Report]) -> list[Report]:
@@ -117,7 +110,7 @@ def _machine(reports: Sequence[Report]) -> list[Report]:
     return [r for r in reports if r.path is not None or r.fmt is not OutputFormat.RICH]
 
 
-def interrupted(partial, reports: Sequence[Report] | OutputFormat, output: Path | None = None) -> None:
+def interrupted(partial, reports: Sequence[Report]) -> None:
     """Ctrl-C: one line on stderr; every requested file (and a machine format on stdout) gets
     the partial report (status incomplete, marked interrupted); exit 130 as for any process
     ended by SIGINT."""
@@ -126,14 +119,14 @@ def interrupted(partial, reports: Sequence[Report] | OutputFormat, output: Path 
     done = f" after {len(partial.checks)} check(s)" if partial is not None else " before any check ran"
     err_console().print(f"dldoctor: interrupted{done}; the diagnosis is incomplete.", markup=False)
     if partial is not None:
-        write_reports(partial, _machine(_as_reports(reports, output)))
+        write_reports(partial, _machine(reports))
     raise SystemExit(INTERRUPTED_EXIT)
 
 
-def fail_fatal(diagnosis, reports: Sequence[Report] | OutputFormat, output: Path | None = None) -> None:
+def fail_fatal(diagnosis, reports: Sequence[Report]) -> None:
     """dldoctor could not run: the message goes to stderr; machine formats still get
     their report (with the fatal finding) where they asked for it."""
-    write_reports(diagnosis, _machine(_as_reports(reports, output)))
+    write_reports(diagnosis, _machine(reports))
     fatal = next(f for f in diagnosis.diagnoses if f.id == "entrypoint-error" or f.metrics.get("fatal"))
     fail(DldoctorError(fatal.title, hint=fatal.fixes[0] if fatal.fixes else "",
                        user_traceback="\n".join(e for e in fatal.evidence[1:] if "\n" in e or "Error" in e)))

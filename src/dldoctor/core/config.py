@@ -224,30 +224,9 @@ def option_overrides(*options: tuple[str, str, Any]) -> tuple[tuple[str, Any], .
     return tuple(out)
 
 
-def _pyproject_table(target_dir: Path) -> tuple[dict[str, Any], str] | None:
-    """Find ``[tool.dldoctor]`` in the nearest pyproject.toml at or above target_dir."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # Python 3.10
-        import tomli as tomllib
-    for folder in [target_dir, *target_dir.parents]:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"{candidate}: cannot read it as TOML: {exc}") from None
-            table = data.get("tool", {}).get("dldoctor")
-            if table is None:
-                return None
-            # ``targets`` names the files ``pytest --dldoctor`` diagnoses: not a run setting.
-            return {k: v for k, v in table.items() if k != "targets"}, str(candidate)
-    return None
-
-
-def pyproject_targets(folder: Path) -> list[str]:
-    """``[tool.dldoctor] targets`` of the nearest pyproject.toml at or above ``folder`` (the
-    training files ``pytest --dldoctor`` diagnoses), relative to that file's folder; [] if none."""
+def _nearest_tool_table(folder: Path) -> tuple[dict[str, Any], Path] | None:
+    """``[tool.dldoctor]`` of the nearest pyproject.toml at or above ``folder``, and that file;
+    None when the nearest one has no such table (or there is none)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # Python 3.10
@@ -255,14 +234,35 @@ def pyproject_targets(folder: Path) -> list[str]:
     for candidate in (f / "pyproject.toml" for f in [folder, *folder.parents]):
         if candidate.is_file():
             try:
-                table = tomllib.loads(candidate.read_text()).get("tool", {}).get("dldoctor") or {}
+                data = tomllib.loads(candidate.read_text())
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"{candidate}: cannot read it as TOML: {exc}") from None
-            targets = table.get("targets", [])
-            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-                raise ConfigError(f"{candidate} [tool.dldoctor] targets: a list of file paths, got {targets!r}")
-            return [str(candidate.parent / t) for t in targets]
-    return []
+            table = data.get("tool", {}).get("dldoctor")
+            return (table, candidate) if table is not None else None
+    return None
+
+
+def _pyproject_table(target_dir: Path) -> tuple[dict[str, Any], str] | None:
+    """Find ``[tool.dldoctor]`` in the nearest pyproject.toml at or above target_dir."""
+    found = _nearest_tool_table(target_dir)
+    if found is None:
+        return None
+    table, candidate = found
+    # ``targets`` names the files ``pytest --dldoctor`` diagnoses: not a run setting.
+    return {k: v for k, v in table.items() if k != "targets"}, str(candidate)
+
+
+def pyproject_targets(folder: Path) -> list[str]:
+    """``[tool.dldoctor] targets`` of the nearest pyproject.toml at or above ``folder`` (the
+    training files ``pytest --dldoctor`` diagnoses), relative to that file's folder; [] if none."""
+    found = _nearest_tool_table(folder)
+    if found is None:
+        return []
+    table, candidate = found
+    targets = table.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise ConfigError(f"{candidate} [tool.dldoctor] targets: a list of file paths, got {targets!r}")
+    return [str(candidate.parent / t) for t in targets]
 
 
 #: The config sections the loaded plugins declare (section -> key -> default); the
