@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 GLOBAL_BATCH = 8  # 4 images per rank on 2 ranks
 LR = 0.1
 EPOCHS = 2
-N_TRAIN = 160  # 20 steps an epoch on each of 2 ranks
+N_TRAIN = 640  # 80 steps an epoch on each of 2 ranks
 
 
 class AllReduceSum(torch.autograd.Function):

@@ -213,30 +213,3 @@ def test_replicas_judged_from_parameter_checksums_not_buffers() -> None:
     verdict = judge_replicas_diverged(_loop({"rank": 0, "checksums": same}, {"rank": 1, "checksums": seeded}))
     assert verdict is not None and verdict.metrics["first_step"] == 0
     assert any("before the first step" in e for e in verdict.evidence)
-
-
-DDP_IDS = ("ddp-duplicate-data", "ddp-same-order", "ddp-replicas-diverged")
-
-
-ZOO = REPO / "examples" / "distributed"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("name", "expected"), [
-    ("ddp_duplicate_data.py", "ddp-duplicate-data"),
-    ("ddp_same_order.py", "ddp-same-order"),
-    ("ddp_replicas_diverged.py", "ddp-replicas-diverged"),
-    ("healthy_ddp_sampler_set_epoch.py", None),
-    ("healthy_ddp_no_sync_accumulation.py", None),
-])
-def test_ddp_data_checks_on_the_zoo(tmp_path: Path, name: str, expected: str | None) -> None:
-    script = ZOO / name
-    if not script.is_file():
-        pytest.skip(f"{script} is not there")
-    proc = _run([sys.executable, "-m", "dldoctor", "run", str(script), "--nproc-per-node", "2", "--format", "json",
-                 "--select", ",".join(DDP_IDS), "--fail-on", "never"], tmp_path)
-    report = _report(proc)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    found = [d["id"] for d in report["diagnoses"] if d["id"].startswith("ddp-")]
-    assert found == ([expected] if expected else []), found
-    assert report["reports"]["ranks"]["world_size"] == 2

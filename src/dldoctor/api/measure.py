@@ -14,6 +14,8 @@ Modules, for the families of runs:
     data         the data stage's samples and measurements (``train``, ``held_out``,
                  ``duplicates``, ``label_noise``, ``shifts``, ``scaled``, ...).
     memory       the memory model of a training step (``measure_memory``, ``find_max_batch``).
+    world_of_one a distributed script run again as a group of one rank, for two steps
+                 (``run_world_of_one``: per-rank batch and learning rate at world size 1).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dldoctor.core.context import BatchFormatError as BatchFormatError
 from dldoctor.core.context import restored_generators as restored_generators
 from dldoctor.core.context import unpack_batch as unpack_batch
+from dldoctor.distributed import world_of_one as world_of_one
 from dldoctor.probes.baselines import BaselineScores as BaselineScores
 from dldoctor.probes.baselines import baselines as baselines
 from dldoctor.probes.batch_dependence import BatchDependence as BatchDependence

@@ -26,27 +26,90 @@ def run(common: c.CommonOptions, nproc_per_node: int | None = NPROC_OPTION) -> N
     env = rank_env()
     if nproc_per_node is not None and nproc_per_node > 1 and env is None:
         _launch(nproc_per_node)
+    if nproc_per_node is None and env is None:
+        _launch_spec(common)  # a spec whose "distributed" asks for ranks; returns when it asks for none
     if env is None:
         diagnose_and_report(common, command="run")
         return
     _run_as_rank(common, env)
 
 
-def _launch(nproc: int) -> None:
+def _launch(nproc: int, ranks_argv: list[str] | None = None) -> None:
     import sys
 
     from dldoctor.core.errors import DldoctorError, UsageError
     from dldoctor.distributed.launch import LaunchFailed, launch, rank_argv
 
     argv = sys.argv[1:]
-    if "run" not in argv:
+    if ranks_argv is None and "run" not in argv:
         c.fail(UsageError("--nproc-per-node needs the dldoctor command line (dldoctor run TARGET ...)"))
     try:
-        code = launch(rank_argv(argv), nproc)
+        code = launch(ranks_argv if ranks_argv is not None else rank_argv(argv), nproc)
     except LaunchFailed as exc:
         c.fail(DldoctorError(f"the distributed run ended without a report: {exc}",
                              hint="The ranks' own output is above; run the script with torchrun alone to see it fail."))
     raise typer.Exit(code)
+
+
+def _launch_spec(common: c.CommonOptions) -> None:
+    """Spec mode on a spec with ``"distributed": {"world_size": N >= 2}``: N ranks, each running dldoctor's
+    own DDP loop over the spec (``-m dldoctor.distributed.spec_loop``), watched in script mode; returns
+    (nothing started) for any other target. Reads the spec only when its file mentions ``distributed``."""
+    from dldoctor.loading.script import script_mode
+
+    if common.module or script_mode(common.target, common.spec, common.mode.value, False):
+        return
+    from dldoctor.core.errors import DldoctorError
+    from dldoctor.distributed import spec_loop
+
+    if not spec_loop.mentions_distributed(common.target, common.spec):
+        return
+    try:
+        asked = spec_loop.read_launch(common.target, common.spec, common.device)
+    except DldoctorError as exc:
+        c.fail(exc)
+    if asked is None:
+        return
+    import sys
+
+    options = _rank_options(sys.argv[1:])
+    if asked.steps is not None and not any(o.split("=", 1)[0] == "--watch-steps" for o in options):
+        options += ["--watch-steps", str(asked.steps)]
+    argv = ["run", "-m", spec_loop.MODULE, *options, "--",
+            *spec_loop.loop_args(common.target, common.spec, asked.backend)]
+    _launch(asked.world_size, argv)
+
+
+def _rank_options(argv: list[str]) -> list[str]:
+    """The options of this ``dldoctor run`` command line that the ranks of a spec's distributed run take:
+    all but ``--spec`` and ``--mode`` (the ranks run dldoctor's loop with ``-m``), without TARGET and the
+    script arguments (after ``--``)."""
+    from dldoctor.core.errors import UsageError
+
+    if "run" not in argv:
+        c.fail(UsageError("a spec's distributed run needs the dldoctor command line (dldoctor run SPEC.py ...)"))
+    dropped: set[str] = set()
+    flags: set[str] = set()
+    for option in c.SHARED_OPTIONS:
+        names = set(getattr(option.declaration, "param_decls", ()) or ())
+        if option.name in ("spec", "mode", "module"):
+            dropped |= names
+        elif option.annotation is bool:
+            flags |= names
+    args = argv[argv.index("run") + 1:]
+    out: list[str] = []
+    i = 0
+    while i < len(args) and args[i] != "--":
+        arg = args[i]
+        if arg.startswith("-") and len(arg) > 1:
+            name = arg.split("=", 1)[0]
+            width = 1 if "=" in arg or name in flags else 2
+            if name not in dropped:
+                out += args[i:i + width]
+            i += width
+        else:
+            i += 1  # TARGET
+    return out
 
 
 def _exit_code(exc: BaseException) -> int:

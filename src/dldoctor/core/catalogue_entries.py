@@ -1208,7 +1208,6 @@ ENTRIES: tuple[Entry, ...] = (
             "Seed every rank's initialisation identically, or broadcast the weights from rank 0.",
             "Keep broadcast_buffers=True (the default) or synchronise custom buffers yourself.",
         ),
-        explains=(D.DDP_GRADIENTS_NOT_AVERAGED,),
     ),
     Entry(
         id=D.DDP_GRADIENTS_NOT_AVERAGED,
@@ -1221,7 +1220,8 @@ ENTRIES: tuple[Entry, ...] = (
             "rank follow its own gradient."
         ),
         evidence=(
-            "each rank's local gradient norm compared with the norm after the step's reduction",
+            "each rank's local gradients (from its backward passes) against the gradient its "
+            "optimizer steps with, both projected on the same random directions",
             "whether the model is wrapped in DistributedDataParallel",
         ),
         fixes=(
@@ -1230,6 +1230,7 @@ ENTRIES: tuple[Entry, ...] = (
             "ReduceOp.AVG where the backend supports it).",
             "If summed gradients are intended, divide the learning rate by the world size.",
         ),
+        explains=(D.DDP_REPLICAS_DIVERGED,),
     ),
     Entry(
         id=D.DDP_UNSYNCED_BATCHNORM,

@@ -192,6 +192,7 @@ SCHEMA: Mapping[str, Rule] = {
         max_backwards=Range(min=1, note="backward() calls"),
         min_share=Range(0, 1, min_inclusive=False, note="a fraction of the watched steps"),
         lr_collapse=Range(0, 1, min_inclusive=False, note="a fraction of the first learning rate"),
+        hang_s=Range(min=1, note="seconds"),
     ),
     **_section(
         "batch_mixing",

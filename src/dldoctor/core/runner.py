@@ -115,7 +115,8 @@ def script_budget(config: Config) -> Budget:
 
     return Budget(min_steps=int(config.get("script.min_steps")), max_steps=int(config.get("script.max_steps")),
                   after_boundary=int(config.get("script.after_boundary")),
-                  max_backwards=int(config.get("script.max_backwards")))
+                  max_backwards=int(config.get("script.max_backwards")),
+                  hang_s=float(config.get("script.hang_s")))
 
 
 def entrypoint_diagnosis(options: RunOptions, error: EntrypointError, seed: int, started: float) -> Diagnosis:
@@ -192,8 +193,13 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
     selection = Selection(frozenset(options.select), frozenset(options.ignore),
                           frozenset(options.stages) if options.stages else None)
     interrupted: RunInterrupted | None = None
+    checks = [r.check for r in registered]
+    if ctx.watched is not None and ctx.watched.hang is not None:
+        # The ranks hung: the hang is the finding to fix first, and the checks that read the watched loop
+        # say what else it showed; dldoctor's own runs of the model wait until the hang is fixed.
+        checks = [c for c in checks if "script" in getattr(c, "requires", ())]
     try:
-        findings, results = run_checks(ctx, [r.check for r in registered], selection, events)
+        findings, results = run_checks(ctx, checks, selection, events)
     except RunInterrupted as exc:
         interrupted, findings, results = exc, exc.findings, exc.results
     results += [CheckResult(f"plugin:{f.name}", "-", CheckStatus.ERRORED, 0.0, f.error) for f in failures]

@@ -122,6 +122,12 @@ class Exchange:
         with contextlib.suppress(RuntimeError):
             self.store.set(self._key(f"pid/{self.env.rank}"), f"{socket.gethostname()} {os.getpid()}".encode())
 
+    def leave(self) -> None:
+        """Say that this rank is leaving before rank 0's exit code (a hung group: see :mod:`.watchdog`)."""
+        if self.store is not None:
+            with contextlib.suppress(RuntimeError):
+                self.store.set(self._key(f"gone/{self.env.rank}"), b"1")
+
     def publish_exit(self, code: int) -> None:
         """Rank 0: tell the others its exit code, and wait (briefly) until they have read it.
 
@@ -135,7 +141,7 @@ class Exchange:
         except RuntimeError:
             return
         for r in range(1, self.env.world_size):
-            if self._wait([self._key(f"ack/{r}")], ACK_TIMEOUT_S):
+            if self._check(self._key(f"gone/{r}")) or self._wait([self._key(f"ack/{r}")], ACK_TIMEOUT_S):
                 continue
             self._end(r)
 

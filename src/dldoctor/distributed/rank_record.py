@@ -20,19 +20,25 @@ Per rank it records:
 - ``ddp``: whether the trained module is a ``DistributedDataParallel`` (and ``ddp_class``: the wrapper's
   class name when it is another known wrapper), ``batch_norm``: its batch-norm layers (class, whether
   ``SyncBatchNorm``), ``per_rank_batch``: samples per step on this rank;
-- timings (median step and data-wait seconds), losses and learning rates, from the watched loop.
+- timings (median step and data-wait seconds, and the median seconds of the model's forward pass,
+  timed by hooks from the second step on), losses and learning rates, from the watched loop;
+- ``gradients`` and ``norm_stats``: the :mod:`.step_probes` readings of a few steps (local and stepped
+  gradients projected; whether batch-norm layers used their own batch's statistics).
 """
 
 from __future__ import annotations
 
 import hashlib
 import statistics
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from dldoctor.distributed import RankEnv
+from dldoctor.distributed.step_probes import PROBED_STEPS, GradientProbe, NormProbe
 
 #: Samples of a batch that its fingerprint reads, and values at most.
 FINGERPRINT_SAMPLES = 4
@@ -110,6 +116,12 @@ class RankProbe:
         self.epochs: dict[int, list[Any]] = {}  # loader id -> sampler epoch at each start
         self.samplers: dict[int, dict[str, Any]] = {}  # loader id -> what its sampler is
         self.last_model: nn.Module | None = None
+        self.gradients = GradientProbe()
+        self.norms = NormProbe()
+        self.forward_s: list[float] = []
+        self._timed: nn.Module | None = None
+        self._forward_started: float | None = None
+        self._timer_handles: list[Any] = []
 
     # -- fed by the watcher ----------------------------------------------------------------------------
     def on_epoch(self, loader: Any) -> None:
@@ -130,18 +142,51 @@ class RankProbe:
         epoch = getattr(sampler, "epoch", None)
         self.epochs.setdefault(id(loader), []).append(epoch if isinstance(epoch, int) else None)
 
-    def on_step(self, model: nn.Module | None, model_calls: list[Any], step: int) -> None:
-        """At the first optimizer's step ``step`` (0-based among them), before the update."""
+    def on_step(self, model: nn.Module | None, model_calls: list[Any], step: int,
+                params: Sequence[torch.Tensor] = ()) -> None:
+        """At the first optimizer's step ``step`` (0-based among them), before the update; ``params``: the
+        parameters that optimizer updates."""
         call = next((c for c in reversed(model_calls) if model is None or c.module is model), None)
         self.fingerprints.append(fingerprint((call.args, call.kwargs)) if call is not None else None)
-        if model is not None:
-            self.last_model = model
-            if _checksum_step(step):
-                self.checksums[step] = checksums(model)
+        if model is None:
+            return
+        self.last_model = model
+        if _checksum_step(step):
+            self.checksums[step] = checksums(model)
+        if step in PROBED_STEPS:
+            self.gradients.read(step)
+            self.norms.read(step)
+        if step + 1 in PROBED_STEPS:
+            self.gradients.arm(params)
+            self.norms.arm(model)
+        if self._timed is None:
+            self._time_forward(model)
+
+    def _time_forward(self, model: nn.Module) -> None:
+        self._timed = model
+
+        def started(*_: Any) -> None:
+            self._forward_started = time.perf_counter()
+
+        def ended(*_: Any) -> None:
+            if self._forward_started is not None:
+                self.forward_s.append(time.perf_counter() - self._forward_started)
+                self._forward_started = None
+
+        self._timer_handles = [model.register_forward_pre_hook(started), model.register_forward_hook(ended)]
+
+    def close(self) -> None:
+        """Remove every hook (the watched loop has stopped)."""
+        self.gradients.disarm()
+        self.norms.disarm()
+        for handle in self._timer_handles:
+            handle.remove()
+        self._timer_handles.clear()
 
     # -- the record --------------------------------------------------------------------------------------
     def record(self, watcher: Any) -> dict[str, Any]:
         """This rank's record, from what the probe and the watcher saw (plain data)."""
+        self.close()
         loop = watcher.record
         first = [s for s in loop.steps if s.optimizer == 0]
         model: nn.Module | None = watcher.model
@@ -177,6 +222,12 @@ class RankProbe:
             "losses": [s.loss for s in first],
             "step_s": _median(resources.compute_s, resources.wait_s) if resources is not None else None,
             "wait_s": _median(resources.wait_s) if resources is not None else None,
+            "forward_s": statistics.median(self.forward_s) if self.forward_s else None,
+            "forward_calls": len(self.forward_s),
+            "gradients": list(self.gradients.readings),
+            "norm_stats": list(self.norms.readings),
+            "loss_scale": getattr(watcher, "loss_scale", None),
+            "backwards": [s.backwards for s in first[:8]],
             "backward_line": loop.backward_line,
             "step_line": loop.step_line,
         }

@@ -50,6 +50,7 @@ class Spec:
     search_space: Mapping[str, Any] | None = None
     groups: Any = None
     accept: Mapping[str, str] | None = None
+    distributed: Mapping[str, Any] | None = None
 
 
 REQUIRED = tuple(f.name for f in dataclasses.fields(Spec) if f.default is dataclasses.MISSING)
@@ -222,6 +223,44 @@ def _check_accept(value: Any) -> None:
                         hint=example)
 
 
+#: The keys of the spec key ``distributed``, and the process-group backends it may name.
+DISTRIBUTED_KEYS = ("world_size", "backend", "steps")
+DISTRIBUTED_BACKENDS = ("gloo", "nccl")
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_distributed(value: Any) -> None:
+    """The shape of ``distributed``: ``{"world_size": N >= 1}``, with an optional ``"backend"`` (gloo or
+    nccl) and ``"steps"`` (watched optimizer steps, >= 1). See :mod:`dldoctor.distributed.spec_loop`."""
+    example = '"distributed": {"world_size": 2},   # optional: "backend": "gloo" or "nccl", "steps": 40'
+    if not isinstance(value, Mapping):
+        raise _fail(f"spec key 'distributed' must be a dict such as {{\"world_size\": 2}}, got {type(value).__name__}",
+                    hint=example)
+    for key in value:
+        if key not in DISTRIBUTED_KEYS:
+            close = difflib.get_close_matches(str(key), DISTRIBUTED_KEYS, n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _fail(f"spec key 'distributed': unknown key {key!r}{guess}",
+                        hint="Its keys: " + ", ".join(DISTRIBUTED_KEYS) + "\n" + example)
+    if "world_size" not in value:
+        raise _fail("spec key 'distributed' needs 'world_size', the number of ranks to run", hint=example)
+    world = value["world_size"]
+    if not _is_whole(world) or world < 1:
+        raise _fail(f"spec key 'distributed': 'world_size' must be a whole number >= 1, got {world!r}", hint=example)
+    backend = value.get("backend")
+    if backend is not None and backend not in DISTRIBUTED_BACKENDS:
+        raise _fail(f"spec key 'distributed': 'backend' must be one of {', '.join(DISTRIBUTED_BACKENDS)}, "
+                    f"got {backend!r}", hint='"distributed": {"world_size": 2, "backend": "gloo"},   '
+                                             '# or leave it out: nccl for a model on CUDA, else gloo')
+    steps = value.get("steps")
+    if steps is not None and (not _is_whole(steps) or steps < 1):
+        raise _fail(f"spec key 'distributed': 'steps' (optimizer steps watched) must be a whole number >= 1, "
+                    f"got {steps!r}", hint='"distributed": {"world_size": 2, "steps": 40},')
+
+
 def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
     """Turn what the spec function returned into a validated :class:`Spec`.
 
@@ -273,6 +312,8 @@ def validate_spec(raw: Any, origin: str = "dldoctor_spec()") -> Spec:
         _check_search_space(values["search_space"])
     if values.get("accept") is not None:
         _check_accept(values["accept"])
+    if values.get("distributed") is not None:
+        _check_distributed(values["distributed"])
     if values.get("groups") is not None:
         from dldoctor.loading.groups import check_groups
 

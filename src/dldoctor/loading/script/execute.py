@@ -67,17 +67,69 @@ def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
     from dldoctor.distributed.rank_record import RankProbe
 
     watcher.rank_probe = RankProbe(env)
+    quiet_flight_recorder()
+    exchange = exchange_for(env)
+    dog = _watchdog(env, exchange, watcher, roots)
     try:
         return _watch(watcher, target, module, name, argv, folder, roots)
     finally:  # every rank sends its record, also when its script raised before training (rank 0 waits for it)
+        if dog is not None:
+            dog.mark_ended()
+        if record.hang is not None:
+            record.stopped = "hang"
         try:
-            ranks = exchange_for(env).gather(watcher.rank_probe.record(watcher))
+            ranks = exchange.gather(watcher.rank_probe.record(watcher))
         except Exception as exc:  # the store went away: this rank's own diagnosis still stands
             ranks = None
             record.notes.append(f"rank {env.rank}: the ranks' records could not be exchanged ({exc})")
+        if dog is not None and env.leader:
+            dog.stop()  # the others' watchdogs stay: rank 0 may still hang in its checks' absence of peers
         if ranks is not None:
             record.ranks = ranks
         release_group()
+
+
+def _watchdog(env: Any, exchange: Any, watcher: Watcher, roots: tuple[Path, ...]) -> Any:
+    """Start this rank's hang watchdog (:mod:`dldoctor.distributed.watchdog`); None without a store."""
+    import os
+
+    from dldoctor.distributed.watchdog import Watchdog
+
+    if exchange.store is None:
+        return None
+    record = watcher.record
+
+    def on_hang(verdict: dict[str, Any]) -> None:
+        record.hang = verdict
+        if not env.leader:  # the others send their record now: their main thread is stuck
+            record.stopped = "hang"
+            exchange.gather(watcher.rank_probe.record(watcher))
+
+    def leave() -> None:
+        exchange.leave()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            with contextlib.suppress(Exception):
+                stream.flush()  # type: ignore[union-attr]
+        os._exit(0)
+
+    return Watchdog(env, exchange.store, exchange.prefix, watcher.budget.hang_s, roots, on_hang, leave).start()
+
+
+#: torch's c10d flight recorder keeps the last N collectives of each process group (2,000 by default) in a
+#: ring buffer that fills during the first N collectives: malloc in-use memory grows by 1-4 kB per
+#: optimizer step until it is full (measured here: 2 gloo ranks, 4 all_reduce calls a step, +840 kB over
+#: 250 steps, flat after), which reads as a leak of the user's loop. A rank dldoctor watches runs with it
+#: off unless the user set it: it records nothing the diagnosis reads.
+FLIGHT_RECORDER_ENV = ("TORCH_FR_BUFFER_SIZE",)
+
+
+def quiet_flight_recorder() -> None:
+    """Turn the flight recorder off in this rank (before the script creates its process group)."""
+    import os
+
+    if not any(name in os.environ for name in FLIGHT_RECORDER_ENV):
+        for name in FLIGHT_RECORDER_ENV:
+            os.environ[name] = "0"
 
 
 def _watch(watcher: Watcher, target: str, module: bool, name: str, argv: list[str], folder: Path | None,
@@ -102,6 +154,10 @@ def _watch(watcher: Watcher, target: str, module: bool, name: str, argv: list[st
                                        f"dldoctor run {target} -- --epochs 3") from None
         record.stopped = "finished"
     except BaseException as exc:
+        if record.hang is not None:  # the collective it waited in failed once the other ranks left
+            record.stopped, record.error = "hang", exception_line(exc)
+            record.notes.append(f"the ranks hung after {len(record.steps)} optimizer steps; the script was ended")
+            return watcher
         if not record.steps:
             raise EntrypointError(f"{name} raised {exception_line(exc)} before its first optimizer step",
                                   user_traceback=format_user_traceback(exc, roots)) from None

@@ -115,6 +115,8 @@ class WatchedLoop:
         ranks: in a distributed run, on rank 0, every rank's record in rank order (plain dicts, see
             ``dldoctor.distributed.rank_record``; a rank whose record did not come has ``missing``);
             empty otherwise.
+        hang: in a distributed run whose ranks hung (``stopped == "hang"``), the watchdog's verdict:
+            every rank's state (where it waits, its stack; see ``dldoctor.distributed.watchdog``).
     """
 
     script: str
@@ -142,6 +144,7 @@ class WatchedLoop:
     monitored_steps: list[int] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     ranks: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    hang: dict[str, Any] | None = None
 
     @property
     def losses(self) -> list[float]:

@@ -157,9 +157,9 @@ def build_spec(watcher: Watcher) -> Spec:
     if key is not None or view:
         raw["forward"] = functools.partial(_forward, called=False, key=key, view=view)
     if watcher.direct and watcher.train_loader is not None:
-        raw["train_loader"] = watcher.train_loader
+        raw["train_loader"] = whole_data(watcher.train_loader, record.notes, "training")
         if watcher.val_loader is not None:
-            raw["val_loader"] = watcher.val_loader
+            raw["val_loader"] = whole_data(watcher.val_loader, record.notes, "validation")
     elif all(len(k.args) == 1 and not k.kwargs for k in watcher.kept):
         raw["train_loader"] = [(k.args[0], k.target) for k in watcher.kept]
         record.notes.append(f"dldoctor's own runs use the {len(watcher.kept)} batches the watched steps fed the "
@@ -170,6 +170,40 @@ def build_spec(watcher: Watcher) -> Spec:
         record.notes.append(f"dldoctor's own runs use the {len(watcher.kept)} batches the watched steps fed the "
                             "model, called as the script called it")
     return validate_spec(raw, origin=f"{record.script} (watched)")
+
+
+def whole_data(loader: Any, notes: list[str], split: str) -> Any:
+    """A loader like ``loader`` over its whole data set when a ``DistributedSampler`` gives this rank a
+    shard of it; ``loader`` itself otherwise.
+
+    The model the ranks train together learns from every rank's shard: dldoctor's own runs (on rank 0)
+    read all of it, as the script's single-process version would, so that a shard of 1/N does not read
+    as too little data or as variance. Same batch size, collate function, workers and shuffling (the
+    sampler's seed); the user's loader and sampler are left as they are.
+    """
+    from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
+
+    if not isinstance(loader, DataLoader):
+        return loader
+    sampler = loader.sampler
+    if not isinstance(sampler, DistributedSampler):
+        inner = getattr(loader.batch_sampler, "sampler", None)
+        if type(loader.batch_sampler) is not BatchSampler or not isinstance(inner, DistributedSampler):
+            return loader
+        sampler = inner
+    if sampler.num_replicas < 2:
+        return loader
+    generator = torch.Generator().manual_seed(int(sampler.seed))
+    whole = DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=bool(sampler.shuffle),
+                       generator=generator if sampler.shuffle else None, num_workers=loader.num_workers,
+                       collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
+                       drop_last=bool(loader.drop_last or sampler.drop_last),
+                       worker_init_fn=loader.worker_init_fn, timeout=loader.timeout)
+    size = len(sampler.dataset)  # type: ignore[arg-type]  # a DistributedSampler's data set is sized
+    notes.append(f"dldoctor's own runs read the whole {split} set ({size:,} samples, batches of "
+                 f"{loader.batch_size}): the script's DistributedSampler gives each of its {sampler.num_replicas} "
+                 "ranks a shard")
+    return whole
 
 
 def _how_it_ended(watcher: Watcher) -> str:

@@ -68,6 +68,8 @@ class Budget:
     max_steps: int = 200
     after_boundary: int = 5
     max_backwards: int = 200
+    #: Distributed runs: seconds a rank waits still in a collective before the watchdog calls it waiting.
+    hang_s: float = 20.0
 
 
 @dataclasses.dataclass
@@ -627,7 +629,7 @@ class Watcher:
         if index == 0:
             self._keep_batch()
             if self.rank_probe is not None:
-                self.rank_probe.on_step(self.model, self.model_calls, self.record.optimizers[0].steps)
+                self.rank_probe.on_step(self.model, self.model_calls, self.record.optimizers[0].steps, params)
         step = StepRecord(
             index=len(self.record.steps), optimizer=index, backwards=self._since_step.get(key, 0),
             fresh=self._fresh.get(key), grads_at_step=None, held=len(params), loss=None,

@@ -33,12 +33,16 @@ def recalibrate_batchnorm(model: nn.Module, forward: Callable[[nn.Module, Any], 
     try:
         for layer in layers:
             layer.reset_running_stats()
-            layer.momentum = None  # a cumulative average over the batches below
         model.train()
         for module in dropout:
             module.eval()
         with torch.no_grad():
-            for batch in batches:
+            for k, batch in enumerate(batches):
+                # A cumulative average: the k-th batch (from 0) weighs 1/(k+1). Set as a number rather
+                # than torch's momentum=None, which a layer of the user's own (a batch-norm subclass
+                # that updates its statistics itself) may not handle.
+                for layer in layers:
+                    layer.momentum = 1.0 / (k + 1)
                 forward(model, batch)
     finally:
         for layer, momentum in zip(layers, momenta):

@@ -1,0 +1,192 @@
+"""The ddp checks that read the ranks' step probes, timings and the hang watchdog: their verdicts on
+fabricated records (each case one of the situations the judge tells apart), and the probes themselves on
+a real model."""
+
+from __future__ import annotations
+
+import traceback
+
+import torch
+from torch import nn
+
+from dldoctor.checks.distributed.gradients_not_averaged import classify, judge_gradients_not_averaged
+from dldoctor.checks.distributed.hang import judge_hang as judge_hang_finding
+from dldoctor.checks.distributed.straggler import judge_straggler
+from dldoctor.checks.distributed.unsynced_batchnorm import judge_unsynced_batchnorm
+from dldoctor.distributed.step_probes import GradientProbe, NormProbe
+from dldoctor.distributed.watchdog import _torch_root, judge_hang, where_waiting
+from dldoctor.loading.script.record import WatchedLoop
+
+
+def _loop(*ranks: dict, hang: dict | None = None) -> WatchedLoop:
+    loop = WatchedLoop(script="t.py", argv=["t.py"])
+    loop.ranks = list(ranks)
+    loop.hang = hang
+    return loop
+
+
+# -- gradients ---------------------------------------------------------------------------------------------
+
+def _grads(rank: int, local: list[float], stepped: list[float], **extra) -> dict:
+    return {"rank": rank, "gradients": [{"step": 1, "tensors": list(range(len(local))), "local": local,
+                                         "stepped": stepped, "backwards": 1}], "loss_scale": 1.0,
+            "backwards": [0, 1, 1], **extra}
+
+
+A, B = [0.3, 0.08, -0.6, 0.1], [0.1, -0.02, 0.2, -0.3]
+MEAN = [(a + b) / 2 for a, b in zip(A, B)]
+SUM = [a + b for a, b in zip(A, B)]
+
+
+def test_averaged_gradients_pass() -> None:
+    assert classify([_grads(0, A, MEAN)["gradients"][0], _grads(1, B, MEAN)["gradients"][0]])[0] == "averaged"
+    assert judge_gradients_not_averaged(_loop(_grads(0, A, MEAN), _grads(1, B, MEAN))) is None
+
+
+def test_summed_gradients_are_named_with_their_multiple() -> None:
+    verdict = judge_gradients_not_averaged(_loop(_grads(0, A, SUM), _grads(1, B, SUM)))
+    assert verdict is not None and verdict.diagnosis_id == "ddp-gradients-not-averaged"
+    assert verdict.case == "summed" and abs(verdict.metrics["multiple"] - 2) < 1e-9
+    assert "their sum" in verdict.title
+
+
+def test_summed_gradients_of_a_loss_divided_by_the_world_size_pass() -> None:
+    """loss / world_size, then all_reduce(SUM): the average of the unscaled losses' gradients, as meant."""
+    ranks = [_grads(0, A, SUM, loss_scale=0.5), _grads(1, B, SUM, loss_scale=0.5)]
+    assert judge_gradients_not_averaged(_loop(*ranks)) is None
+    # The same scale for 2 accumulated backward passes is the accumulation's, not the world size's.
+    ranks = [_grads(0, A, SUM, loss_scale=0.5, backwards=[0, 2, 2]),
+             _grads(1, B, SUM, loss_scale=0.5, backwards=[0, 2, 2])]
+    assert judge_gradients_not_averaged(_loop(*ranks)) is not None
+
+
+def test_unreduced_gradients_are_named() -> None:
+    verdict = judge_gradients_not_averaged(_loop(_grads(0, A, A), _grads(1, B, B)))
+    assert verdict is not None and verdict.case == "not reduced"
+
+
+def test_clipped_or_unscaled_gradients_pass() -> None:
+    """A multiple below 1 (clipping, a GradScaler's unscaling) is not a sum; another direction is not judged."""
+    clipped = [0.4 * x for x in MEAN]
+    assert judge_gradients_not_averaged(_loop(_grads(0, A, clipped), _grads(1, B, clipped))) is None
+    stale = [m + 0.5 for m in MEAN]
+    assert judge_gradients_not_averaged(_loop(_grads(0, A, stale), _grads(1, B, stale))) is None
+    assert judge_gradients_not_averaged(_loop(_grads(0, A, SUM), {"rank": 1, "missing": "no record"})) is None
+
+
+def test_gradient_probe_sees_local_and_stepped_gradients() -> None:
+    """The probe's projections are linear: scaling .grad between backward and step scales 'stepped' only."""
+    torch.manual_seed(0)
+    model = nn.Linear(6, 3)
+    probe = GradientProbe()
+    probe.arm(model.parameters())
+    model(torch.randn(8, 6)).pow(2).mean().backward()
+    for p in model.parameters():
+        p.grad.mul_(2.0)  # what a summing all_reduce over two equal ranks does
+    probe.read(1)
+    reading = probe.readings[0]
+    assert reading["backwards"] == 1 and reading["tensors"] == [0, 1]
+    for local, stepped in zip(reading["local"], reading["stepped"]):
+        assert abs(stepped - 2 * local) <= 1e-5 * max(1.0, abs(local))
+    model(torch.randn(8, 6)).sum().backward()  # the hooks are gone after the read: nothing more is seen
+    assert len(probe.readings) == 1 and not probe._handles
+
+
+# -- batch norm --------------------------------------------------------------------------------------------
+
+def _norms(rank: int, offset: float, batch: int = 4) -> dict:
+    layer = {"layer": "1", "class": "BatchNorm2d", "batch": batch, "offset": offset, "mean": [0.1, 0.4],
+             "var": [1.0, 1.0]}
+    return {"rank": rank, "norm_stats": [{"step": 1, "layers": [layer]}]}
+
+
+def test_own_statistics_on_small_per_rank_batches_are_named() -> None:
+    verdict = judge_unsynced_batchnorm(_loop(_norms(0, 1e-7), _norms(1, 2e-7)))
+    assert verdict is not None and verdict.diagnosis_id == "ddp-unsynced-batchnorm"
+    assert verdict.metrics["per_rank_batch"] == 4 and verdict.metrics["global_batch"] == 8
+
+
+def test_synchronised_statistics_or_large_batches_pass() -> None:
+    assert judge_unsynced_batchnorm(_loop(_norms(0, 0.1), _norms(1, 0.1))) is None  # statistics over the ranks
+    assert judge_unsynced_batchnorm(_loop(_norms(0, 1e-7, batch=32), _norms(1, 1e-7, batch=32))) is None
+
+
+def test_norm_probe_tells_own_statistics_from_others() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 5) * 2 + 1
+    own = nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))
+    own[1].bias.data.fill_(0.7)
+    probe = NormProbe()
+    probe.arm(own)
+    own(x)
+    probe.read(1)
+    assert probe.readings[0]["layers"][0]["offset"] < 1e-5
+
+    class OtherStatistics(nn.BatchNorm2d):
+        """Normalises with fixed statistics of a larger batch (what a synchronised layer does)."""
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            return (inp - 0.5) / 3.0 * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+
+    other = nn.Sequential(OtherStatistics(3))
+    probe = NormProbe()
+    probe.arm(other)
+    other(x)
+    probe.read(1)
+    assert probe.readings[0]["layers"][0]["offset"] > 1e-2
+
+
+# -- straggler ---------------------------------------------------------------------------------------------
+
+def _times(rank: int, wait: float, forward: float = 0.001, step: float = 0.11) -> dict:
+    return {"rank": rank, "step_s": step, "wait_s": wait, "forward_s": forward, "steps": 30}
+
+
+def test_a_rank_waiting_for_data_is_a_straggler() -> None:
+    verdict = judge_straggler(_loop(_times(0, 0.0003), _times(1, 0.1)))
+    assert verdict is not None and verdict.metrics["rank"] == 1 and verdict.case == "wait_s"
+
+
+def test_scheduler_noise_is_not_a_straggler() -> None:
+    # 13 ms against 1 ms on a 49 ms step: seen when 16 processes shared 2 cores.
+    assert judge_straggler(_loop(_times(0, 0.001, step=0.049), _times(1, 0.0136, step=0.049))) is None
+    assert judge_straggler(_loop(_times(0, 0.02, step=0.1), _times(1, 0.05, step=0.1))) is None  # 2.5x only
+
+
+# -- hang --------------------------------------------------------------------------------------------------
+
+def _state(rank: int, waiting: str = "", line: str = "", ended: bool = False) -> dict:
+    return {"rank": rank, "waiting": waiting, "collective": waiting, "line": line, "ended": ended, "still_s": 21.0,
+            "stack": [f"t.py:{rank} in main"]}
+
+
+def test_ranks_waiting_at_different_collectives_hang() -> None:
+    states = [_state(0, "barrier", "t.py:55 (main)"), _state(1, "backward", "t.py:48 (main)")]
+    verdict = judge_hang(states)
+    assert verdict is not None and verdict["waiting_s"] == 21.0
+    finding = judge_hang_finding(_loop({"rank": 0, "steps": 12}, {"rank": 1, "steps": 12}, hang=verdict))
+    assert finding is not None and finding.diagnosis_id == "ddp-hang" and finding.location == "t.py:55"
+    assert "barrier() at t.py:55" in finding.title and "t.py:48" in finding.title
+
+
+def test_a_rank_waiting_for_one_that_ended_hangs() -> None:
+    assert judge_hang([_state(0, ended=True), _state(1, "all_reduce", "t.py:9 (main)")]) is not None
+
+
+def test_waiting_together_or_working_is_not_a_hang() -> None:
+    same = [_state(0, "all_reduce", "t.py:9 (main)"), _state(1, "all_reduce", "t.py:9 (main)")]
+    assert judge_hang(same) is None  # waiting for each other to finish one call
+    assert judge_hang([_state(0, "barrier", "t.py:5 (main)"), _state(1)]) is None  # rank 1 still works
+    assert judge_hang([_state(0, ended=True), _state(1, ended=True)]) is None
+
+
+def test_where_waiting_reads_torch_frames() -> None:
+    import torch.distributed.distributed_c10d as c10d
+
+    root = _torch_root()
+    barrier = traceback.FrameSummary(c10d.__file__, 10, "barrier")
+    user = traceback.FrameSummary("/home/u/train.py", 55, "main")
+    assert where_waiting([user, barrier], root) == "barrier"
+    assert where_waiting([user], root) == ""
+    backward = traceback.FrameSummary(torch.autograd.__file__, 3, "backward")
+    assert where_waiting([user, backward], root) == "backward"
