@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import traceback
 
+import pytest
 import torch
 from torch import nn
 
@@ -190,3 +191,57 @@ def test_where_waiting_reads_torch_frames() -> None:
     assert where_waiting([user], root) == ""
     backward = traceback.FrameSummary(torch.autograd.__file__, 3, "backward")
     assert where_waiting([user, backward], root) == "backward"
+
+
+# -- the world-of-one measurement, taken by the last rank ---------------------------------------------------
+
+class _Store:
+    """The part of a c10d store the exchange uses, in a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    def set(self, key: str, value: bytes) -> None:
+        self.values[key] = value
+
+    def get(self, key: str) -> bytes:
+        return self.values[key]
+
+    def check(self, keys: list[str]) -> bool:
+        return all(k in self.values for k in keys)
+
+
+def test_world_of_one_is_measured_by_the_last_rank_and_read_by_rank_zero(monkeypatch) -> None:
+    from dldoctor.distributed import RankEnv, world_of_one
+    from dldoctor.distributed.exchange import Exchange
+
+    store = _Store()
+    last, leader = Exchange(RankEnv(1, 2, 1), store), Exchange(RankEnv(0, 2, 0), store)
+    assert world_of_one.collected(0.2, leader) is None  # nothing published (yet): rank 0 measures itself
+    measured = world_of_one.WorldOfOne(per_rank_batch=64, backwards=1, lr=((0.1,), (0.1,)), steps=2)
+    monkeypatch.setattr(world_of_one, "run_world_of_one", lambda *a, **k: measured)
+    world_of_one.publish(leader, "t.py")  # rank 0 does not measure it in the others' place
+    assert world_of_one.collected(0.2, leader) is None
+    world_of_one.publish(last, "t.py")
+    assert world_of_one.collected(5, leader) == measured
+
+    def fails(*a, **k):
+        raise world_of_one.WorldOfOneFailed("at world size 1, the script asserts world_size == 2")
+
+    monkeypatch.setattr(world_of_one, "run_world_of_one", fails)
+    world_of_one.publish(last, "t.py")
+    with pytest.raises(world_of_one.WorldOfOneFailed, match="asserts world_size"):
+        world_of_one.collected(5, leader)
+
+
+def test_rank_zero_does_not_wait_for_a_last_rank_that_left() -> None:
+    import time
+
+    from dldoctor.distributed import RankEnv, world_of_one
+    from dldoctor.distributed.exchange import Exchange
+
+    store = _Store()
+    Exchange(RankEnv(1, 2, 1), store).leave()
+    started = time.monotonic()
+    assert world_of_one.collected(30, Exchange(RankEnv(0, 2, 0), store)) is None
+    assert time.monotonic() - started < 5

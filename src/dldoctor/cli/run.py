@@ -150,7 +150,11 @@ def _run_as_rank(common: c.CommonOptions, env) -> None:
                     pass
             exchange.publish_exit(code)
         return
-    _follow(common, env)
+    watched = _follow(common, env)
+    if watched is not None:  # the last rank measures the script alone while rank 0 runs its checks
+        from dldoctor.distributed import world_of_one
+
+        world_of_one.publish(exchange, *watched)
     leader_code = exchange.wait_exit()
     if leader_code is None:
         c.err_console().print(f"dldoctor: rank {env.rank}: no exit code from rank 0", markup=False)
@@ -159,8 +163,9 @@ def _run_as_rank(common: c.CommonOptions, env) -> None:
     raise typer.Exit(1 if leader_code is None else leader_code)
 
 
-def _follow(common: c.CommonOptions, env) -> None:
-    """A rank other than 0: its script, watched; its record goes to rank 0; errors are rank 0's to report."""
+def _follow(common: c.CommonOptions, env) -> tuple[str, list[str], bool] | None:
+    """A rank other than 0: its script, watched; its record goes to rank 0; errors are rank 0's to report.
+    The script watched (target, arguments, whether a module), or None when none was."""
     from dldoctor.core.errors import DldoctorError
     from dldoctor.core.runner import RunOptions, resolve_config, watch_rank
     from dldoctor.loading.script import script_mode
@@ -170,7 +175,9 @@ def _follow(common: c.CommonOptions, env) -> None:
                              profile=common.profile, seed=common.seed, device=common.device, command="run",
                              overrides=c.watch_overrides(common), **c.script_options(common))
         if not script_mode(options.target, options.spec, options.mode, options.module):
-            return  # spec mode: rank 0 examines the spec alone
+            return None  # spec mode: rank 0 examines the spec alone
         watch_rank(options, resolve_config(options))
     except DldoctorError as exc:
         c.err_console().print(f"dldoctor: rank {env.rank}: {exc.message}", markup=False)
+        return None
+    return str(options.target), list(options.script_args), bool(options.module)

@@ -211,6 +211,8 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
         reports["watched_loop"] = ctx.watched.summary()
         if ctx.watched.ranks:
             reports["ranks"] = rank_summary(ctx.watched.ranks)
+            if ctx.watched.hang is not None:
+                reports["ranks"]["hang"] = ctx.watched.hang  # every rank's place and stack
     if interrupted is not None:
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(
@@ -231,7 +233,7 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
 def rank_summary(ranks: list[dict[str, Any]]) -> dict[str, Any]:
     """What the report says about each rank of a distributed run (the bulky per-step lists left out)."""
     keep = ("rank", "missing", "steps", "stopped", "error", "ddp", "wrapper", "model", "per_rank_batch",
-            "step_s", "wait_s", "sampler", "batch_norm")
+            "step_s", "wait_s", "forward_s", "sampler", "batch_norm")
     return {"world_size": len(ranks),
             "per_rank": [{k: r[k] for k in keep if k in r} for r in ranks]}
 

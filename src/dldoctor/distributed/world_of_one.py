@@ -18,6 +18,10 @@ step (micro-batches accumulated), and each step's learning rates. Everything els
 the whole run (a safety limit: the script never reached its steps); a script that raises at world size
 1 (it asserts ``world_size == 2``) gives a :class:`WorldOfOneFailed` with the reason, never a crash.
 
+In a distributed run the last rank measures it (:func:`publish`) while rank 0 runs its checks: that rank
+is idle then, waiting for rank 0's exit code. The result goes through the launcher's store, where
+:func:`collected` reads it; rank 0 runs the script itself only when no rank published one.
+
 Nothing here imports torch at module level: the parent side only starts a process.
 """
 
@@ -201,6 +205,61 @@ def _parse(out: str) -> dict[str, Any] | None:
 def _tail(err: str) -> str:
     lines = [line.strip() for line in (err or "").splitlines() if line.strip()]
     return " | ".join(lines[-REASON_LINES:])
+
+
+# -- measured by the last rank, read by rank 0 ------------------------------------------------------------
+#: The store key (under the exchange's prefix) of the last rank's measurement.
+KEY = "world_of_one"
+
+
+def publish(exchange: Any, target: str, args: Sequence[str] = (), module: bool = False) -> None:
+    """The last rank of a group, once its own loop is over: measure the script alone and put the result
+    (or the reason it failed) in the launcher's store for rank 0."""
+    if exchange.store is None or exchange.env.rank != exchange.env.world_size - 1:
+        return
+    try:
+        result: dict[str, Any] = {"ok": run_world_of_one(target, args, module, cwd=os.getcwd()).to_dict()}
+    except WorldOfOneFailed as exc:
+        result = {"error": exc.reason}
+    with contextlib.suppress(Exception):
+        exchange.store.set(exchange.prefix + KEY, json.dumps(result).encode())
+
+
+def collected(timeout_s: float, exchange: Any = None) -> WorldOfOne | None:
+    """Rank 0: the last rank's measurement, waiting for it up to ``timeout_s``; None when this process is
+    not a rank, there is no store, the last rank left without one (a hung group) or none came in time
+    (rank 0 then measures it itself). ``exchange``: this rank's (by default, the process's own).
+
+    Raises:
+        WorldOfOneFailed: the last rank could not measure the script (its reason).
+    """
+    if exchange is None:
+        from dldoctor.distributed import rank_env
+        from dldoctor.distributed.exchange import exchange_for
+
+        env = rank_env()
+        if env is None:
+            return None
+        exchange = exchange_for(env)
+    store = getattr(exchange, "store", None)
+    if store is None:
+        return None
+    last = exchange.env.world_size - 1
+    key, gone = exchange.prefix + KEY, exchange.prefix + f"gone/{last}"
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if store.check([key]):
+                result = json.loads(bytes(store.get(key)).decode())
+                if "error" in result:
+                    raise WorldOfOneFailed(str(result["error"]))
+                return WorldOfOne.from_dict(result["ok"])
+            if store.check([gone]):
+                return None
+            time.sleep(0.1)
+    except (RuntimeError, ValueError, KeyError, TypeError):
+        return None
+    return None
 
 
 # -- the child's side -----------------------------------------------------------------------------------

@@ -192,7 +192,9 @@ class DdpScalingMismatchCheck(Check):
     """
 
     name = "ddp-scaling-mismatch"
-    stage = Stage.RUN
+    # A hyper-parameter question (the learning rate for the global batch), judged last: the last rank
+    # measures the script alone meanwhile (it is idle while rank 0 runs its checks), so the wait is hidden.
+    stage = Stage.TUNE
     order = 8
     requires = ("script",)
     emits = ("ddp-scaling-mismatch",)
@@ -208,10 +210,13 @@ class DdpScalingMismatchCheck(Check):
                    else "the samples per step could not be read" if target is not None
                    else "the script's command line is unknown")
             return self._skip(ctx, why)
+        if loop.hang is not None:
+            return self._skip(ctx, "the ranks hung")
         script, args, module = target
         timeout = min(world_of_one.TIMEOUT_S, ctx.time_left() - MARGIN_S)
         try:
-            single = world_of_one.run_world_of_one(script, args, module, cwd=os.getcwd(), timeout_s=timeout)
+            single = world_of_one.collected(timeout) or world_of_one.run_world_of_one(
+                script, args, module, cwd=os.getcwd(), timeout_s=min(timeout, ctx.time_left() - MARGIN_S))
         except world_of_one.WorldOfOneFailed as exc:
             return self._skip(ctx, exc.reason)
         lrs = _lr_ratio(at_n, alone(single))
