@@ -255,6 +255,7 @@ def test_spec_with_distributed_sampler_runs_two_ranks(tmp_path: Path) -> None:
                  "--fail-on", "never"], tmp_path)
     report = _report(proc)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert report["target"] == str(spec)  # what the user named, not dldoctor's loop module
     ranks = report["reports"]["ranks"]
     assert ranks["world_size"] == 2
     per_rank = ranks["per_rank"]

@@ -77,6 +77,11 @@ def _launch_spec(common: c.CommonOptions) -> None:
         options += ["--watch-steps", str(asked.steps)]
     argv = ["run", "-m", spec_loop.MODULE, *options, "--",
             *spec_loop.loop_args(common.target, common.spec, asked.backend)]
+    import os
+
+    from dldoctor.distributed import REPORT_TARGET_ENV
+
+    os.environ[REPORT_TARGET_ENV] = str(common.target or common.spec or "")  # the ranks inherit it
     _launch(asked.world_size, argv)
 
 

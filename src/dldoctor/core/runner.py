@@ -216,7 +216,7 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
     if interrupted is not None:
         reports["interrupted"] = {"during": interrupted.during, "checks_done": len(results)}
     diagnosis = Diagnosis(
-        dldoctor_version=__version__, target=options.target or options.spec or "",
+        dldoctor_version=__version__, target=_report_target(options),
         diagnoses=_located(rank(findings, plugin_checks=plugin_ownership(registered)), ctx), checks=tuple(results),
         seed=seed, device=str(device),
         duration_s=time.perf_counter() - started, command=options.command, profile=options.profile,
@@ -228,6 +228,18 @@ def _run(options: RunOptions, ctx: Context, seed: int, device: torch.device, sta
         interrupted.diagnosis = diagnosis
         raise interrupted
     return diagnosis
+
+
+def _report_target(options: RunOptions) -> str:
+    """What the user named: the target, or the spec a distributed spec run's ranks loop over."""
+    import os
+
+    from dldoctor.distributed import REPORT_TARGET_ENV, rank_env
+
+    named = os.environ.get(REPORT_TARGET_ENV)
+    if named and rank_env() is not None:
+        return named
+    return str(options.target or options.spec or "")
 
 
 def rank_summary(ranks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -22,6 +22,9 @@ import os
 #: Environment variable the launcher (``dldoctor run --nproc-per-node N``) gives each rank: a file where
 #: rank 0 writes its exit code; every rank then exits 0 and the launcher exits with that code.
 EXIT_FILE_ENV = "DLDOCTOR_RANK0_EXIT_FILE"
+#: Environment variable naming what the report's ``target`` is when the ranks run dldoctor's own loop
+#: (a spec's ``distributed`` key: the ranks run ``-m dldoctor.distributed.spec_loop``, the user named the spec).
+REPORT_TARGET_ENV = "DLDOCTOR_REPORT_TARGET"
 
 
 @dataclasses.dataclass(frozen=True)
