@@ -7,6 +7,7 @@ Every ``*.py`` file in the zoo folder starts with a header
     # ALSO: <id>, <id>            (optional: acceptable alternatives)
     # ARGS: --epochs 3            (optional: the script's own arguments, given after --)
     # STAGES: run, data           (optional, healthy controls: the stages it is a control for)
+    # NPROC: 2                    (optional, the distributed zoo: run with --nproc-per-node 2)
 
 The script runs ``dldoctor run FILE --format json`` on each file (a fresh process
 each, as a user would), takes the ranked error/warning findings, and reports per
@@ -39,6 +40,7 @@ HEADER = re.compile(r"^#\s*EXPECT:\s*([\w-]+)\s*$", re.M)
 ALSO = re.compile(r"^#\s*ALSO:\s*(.+)$", re.M)
 ARGS = re.compile(r"^#\s*ARGS:\s*(.+)$", re.M)
 STAGES = re.compile(r"^#\s*STAGES:\s*(.+)$", re.M)
+NPROC = re.compile(r"^#\s*NPROC:\s*(\d+)\s*$", re.M)
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Case:
     ranked: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
     """A stage control's findings from other stages: shown, not counted."""
+    nproc: int = 1
+    """Processes to launch (``# NPROC: N``, the distributed zoo): ``--nproc-per-node N`` when above 1."""
     exit_code: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
@@ -87,13 +91,17 @@ def read_header(path: Path) -> Case | None:
     also = ALSO.search(head)
     args = ARGS.search(head)
     stages = STAGES.search(head)
+    nproc = NPROC.search(head)
     return Case(str(path), match.group(1), [a.strip() for a in also.group(1).split(",")] if also else [],
                 shlex.split(args.group(1)) if args else [],
-                [s.strip() for s in stages.group(1).split(",")] if stages and match.group(1) == "healthy" else [])
+                [s.strip() for s in stages.group(1).split(",")] if stages and match.group(1) == "healthy" else [],
+                nproc=int(nproc.group(1)) if nproc else 1)
 
 
 def run_case(case: Case, extra: list[str], timeout: float) -> Case:
     cmd = [sys.executable, "-m", "dldoctor", "run", case.path, "--format", "json", "--fail-on", "never", *extra]
+    if case.nproc > 1:
+        cmd += ["--nproc-per-node", str(case.nproc)]
     if case.args:
         cmd += ["--", *case.args]
     start = time.perf_counter()
