@@ -245,3 +245,16 @@ def test_rank_zero_does_not_wait_for_a_last_rank_that_left() -> None:
     started = time.monotonic()
     assert world_of_one.collected(30, Exchange(RankEnv(0, 2, 0), store)) is None
     assert time.monotonic() - started < 5
+
+
+def test_fingerprints_read_every_sampled_row_not_one_border() -> None:
+    """Images alike in their first rows (a uniform border) but not elsewhere have different fingerprints."""
+    from dldoctor.distributed.rank_record import batch_head, fingerprint
+
+    plain = torch.zeros(8, 3, 64, 64)
+    marked = plain.clone()
+    marked[3, :, 40:, 40:] = 1.0  # the fourth sample, far from the first values
+    assert fingerprint((plain,)) != fingerprint((marked,))
+    assert fingerprint((plain,)) == fingerprint((plain.clone(),))
+    head = batch_head((plain,))
+    assert head is not None and head[0].numel() <= 4096

@@ -9,7 +9,8 @@ view, :mod:`.exchange` brings the views together.
 Per rank it records:
 
 - ``fingerprints``: per step, a short hash of the first input tensor the trained model was called on
-  (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values): equal across
+  (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values evenly strided over them, copied on their
+  device at the step and hashed when the record is made, so no step waits for the device): equal across
   ranks when ranks read the same data, equal across epochs on one rank when the order repeats;
 - ``checksums``: at steps 0, 1, 2, 4, 8, ... (and the last one), the float64 sum of every parameter and
   of every floating buffer of the watched model, and each tensor's own sum (the first
@@ -42,7 +43,7 @@ from dldoctor.distributed.step_probes import PROBED_STEPS, GradientProbe, NormPr
 
 #: Samples of a batch that its fingerprint reads, and values at most.
 FINGERPRINT_SAMPLES = 4
-FINGERPRINT_ELEMENTS = 1 << 16
+FINGERPRINT_ELEMENTS = 1 << 12
 #: Per-tensor checksums kept per checksummed step, at most.
 MAX_TENSORS = 256
 
@@ -62,20 +63,36 @@ def _first_tensor(value: Any, depth: int = 3) -> torch.Tensor | None:
     return None
 
 
-def fingerprint(batch: Any) -> str | None:
-    """A short hash of the first samples of the first tensor in ``batch`` (None: no tensor)."""
+def batch_head(batch: Any) -> tuple[torch.Tensor, tuple[int, ...]] | None:
+    """What a fingerprint is made of, taken at the step: a copy of the first values of the first samples of
+    the first tensor in ``batch`` (on its device: no copy to the host, no wait for the device), and the
+    tensor's shape. None: no tensor."""
     tensor = _first_tensor(batch)
     if tensor is None:
         return None
     with torch.no_grad():
-        head = tensor.detach()[:FINGERPRINT_SAMPLES] if tensor.dim() else tensor.detach()
-        flat = head.reshape(-1)[:FINGERPRINT_ELEMENTS].cpu().contiguous()
-        if flat.dtype == torch.bfloat16:
-            flat = flat.float()
-        data = flat.numpy().tobytes() if flat.numel() else b""
-    digest = hashlib.blake2b(data, digest_size=8)
-    digest.update(str(tuple(tensor.shape)).encode())
-    return digest.hexdigest()
+        head = (tensor.detach()[:FINGERPRINT_SAMPLES] if tensor.dim() else tensor.detach()).reshape(-1)
+        stride = max(1, -(-head.numel() // FINGERPRINT_ELEMENTS))  # spread over the samples (not one border)
+        return head[::stride].clone(), tuple(tensor.shape)
+
+
+def digest(head: tuple[torch.Tensor, tuple[int, ...]] | None) -> str | None:
+    """The short hash of a :func:`batch_head` (equal heads, equal hashes, on every rank)."""
+    if head is None:
+        return None
+    values, shape = head
+    flat = values.cpu().contiguous()
+    if flat.dtype == torch.bfloat16:
+        flat = flat.float()
+    data = flat.numpy().tobytes() if flat.numel() else b""
+    hashed = hashlib.blake2b(data, digest_size=8)
+    hashed.update(str(shape).encode())
+    return hashed.hexdigest()
+
+
+def fingerprint(batch: Any) -> str | None:
+    """A short hash of the first samples of the first tensor in ``batch`` (None: no tensor)."""
+    return digest(batch_head(batch))
 
 
 def _unwrapped(model: nn.Module) -> nn.Module:
@@ -111,7 +128,7 @@ class RankProbe:
 
     def __init__(self, env: RankEnv) -> None:
         self.env = env
-        self.fingerprints: list[str | None] = []
+        self.heads: list[tuple[torch.Tensor, tuple[int, ...]] | None] = []  # hashed in record()
         self.checksums: dict[int, dict[str, Any]] = {}
         self.epochs: dict[int, list[Any]] = {}  # loader id -> sampler epoch at each start
         self.samplers: dict[int, dict[str, Any]] = {}  # loader id -> what its sampler is
@@ -147,7 +164,7 @@ class RankProbe:
         """At the first optimizer's step ``step`` (0-based among them), before the update; ``params``: the
         parameters that optimizer updates."""
         call = next((c for c in reversed(model_calls) if model is None or c.module is model), None)
-        self.fingerprints.append(fingerprint((call.args, call.kwargs)) if call is not None else None)
+        self.heads.append(batch_head((call.args, call.kwargs)) if call is not None else None)
         if model is None:
             return
         self.last_model = model
@@ -207,7 +224,7 @@ class RankProbe:
             "steps": len(first),
             "stopped": loop.stopped,
             "error": loop.error,
-            "fingerprints": list(self.fingerprints),
+            "fingerprints": [digest(head) for head in self.heads],
             "epoch_starts": list(loop.epoch_starts),
             "checksums": {str(k): v for k, v in sorted(self.checksums.items())},
             "sampler": {**sampler, "epochs": list(self.epochs.get(id(source), [])) if source is not None else []},
