@@ -9,8 +9,9 @@ view, :mod:`.exchange` brings the views together.
 Per rank it records:
 
 - ``fingerprints``: per step, a short hash of the first input tensor the trained model was called on
-  (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values evenly strided over them, copied on their
-  device at the step and hashed when the record is made, so no step waits for the device): equal across
+  (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values evenly strided
+  over them, copied on their device at the step and hashed when the record is made, so no step waits
+  for the device): equal across
   ranks when ranks read the same data, equal across epochs on one rank when the order repeats;
 - ``checksums``: at steps 0, 1, 2, 4, 8, ... (and the last one), the float64 sum of every parameter and
   of every floating buffer of the watched model, and each tensor's own sum (the first

@@ -116,27 +116,53 @@ class Watchdog:
                 "stack": [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames[-KEPT_FRAMES:]]}
 
     def _frames(self) -> list[traceback.FrameSummary]:
+        """The main thread's stack, outermost first, without its source lines (reading them would load
+        every file on the stack into ``linecache``: memory the leak checks would see grow)."""
         frame = sys._current_frames().get(self.main) if self.main is not None else None
-        return list(traceback.extract_stack(frame)) if frame is not None else []
+        frames = []
+        while frame is not None:
+            frames.append(traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name,
+                                                 lookup_line=False))
+            frame = frame.f_back
+        frames.reverse()
+        return frames
+
+    def _signature(self) -> tuple[tuple[int, int], ...]:
+        """Where the main thread is, cheaply: each frame's code and line."""
+        frame = sys._current_frames().get(self.main) if self.main is not None else None
+        out = []
+        while frame is not None:
+            out.append((id(frame.f_code), frame.f_lineno))
+            frame = frame.f_back
+        return tuple(out)
 
     def _run(self) -> None:
+        """Read the stack every :data:`POLL_S` s. A rank writes its state to the store only when it changes
+        (working, waiting, ended), and rank 0 reads the others' only while it is not working itself (a
+        hang needs every rank waiting or ended): a healthy run's steps see no store traffic."""
         signature: tuple[Any, ...] | None = None
         since = time.monotonic()
-        published = 0.0
-        while not self._stop.wait(POLL_S):
-            frames = self._frames()
+        status: tuple[Any, ...] | None = None
+        first = True  # the first reading at once, before the script: its one-time allocations come first
+        while first or not self._stop.wait(POLL_S):
+            first = False
             now = time.monotonic()
-            current = tuple((f.filename, f.lineno) for f in frames)
+            current = self._signature()
             if current != signature:
                 signature, since = current, now
-            state = self._state(frames, now - since)
+            still = now - since
+            frames = self._frames() if self.ended or still >= self.hang_s else None
+            waiting = where_waiting(frames, self._torch_root) if frames is not None and not self.ended else ""
+            now_status = ("ended",) if self.ended else ("waiting", waiting, signature) if waiting else ("working",)
             try:
-                if now - published >= 1.0 or state["waiting"] or state["ended"]:
+                if now_status != status:
+                    state = self._state(frames or [], still)
                     self.store.set(self.prefix + f"hang/state/{self.env.rank}", json.dumps(state).encode())
-                    published = now
+                    status = now_status
                 if self.env.leader:
-                    self._judge()
-                elif self.store.check([self.prefix + "hang"]):
+                    if status != ("working",):
+                        self._judge()
+                elif status != ("working",) and self.store.check([self.prefix + "hang"]):
                     self._follow()
                     return
             except Exception:  # the store went away (the launcher ended the group): nothing left to watch
