@@ -218,6 +218,7 @@ def healthy_digits(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # it asserts no timing got worse: that needs the machine alone (see the test below)
 def test_a_learning_rate_100x_too_high_is_named_as_the_regression(healthy_digits, tmp_path):
     variant = tmp_path / "train_fast_lr.py"
     variant.write_text(f'''import importlib.util

@@ -44,14 +44,22 @@ class Run:
             self.lines.append((time.monotonic(), line))
 
     def finish(self, timeout: float = 300) -> dict:
+        # Not communicate(): it would read stderr too, taking lines from the thread that times them.
+        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        chunks: list[str] = []
+        reader = threading.Thread(target=lambda: chunks.append(stdout.read()), daemon=True)
+        reader.start()
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, 9)
-            self.proc.communicate()
+            self.proc.wait()
             pytest.fail(f"no report within {timeout} s:\n{self.stderr()}")
         self.ended = time.monotonic()
+        reader.join(timeout=10)
         self._reader.join(timeout=5)
+        out = "".join(chunks)
         assert out.strip(), f"no report on stdout; stderr:\n{self.stderr()}"
         return json.loads(out)
 
