@@ -92,6 +92,8 @@ class Watchdog:
         self.main = threading.main_thread().ident
         self.ended = False
         self.verdict: dict[str, Any] | None = None
+        self._declared: float | None = None  # when rank 0 declared the hang (monotonic seconds)
+        self._aborted = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dldoctor-rank-watchdog", daemon=True)
         self._torch_root = _torch_root()
@@ -200,16 +202,17 @@ class Watchdog:
     def _unblock(self, now: float) -> None:
         """Rank 0 still waits after the others left: abort the group (a backend that does not fail when its
         peers close their connections)."""
-        if now - getattr(self, "_declared", now) < UNBLOCK_S or getattr(self, "_aborted", False):
+        if self._declared is None or now - self._declared < UNBLOCK_S or self._aborted:
             return
         self._aborted = True
         with contextlib.suppress(Exception):
+            import torch
             import torch.distributed as dist
 
             group = dist.distributed_c10d._get_default_group()
             for backend in ("cuda", "cpu"):
                 with contextlib.suppress(Exception):
-                    group._get_backend(__import__("torch").device(backend)).abort()
+                    group._get_backend(torch.device(backend)).abort()
 
 
 def judge_hang(states: list[dict[str, Any]]) -> dict[str, Any] | None:
