@@ -10,12 +10,12 @@ Per rank it records:
 
 - ``fingerprints``: per step, a short hash of the first input tensor the trained model was called on
   (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values evenly strided
-  over them, copied on their device at the step and hashed when the record is made, so no step waits
-  for the device): equal across
-  ranks when ranks read the same data, equal across epochs on one rank when the order repeats;
-- ``checksums``: at steps 0, 1, 2, 4, 8, ... (and the last one), the float64 sum of every parameter and
-  of every floating buffer of the watched model, and each tensor's own sum (the first
-  ``MAX_TENSORS``), read before the update: replicas in sync have equal ones;
+  over them; a host tensor is hashed at the step, a device tensor's values are copied on their device
+  and hashed when the record is made, so no step waits for the device): equal across ranks when ranks
+  read the same data, equal across epochs on one rank when the order repeats;
+- ``checksums``: at steps 0, 1, 2, 4, 8, ... (and the last one), the float64 sum of absolute values of
+  every parameter and of every floating buffer of the watched model, and each tensor's own sum (the
+  first ``MAX_TENSORS``), read before the update: replicas in sync have equal ones;
 - ``sampler``: the training loader's sampler class, whether it is a ``DistributedSampler``, its
   ``shuffle``, and its ``epoch`` attribute each time the loader was iterated from the start (read with
   ``getattr``: ``set_epoch`` never called leaves it at 0);
@@ -36,6 +36,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -45,6 +46,9 @@ from dldoctor.distributed.step_probes import PROBED_STEPS, GradientProbe, NormPr
 #: Samples of a batch that its fingerprint reads, and values at most.
 FINGERPRINT_SAMPLES = 4
 FINGERPRINT_ELEMENTS = 1 << 12
+#: Dtypes a host tensor's fingerprint is hashed from at the step, through numpy (bfloat16 has no numpy type).
+_NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16,
+                           torch.int32, torch.int64, torch.bool})
 #: Per-tensor checksums kept per checksummed step, at most.
 MAX_TENSORS = 256
 
@@ -64,31 +68,57 @@ def _first_tensor(value: Any, depth: int = 3) -> torch.Tensor | None:
     return None
 
 
-def batch_head(batch: Any) -> tuple[torch.Tensor, tuple[int, ...]] | None:
-    """What a fingerprint is made of, taken at the step: a copy of the first values of the first samples of
-    the first tensor in ``batch`` (on its device: no copy to the host, no wait for the device), and the
-    tensor's shape. None: no tensor."""
+Head = tuple[torch.Tensor, tuple[int, ...]]
+"""A fingerprint's values, not yet hashed (on their device), and the tensor's shape."""
+
+
+def _head_values(tensor: torch.Tensor) -> torch.Tensor:
+    head = (tensor[:FINGERPRINT_SAMPLES] if tensor.dim() else tensor).reshape(-1)
+    return head[::_stride(head.numel())]
+
+
+def _stride(numel: int) -> int:
+    """Every n-th value, so that at most ``FINGERPRINT_ELEMENTS`` spread over the samples (not one border)."""
+    return max(1, -(-numel // FINGERPRINT_ELEMENTS))
+
+
+def _hash(data: bytes, shape: tuple[int, ...]) -> str:
+    hashed = hashlib.blake2b(data, digest_size=8)
+    hashed.update(str(shape).encode())
+    return hashed.hexdigest()
+
+
+def batch_head(batch: Any) -> Head | str | None:
+    """What a fingerprint is made of, taken at the step: for a host tensor numpy can read, its hash at
+    once (a view and a few microseconds, no torch operation); otherwise a copy of the first values of the
+    first samples of the first tensor in ``batch`` on its device (no copy to the host, no wait for the
+    device), with the tensor's shape, hashed by :func:`digest` when the record is made. None: no tensor.
+    Both give the same hash for the same values."""
     tensor = _first_tensor(batch)
     if tensor is None:
         return None
+    shape = tuple(tensor.shape)
+    if tensor.device.type == "cpu" and not tensor.requires_grad and tensor.dtype in _NUMPY_DTYPES:
+        try:
+            values = tensor.numpy()
+        except (RuntimeError, TypeError):  # a conjugate or negative view, a tensor subclass: the torch path
+            pass
+        else:
+            head = (values[:FINGERPRINT_SAMPLES] if values.ndim else values).reshape(-1)
+            return _hash(np.ascontiguousarray(head[::_stride(head.size)]).tobytes(), shape)
     with torch.no_grad():
-        head = (tensor.detach()[:FINGERPRINT_SAMPLES] if tensor.dim() else tensor.detach()).reshape(-1)
-        stride = max(1, -(-head.numel() // FINGERPRINT_ELEMENTS))  # spread over the samples (not one border)
-        return head[::stride].clone(), tuple(tensor.shape)
+        return _head_values(tensor.detach()).clone(), shape
 
 
-def digest(head: tuple[torch.Tensor, tuple[int, ...]] | None) -> str | None:
+def digest(head: Head | str | None) -> str | None:
     """The short hash of a :func:`batch_head` (equal heads, equal hashes, on every rank)."""
-    if head is None:
-        return None
+    if head is None or isinstance(head, str):
+        return head
     values, shape = head
     flat = values.cpu().contiguous()
     if flat.dtype == torch.bfloat16:
         flat = flat.float()
-    data = flat.numpy().tobytes() if flat.numel() else b""
-    hashed = hashlib.blake2b(data, digest_size=8)
-    hashed.update(str(shape).encode())
-    return hashed.hexdigest()
+    return _hash(flat.numpy().tobytes() if flat.numel() else b"", shape)
 
 
 def fingerprint(batch: Any) -> str | None:
@@ -108,13 +138,22 @@ def _wrapper_name(model: nn.Module) -> str:
     return name if name in wrappers else ""
 
 
+def _absolute_sums(tensors: list[torch.Tensor]) -> list[float]:
+    """Each tensor's float64 sum of absolute values: one fused operation for all of them where torch has it."""
+    if not tensors:
+        return []
+    try:
+        return [float(v) for v in torch._foreach_norm(tensors, 1, dtype=torch.float64)]
+    except (AttributeError, RuntimeError, TypeError):  # an older torch, sparse or mixed layouts
+        return [float(t.double().abs().sum()) for t in tensors]
+
+
 def checksums(model: nn.Module) -> dict[str, Any]:
-    """The float64 sums of the model's parameters and floating buffers, in all and per tensor."""
+    """The float64 sums of absolute values of the model's parameters and floating buffers, in all and per
+    tensor (absolute: a tensor whose values cancel out still has a sum of its own size)."""
     with torch.no_grad():
-        params = [p.detach() for p in model.parameters()]
-        buffers = [b.detach() for b in model.buffers() if b.is_floating_point()]
-        per_param = [float(p.double().sum()) for p in params]
-        per_buffer = [float(b.double().sum()) for b in buffers]
+        per_param = _absolute_sums(list(model.parameters()))
+        per_buffer = _absolute_sums([b for b in model.buffers() if b.is_floating_point()])
     return {"params": sum(per_param), "buffers": sum(per_buffer),
             "per_param": per_param[:MAX_TENSORS], "per_buffer": per_buffer[:MAX_TENSORS]}
 
@@ -129,7 +168,7 @@ class RankProbe:
 
     def __init__(self, env: RankEnv) -> None:
         self.env = env
-        self.heads: list[tuple[torch.Tensor, tuple[int, ...]] | None] = []  # hashed in record()
+        self.heads: list[Head | str | None] = []  # device heads hashed in record()
         self.checksums: dict[int, dict[str, Any]] = {}
         self.epochs: dict[int, list[Any]] = {}  # loader id -> sampler epoch at each start
         self.samplers: dict[int, dict[str, Any]] = {}  # loader id -> what its sampler is
@@ -165,7 +204,11 @@ class RankProbe:
         """At the first optimizer's step ``step`` (0-based among them), before the update; ``params``: the
         parameters that optimizer updates."""
         call = next((c for c in reversed(model_calls) if model is None or c.module is model), None)
-        self.heads.append(batch_head((call.args, call.kwargs)) if call is not None else None)
+        if call is None:
+            self.heads.append(None)
+        else:  # the model's first input, most often a tensor itself
+            first = call.args[0] if call.args and isinstance(call.args[0], torch.Tensor) else (call.args, call.kwargs)
+            self.heads.append(batch_head(first))
         if model is None:
             return
         self.last_model = model

@@ -47,7 +47,7 @@ def _direction(index: int, numel: int, device: torch.device) -> torch.Tensor:
 
 def _project(grad: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     flat = grad.detach().reshape(-1)[: direction.numel()]
-    return (flat.float() * direction).sum()
+    return torch.dot(flat if flat.dtype == direction.dtype else flat.to(direction.dtype), direction)
 
 
 class GradientProbe:
@@ -58,6 +58,7 @@ class GradientProbe:
         self._handles: list[Any] = []
         self._params: list[torch.Tensor] = []
         self._directions: list[torch.Tensor] = []
+        self._made: dict[tuple[int, int, torch.device], torch.Tensor] = {}  # directions drawn by the last arm()
         self._local: list[torch.Tensor | None] = []
         self._backwards = 0
 
@@ -65,7 +66,9 @@ class GradientProbe:
         """Hook the parameters for the next step's backward passes."""
         self.disarm()
         self._params = [p for p in params if p.requires_grad]
-        self._directions = [_direction(i, p.numel(), p.device) for i, p in enumerate(self._params)]
+        keys = [(i, p.numel(), p.device) for i, p in enumerate(self._params)]
+        self._directions = [self._made[k] if k in self._made else _direction(*k) for k in keys]
+        self._made = dict(zip(keys, self._directions))
         self._local = [None] * len(self._params)
         self._backwards = 0
         for i, p in enumerate(self._params):

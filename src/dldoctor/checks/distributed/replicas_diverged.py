@@ -8,8 +8,8 @@ from dldoctor.api import Check, Judgement, Severity, Stage, WatchedLoop
 
 #: Two checksums of one tensor count as equal within this relative difference. Replicas in step hold
 #: bitwise-equal weights (the same broadcast initial weights, the same reduced gradient, the same
-#: update), so their float64 sums are equal to the last bit; float32 weights that differ anywhere
-#: move a sum by far more than 1e-9 of its size.
+#: update), so their float64 sums (of absolute values) are equal to the last bit; float32 weights that
+#: differ anywhere move a sum by far more than 1e-9 of its size.
 RELATIVE = 1e-9
 
 
@@ -55,7 +55,7 @@ def judge_replicas_diverged(loop: WatchedLoop) -> Judgement | None:
             "ddp-replicas-diverged", Severity.ERROR, 0.9 if at == 0 else 0.8,
             f"rank {first['rank']} and rank {other['rank']} hold different weights "
             + ("from the start" if at == 0 else f"from step {at}"),
-            (f"parameter checksums (float64 sums, before each step's update) differ {when}: "
+            (f"parameter checksums (float64 sums of absolute values, before each step's update) differ {when}: "
              f"{a['params']:.9g} on rank {first['rank']}, {b['params']:.9g} on rank {other['rank']}",
              f"{tensors} of {len(a.get('per_param', ()))} parameter tensors compared differ"
              + (f" (the first: parameter #{first_tensor} in the model's order)" if first_tensor is not None else "")
@@ -71,8 +71,8 @@ def judge_replicas_diverged(loop: WatchedLoop) -> Judgement | None:
 class DdpReplicasDivergedCheck(Check):
     """Distributed script mode: every rank holds the same weights at each step.
 
-    Compares the float64 sums of the watched model's parameters, per tensor and in all, that each
-    rank read before the update at steps 0, 1, 2, 4, 8, ... and the last, gathered on rank 0.
+    Compares the float64 sums of absolute values of the watched model's parameters, per tensor and in
+    all, that each rank read before the update at steps 0, 1, 2, 4, 8, ... and the last, gathered on rank 0.
     """
 
     name = "ddp-replicas-diverged"

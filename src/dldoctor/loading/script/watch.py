@@ -19,6 +19,7 @@ so that nothing the script does after that point runs.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
 import sys
@@ -163,7 +164,8 @@ def _grad_norms(params: list[torch.Tensor]) -> tuple[list[bool], list[torch.Tens
     has = [p.grad is not None for p in params]
     if not present:
         return has, []
-    with torch.no_grad():
+    # Gradients that carry a graph of their own (backward with create_graph=True) are read without one.
+    with torch.no_grad() if any(g.requires_grad for g in present) else contextlib.nullcontext():
         try:
             return has, list(torch._foreach_norm(present))
         except (AttributeError, RuntimeError):  # no fused norm in this torch, or mixed layouts
@@ -646,17 +648,22 @@ class Watcher:
     def _put(self, step: StepRecord, has_grad: list[bool], norms: list[Any] | None) -> Pending:
         """The step's loss and gradient norms into the device buffer in one write (their values
         read now where they cannot go there), as a :class:`Pending` step."""
-        loss = [self._last_loss.reshape(())] if self._last_loss is not None else []
+        loss = [self._last_loss] if self._last_loss is not None else []
         on_device = norms if norms and isinstance(norms[0], torch.Tensor) else []
         tensors = loss + on_device
         if not tensors:
             return Pending(step, has_grad, norms, None)
-        span = None
-        if tensors[0].device.type != "cpu":  # on the host a read costs no synchronisation: read now
-            if self._scalars.used + len(tensors) > self._scalars.capacity:
-                self._read_pending()  # full: read what is there first
-            span = self._scalars.put(tensors)
-        if span is None:  # on the host, too many, or on several devices: read now
+        if tensors[0].device.type == "cpu":
+            # On the host a read costs no synchronisation: each value now (a stack of them would be
+            # two more operations, and their dispatch is most of what reading costs here).
+            values = [float(t) for t in tensors]
+            return Pending(step, has_grad, values[len(loss):] if on_device else norms,
+                           values[0] if loss else None)
+        tensors = [t.reshape(()) for t in tensors]
+        if self._scalars.used + len(tensors) > self._scalars.capacity:
+            self._read_pending()  # full: read what is there first
+        span = self._scalars.put(tensors)
+        if span is None:  # too many, or on several devices: read now
             values = _host_values(tensors)
             return Pending(step, has_grad, values[len(loss):] if on_device else norms,
                            values[0] if loss else None)
@@ -750,7 +757,10 @@ class Watcher:
             watcher._waited += time.perf_counter() - start
             loader = watcher.loaders.get(id(iterator))
             if loader is not None:
-                watcher.last_batch.setdefault(id(loader), collections.deque(maxlen=2)).append(batch)
+                recent = watcher.last_batch.get(id(loader))
+                if recent is None:
+                    recent = watcher.last_batch[id(loader)] = collections.deque(maxlen=2)
+                recent.append(batch)
                 if not torch.is_grad_enabled() and watcher.val_loader is None and loader is not watcher.source_loader:
                     watcher.val_loader = loader
             return batch
