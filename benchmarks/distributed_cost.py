@@ -27,18 +27,23 @@ A and B, reported as ratios of medians (these machines are noisy; nothing here i
 The plain rounds' launcher now and then reports a rank killed by SIGABRT at exit ("terminate called
 without an active exception": gloo's threads at interpreter shutdown, after the script's
 ``destroy_process_group``); when rank 0 had written every step's time the round counts, and the crash
-is listed. * hooks in the same ranks (``--per-rank-batch B``, repeatable): the rounds above differ in more than the
+is listed.
+
+* hooks in the same ranks (``--per-rank-batch B``, repeatable): the rounds above differ in more than the
   watching (the launcher, process start-up and placement, and on this 2-core machine the median step
   of a round moved by up to 50% between rounds of the same kind). ``distributed_cost_inputs/ab_ranks.py``
-  runs one torchrun job whose 2 ranks alternate blocks of ``--block-steps`` steps, plain and watched
-  (the Watcher, the rank recorder and the hang watchdog, as a dldoctor rank has them), ``--blocks``
-  pairs; reported as the median over pairs of watched / plain block medians - 1, pooled over every
-  step, the 25th percentiles' ratio, and the milliseconds added per step.
+  runs one torchrun job whose 2 ranks alternate blocks of ``--block-steps`` steps (40: what a default
+  run watches of this script, 29 steps an epoch), plain and watched (the Watcher, the rank recorder and
+  the hang watchdog, as a dldoctor rank has them, each block from its first step), ``--blocks`` pairs,
+  with the flight recorder off as in a dldoctor rank; reported as the median over pairs of watched /
+  plain block medians - 1, pooled over every step, the 25th percentiles' ratio, and the milliseconds
+  added per step; beside them the same for the main thread's CPU time per step (the watching's own
+  work, less moved by the scheduler than wall time, though not by the machine's other tenants).
 
 After the rounds, any process still running the input script (a rank left behind) is listed.
 
 Usage: python benchmarks/distributed_cost.py [--watch-steps 100] [--warmup 10] [--rounds 5] [--e2e-rounds 3]
-       [--blocks 12] [--block-steps 120] [--per-rank-batch 32 ...] [--threads 1] [--skip-hooks]
+       [--blocks 30] [--block-steps 40] [--per-rank-batch 32 ...] [--threads 1] [--skip-hooks]
        [--skip-in-process] [--skip-e2e] [--json OUT]
 """
 
@@ -217,24 +222,29 @@ def measure_in_process(blocks: int, block_steps: int, per_rank_batch: int, folde
     run(cmd, env, "in-process A/B")
     data = json.loads(out.read_text())
     out_rows = []
-    # From step 3 of each block (its first steps pay for the switch), and from step 40: a watcher's first
-    # 32 steps read memory every step (then one in 4) and its steps 1-2 probe gradients and batch norm,
-    # so a default 40-step watch pays more per step than the steady state after it.
-    for skip in (min(3, block_steps // 4), min(DENSE_STEPS, block_steps // 2)):
-        medians: dict[int, dict[str, float]] = {}
-        pooled: dict[str, list[float]] = {"plain": [], "watched": []}
-        for block in data:
-            times = block["times"][skip:]
-            medians.setdefault(block["pair"], {})[block["kind"]] = statistics.median(times)
-            pooled[block["kind"]].extend(times)
-        ratios = [m["watched"] / m["plain"] for m in medians.values()]
-        plain, watched = pooled["plain"], pooled["watched"]
-        out_rows.append({"blocks": blocks, "block_steps": block_steps, "per_rank_batch": per_rank_batch,
-                         "from_step": skip, "overhead": statistics.median(ratios) - 1.0,
-                         "pooled_overhead": statistics.median(watched) / statistics.median(plain) - 1.0,
-                         "p25_overhead": quantile(watched, 0.25) / quantile(plain, 0.25) - 1.0,
-                         "step_ms": 1e3 * statistics.median(plain), "watched_ms": 1e3 * statistics.median(watched),
-                         "added_ms": 1e3 * (statistics.median(watched) - statistics.median(plain))})
+    # From step 3 of each block (its first steps pay for the switch, and steps 1-2 probe gradients and batch
+    # norm once); with blocks longer than 80 steps, from step 40 too: a watcher's first 32 steps read memory and
+    # gradient norms every step (then one in 4), so the steady state after them costs less per step.
+    starts = [min(3, block_steps // 4)] + ([DENSE_STEPS] if block_steps >= 2 * DENSE_STEPS else [])
+    for skip in starts:
+        row: dict = {"blocks": blocks, "block_steps": block_steps, "per_rank_batch": per_rank_batch,
+                     "from_step": skip}
+        for key, label in (("times", ""), ("cpu", "cpu_")):
+            medians: dict[int, dict[str, float]] = {}
+            pooled: dict[str, list[float]] = {"plain": [], "watched": []}
+            for block in data:
+                times = block[key][skip:]
+                medians.setdefault(block["pair"], {})[block["kind"]] = statistics.median(times)
+                pooled[block["kind"]].extend(times)
+            ratios = [m["watched"] / m["plain"] for m in medians.values()]
+            plain, watched = pooled["plain"], pooled["watched"]
+            row.update({f"{label}overhead": statistics.median(ratios) - 1.0,
+                        f"{label}pooled_overhead": statistics.median(watched) / statistics.median(plain) - 1.0,
+                        f"{label}p25_overhead": quantile(watched, 0.25) / quantile(plain, 0.25) - 1.0,
+                        f"{label}step_ms": 1e3 * statistics.median(plain),
+                        f"{label}watched_ms": 1e3 * statistics.median(watched),
+                        f"{label}added_ms": 1e3 * (statistics.median(watched) - statistics.median(plain))})
+        out_rows.append(row)
     return out_rows
 
 
@@ -283,8 +293,9 @@ def main() -> int:
     parser.add_argument("--e2e-rounds", type=int, default=3, help="distributed/single `dldoctor run` pairs")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of every process (1: less noise)")
     parser.add_argument("--skip-hooks", action="store_true")
-    parser.add_argument("--blocks", type=int, default=12, help="in-process plain/watched block pairs")
-    parser.add_argument("--block-steps", type=int, default=120, help="DDP steps per in-process block")
+    parser.add_argument("--blocks", type=int, default=30, help="in-process plain/watched block pairs")
+    parser.add_argument("--block-steps", type=int, default=40,
+                        help="DDP steps per in-process block (40: what a default run watches of this script)")
     parser.add_argument("--per-rank-batch", type=int, action="append",
                         help="in-process A/B per-rank batch (repeatable; default 32: the global 64 of the script)")
     parser.add_argument("--skip-in-process", action="store_true")
@@ -319,13 +330,14 @@ def main() -> int:
                                                                           folder, env)]
             print(f"## Watching overhead per DDP step, in the same ranks ({NPROC} ranks, gloo, digits CNN)\n")
             print("| per-rank batch | steps | plain step | watched step | added | per-pair (target <= 5%) | pooled "
-                  "| 25th pct |")
-            print("|---:|---|---:|---:|---:|---:|---:|---:|")
+                  "| 25th pct | main thread CPU: plain | added | per-pair |")
+            print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for r in rows:
-                print(f"| {r['per_rank_batch']} | {r['from_step']}.. | {r['step_ms']:.2f} ms "
+                print(f"| {r['per_rank_batch']} | {r['from_step']}..{r['block_steps']} | {r['step_ms']:.2f} ms "
                       f"| {r['watched_ms']:.2f} ms "
                       f"| {r['added_ms']:+.2f} ms | {r['overhead']:+.1%} | {r['pooled_overhead']:+.1%} "
-                      f"| {r['p25_overhead']:+.1%} |")
+                      f"| {r['p25_overhead']:+.1%} | {r['cpu_step_ms']:.2f} ms | {r['cpu_added_ms']:+.2f} ms "
+                      f"| {r['cpu_overhead']:+.1%} |")
             print(f"\n{args.blocks} pairs of {args.block_steps}-step blocks, alternating, in one torchrun job; watched "
                   "blocks run under the Watcher, the rank recorder and the hang watchdog as a dldoctor rank does\n")
         if not args.skip_e2e:

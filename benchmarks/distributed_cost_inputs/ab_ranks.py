@@ -3,12 +3,16 @@
 The watched blocks run under what dldoctor installs in a rank (``dldoctor.loading.script.execute``): a
 :class:`~dldoctor.loading.script.watch.Watcher` with its step monitor, the rank's recorder
 (:class:`~dldoctor.distributed.rank_record.RankProbe`, probed steps included: each block restarts its
-step count) and the hang watchdog thread reading the rank's stack and writing to the launcher's store.
-The same processes, model and data run both kinds of block, so what differs between them is the
-watching alone (process placement, start-up and the launcher are the same for both). Rank 0 writes
-each block's step times as JSON. Used by ``benchmarks/distributed_cost.py`` (``--in-process``).
+step count, as a run's watch starts at its first step) and the hang watchdog thread reading the rank's
+stack. The same processes, model and data run both kinds of block, so what differs between them is the
+watching alone (process placement, start-up and the launcher are the same for both). Like a dldoctor
+rank, the group runs with torch's flight recorder off (``execute.quiet_flight_recorder``): left on, its
+ring buffer fragments the heap step by step, and the watcher's memory reads (glibc's ``mallinfo2``
+walks the free chunks) grow 3-10x dearer over the blocks than they are in a dldoctor rank. Rank 0
+writes each block's step times (wall seconds, and the main thread's CPU seconds) as JSON. Used by
+``benchmarks/distributed_cost.py``.
 
-Usage: torchrun --nproc-per-node 2 ab_ranks.py --blocks 30 --block-steps 30 [--per-rank-batch 32] --out PATH
+Usage: torchrun --nproc-per-node 2 ab_ranks.py --blocks 30 --block-steps 40 [--per-rank-batch 32] --out PATH
 """
 import argparse
 import json
@@ -31,6 +35,7 @@ from dldoctor.distributed import rank_env
 from dldoctor.distributed.exchange import exchange_for
 from dldoctor.distributed.rank_record import RankProbe
 from dldoctor.distributed.watchdog import Watchdog
+from dldoctor.loading.script.execute import quiet_flight_recorder
 from dldoctor.loading.script.record import WatchedLoop
 from dldoctor.loading.script.watch import Budget, Watcher
 from dldoctor.probes.resources.monitor import StepMonitor
@@ -42,6 +47,7 @@ parser.add_argument("--per-rank-batch", type=int, default=32)
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
 
+quiet_flight_recorder()  # as in a dldoctor rank (the same for both kinds of block: one process group)
 dist.init_process_group("gloo")
 env = rank_env()
 assert env is not None, "run me under torchrun with 2 or more ranks"
@@ -59,8 +65,9 @@ exchange = exchange_for(env)
 epochs = [0]  # epochs begun so far (each block starts a new one)
 
 
-def steps(n: int) -> list[float]:
-    times, last, done = [], time.perf_counter(), 0
+def steps(n: int) -> tuple[list[float], list[float]]:
+    """``n`` steps: each one's wall seconds, and the CPU seconds of this (the main) thread in it."""
+    times, cpu, last, last_cpu, done = [], [], time.perf_counter(), time.thread_time(), 0
     while done < n:
         sampler.set_epoch(epochs[0])
         epochs[0] += 1
@@ -68,16 +75,17 @@ def steps(n: int) -> list[float]:
             optimizer.zero_grad()
             F.cross_entropy(model(images), labels).backward()
             optimizer.step()
-            now = time.perf_counter()
+            now, now_cpu = time.perf_counter(), time.thread_time()
             times.append(now - last)
-            last = now
+            cpu.append(now_cpu - last_cpu)
+            last, last_cpu = now, now_cpu
             done += 1
             if done == n:
                 break
-    return times
+    return times, cpu
 
 
-def watched(n: int) -> list[float]:
+def watched(n: int) -> tuple[list[float], list[float]]:
     record = WatchedLoop(script=__file__, argv=[__file__])
     watcher = Watcher(record, NEVER, (Path(__file__).resolve().parent,), step_monitor=StepMonitor)
     watcher.rank_probe = RankProbe(env)
@@ -97,8 +105,8 @@ blocks = []
 for b in range(args.blocks):
     order = ("plain", "watched") if b % 2 == 0 else ("watched", "plain")
     for kind in order:
-        times = watched(args.block_steps) if kind == "watched" else steps(args.block_steps)
-        blocks.append({"kind": kind, "pair": b, "times": times})
+        times, cpu = watched(args.block_steps) if kind == "watched" else steps(args.block_steps)
+        blocks.append({"kind": kind, "pair": b, "times": times, "cpu": cpu})
 if env.leader:
     Path(args.out).write_text(json.dumps(blocks))
 dist.destroy_process_group()
