@@ -264,3 +264,53 @@ def test_fingerprints_read_every_sampled_row_not_one_border() -> None:
     assert fingerprint((marked.clone().requires_grad_(),)) == fingerprint((marked,))
     view = marked[:, 0].transpose(1, 2)  # a strided view: the same values in the same order either way
     assert fingerprint((view,)) == fingerprint((view.contiguous().requires_grad_(),))
+
+
+# -- what the other ranks record --------------------------------------------------------------------------
+
+def _watched_loop(follower: bool):
+    from dldoctor.distributed import RankEnv
+    from dldoctor.distributed.rank_record import RankProbe
+    from dldoctor.loading.script.watch import Budget, Watcher
+    from dldoctor.probes.resources.monitor import StepMonitor
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(96, 6), torch.randint(0, 3, (96,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    watcher = Watcher(WatchedLoop(script="t.py", argv=["t.py"]), Budget(min_steps=12, max_steps=12), (),
+                      step_monitor=lambda device: StepMonitor(device, read_memory=not follower))
+    watcher.follower = follower
+    watcher.rank_probe = RankProbe(RankEnv(1 if follower else 0, 2, 1 if follower else 0))
+    from dldoctor.loading.script.watch import StopScript
+
+    with watcher:
+        try:
+            for _ in range(3):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+        except StopScript:
+            pass
+    return watcher, watcher.rank_probe.record(watcher)
+
+
+def test_other_ranks_record_what_the_rank_checks_read_and_no_more() -> None:
+    """A follower rank keeps its losses, learning rates, step times, batch size and fingerprints (what the
+    ddp checks compare) but reads no gradient norms, keeps no batches and reads no memory: only rank 0's own
+    checks use those."""
+    leader, leader_record = _watched_loop(follower=False)
+    follower, record = _watched_loop(follower=True)
+    assert len(follower.record.steps) == len(leader.record.steps) == 12
+    assert all(s.loss is not None for s in follower.record.steps)
+    assert [s.loss for s in follower.record.steps] == [s.loss for s in leader.record.steps]
+    assert all(s.grad_norm is None for s in follower.record.steps)
+    assert all(s.grad_norm is not None for s in leader.record.steps)
+    assert follower.kept == [] and leader.kept
+    assert follower.record.resources.memory == () and leader.record.resources.memory
+    assert len(follower.record.resources.compute_s) == len(leader.record.resources.compute_s) > 0
+    for key in ("losses", "fingerprints", "per_rank_batch", "lr", "checksums", "sampler", "backwards"):
+        assert record[key] == leader_record[key], key
+    assert record["step_s"] is not None and record["per_rank_batch"] == 16

@@ -37,8 +37,10 @@ def _as_main(argv: list[str], folder: Path | None) -> Iterator[None]:
 
 
 def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
-                 budget: Budget | None = None, step_monitor: Callable[[Any], Any] | None = None) -> Watcher:
-    """Run the script under a :class:`Watcher` and return it with its record filled in.
+                 budget: Budget | None = None, step_monitor: Callable[[Any], Any] | None = None,
+                 follower: bool = False) -> Watcher:
+    """Run the script under a :class:`Watcher` and return it with its record filled in (``follower``: see
+    ``Watcher.follower``).
 
     Raises :class:`EntrypointError` when the script is missing, or exits or raises before
     its first optimizer step (its traceback trimmed to its own frames).
@@ -57,6 +59,7 @@ def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
         roots = (folder,)
     record = WatchedLoop(script=name, argv=[target, *args])
     watcher = Watcher(record, budget, roots, step_monitor)
+    watcher.follower = follower
     argv = [str(Path(target).resolve()) if not module else target, *args]
     from dldoctor.distributed import rank_env
 

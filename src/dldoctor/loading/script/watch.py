@@ -340,6 +340,9 @@ class Watcher:
         self._interval_clean = True  # no evaluation pass since the last step ended
         self._samples = 0
         self._kept_at: list[int] = []  # kept_bytes at each monitored step
+        self.follower = False
+        """A rank other than 0 of a distributed run: its record feeds the rank record alone (``rank_probe``), so
+        what only rank 0's own checks read (gradient norms, batches kept for the staged checks) is not taken."""
         self.rank_probe: Any = None
         """In a distributed run, this rank's recorder (``dldoctor.distributed.rank_record.RankProbe``): fed
         each step of the first optimizer and each epoch start; None otherwise (nothing more is read)."""
@@ -801,7 +804,7 @@ class Watcher:
         else:
             self.direct = False
         self._samples = _batch_size(call.args) or _batch_size(call.kwargs)
-        if self.direct and len(self.kept) >= KEPT_WHILE_DIRECT:
+        if (self.direct and len(self.kept) >= KEPT_WHILE_DIRECT) or self.follower:
             return
         size = _nbytes(call.args) + _nbytes(call.kwargs) + _nbytes(loss.target)
         if self.kept_bytes + size <= MAX_KEPT_BYTES:
@@ -870,6 +873,8 @@ class Watcher:
         steps of each optimizer and every ``GRAD_EVERY``-th after them; on the others (None:
         not read) unless a parameter of the first optimizer that has had no non-zero gradient
         yet holds one now, so that ``never_grad`` misses no gradient."""
+        if self.follower:
+            return [p.grad is not None for p in params], None
         n = self.record.optimizers[index].steps
         if n < DENSE_GRAD_STEPS or n % GRAD_EVERY == 0:
             return _grad_norms(params)

@@ -17,6 +17,7 @@ never on how long a read took: the same run gives the same series on a busy mach
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -88,10 +89,12 @@ class StepMonitor:
             None for no snapshots.
         own_records: how many lists of per-step records the calling probe keeps
             besides this monitor's (they grow the memory reading a little each step).
+        read_memory: False for timings alone (a distributed run's other ranks: only rank 0's
+            memory is judged).
     """
 
     def __init__(self, device: torch.device, roots: Callable[[], Mapping[str, Any]] | None = None,
-                 own_records: int = 0):
+                 own_records: int = 0, read_memory: bool = True):
         self._reader = MemoryReader(device)
         self._read, self._read_host = self._reader.read, self._reader.read_host
         self._roots = roots
@@ -102,7 +105,7 @@ class StepMonitor:
         self._memory: list[int] = []
         self._memory_steps: list[int] = []
         self._host: list[int] = []
-        self._next_read = 0
+        self._next_read = 0 if read_memory else sys.maxsize
         self._snapshots: list[Snapshot] = []
         self._next_snapshot = FIRST_SNAPSHOT
         self._overhead = 0.0
