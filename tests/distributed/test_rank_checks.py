@@ -314,3 +314,40 @@ def test_other_ranks_record_what_the_rank_checks_read_and_no_more() -> None:
     for key in ("losses", "fingerprints", "per_rank_batch", "lr", "checksums", "sampler", "backwards"):
         assert record[key] == leader_record[key], key
     assert record["step_s"] is not None and record["per_rank_batch"] == 16
+
+
+def test_fingerprint_copies_held_until_the_record_are_not_the_loops_memory() -> None:
+    """Fingerprint heads that wait on their device until the record (here: inputs that require grad take that
+    path on the CPU too) hold 16 kB a step for 32x32 images: dldoctor's memory, taken out of the loop's series,
+    which stays flat for a healthy loop instead of reading as a leak of the loop."""
+    from dldoctor.core.config import load_config
+    from dldoctor.distributed import RankEnv
+    from dldoctor.distributed.rank_record import RankProbe
+    from dldoctor.loading.script.watch import Budget, StopScript, Watcher
+    from dldoctor.probes.resources.monitor import StepMonitor
+    from dldoctor.readings.leaks import detect
+
+    torch.manual_seed(0)
+    images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 4, (64,))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    watcher = Watcher(WatchedLoop(script="t.py", argv=["t.py"]), Budget(min_steps=48, max_steps=48), (),
+                      step_monitor=StepMonitor)
+    watcher.rank_probe = RankProbe(RankEnv(0, 2, 0))
+    with watcher:
+        try:
+            while True:
+                for i in range(0, 64, 16):
+                    x = images[i:i + 16].clone().requires_grad_()
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), labels[i:i + 16]).backward()
+                    optimizer.step()
+        except StopScript:
+            pass
+    probe, resources = watcher.rank_probe, watcher.record.resources
+    assert all(isinstance(h, tuple) for h in probe.heads) and probe.held_bytes == 48 * 4096 * 4
+    cfg = load_config().section("memory_leak")
+    assert detect(resources.memory, cfg, resources.own_bytes_per_step, resources.memory_steps) is None
+    held = [4096 * 4 * (step + 1) for step in resources.memory_steps]  # what the series held before this fix
+    raw = [m + h for m, h in zip(resources.memory, held)]
+    assert detect(raw, cfg, resources.own_bytes_per_step, resources.memory_steps) is not None

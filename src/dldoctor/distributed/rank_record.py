@@ -121,6 +121,12 @@ def digest(head: Head | str | None) -> str | None:
     return _hash(flat.numpy().tobytes() if flat.numel() else b"", shape)
 
 
+def _allocated_bytes(tensor: torch.Tensor) -> int:
+    """What a tensor adds to its device's reading: CUDA's caching allocator hands out blocks of 512 bytes."""
+    size = tensor.numel() * tensor.element_size()
+    return -(-size // 512) * 512 if tensor.device.type == "cuda" else size
+
+
 def fingerprint(batch: Any) -> str | None:
     """A short hash of the first samples of the first tensor in ``batch`` (None: no tensor)."""
     return digest(batch_head(batch))
@@ -169,6 +175,9 @@ class RankProbe:
     def __init__(self, env: RankEnv) -> None:
         self.env = env
         self.heads: list[Head | str | None] = []  # device heads hashed in record()
+        self.held_bytes = 0
+        """Bytes the device heads hold until the record: dldoctor's, not the loop's (the watcher takes them
+        out of the memory series, or up to 16 kB a step would read as the loop's leak)."""
         self.checksums: dict[int, dict[str, Any]] = {}
         self.epochs: dict[int, list[Any]] = {}  # loader id -> sampler epoch at each start
         self.samplers: dict[int, dict[str, Any]] = {}  # loader id -> what its sampler is
@@ -208,7 +217,10 @@ class RankProbe:
             self.heads.append(None)
         else:  # the model's first input, most often a tensor itself
             first = call.args[0] if call.args and isinstance(call.args[0], torch.Tensor) else (call.args, call.kwargs)
-            self.heads.append(batch_head(first))
+            head = batch_head(first)
+            self.heads.append(head)
+            if isinstance(head, tuple):
+                self.held_bytes += _allocated_bytes(head[0])
         if model is None:
             return
         self.last_model = model

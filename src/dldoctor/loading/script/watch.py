@@ -339,7 +339,7 @@ class Watcher:
         self._waited = 0.0  # seconds in the loaders' __next__ since the last step ended
         self._interval_clean = True  # no evaluation pass since the last step ended
         self._samples = 0
-        self._kept_at: list[int] = []  # kept_bytes at each monitored step
+        self._kept_at: list[int] = []  # dldoctor's bytes (kept batches, the rank probe's) at each monitored step
         self.follower = False
         """A rank other than 0 of a distributed run: its record feeds the rank record alone (``rank_probe``), so
         what only rank 0's own checks read (gradient norms, batches kept for the staged checks) is not taken."""
@@ -690,7 +690,7 @@ class Watcher:
         if self._step_ended is not None and self._interval_clean and self.monitor is not None:
             elapsed = now - self._step_ended
             self.monitor.step(min(self._waited, elapsed), max(elapsed - self._waited, 0.0), self._samples)
-            self._kept_at.append(self.kept_bytes)
+            self._kept_at.append(self.kept_bytes + (self.rank_probe.held_bytes if self.rank_probe is not None else 0))
             self.record.monitored_steps.append(len(self.record.steps) - 1)
         elif self.monitor is None and self.model is not None and self._step_monitor is not None:
             device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
