@@ -40,11 +40,17 @@ is listed.
   added per step; beside them the same for the main thread's CPU time per step (the watching's own
   work, less moved by the scheduler than wall time, though not by the machine's other tenants).
 
+* instructions (``--instructions PAIRS``, where valgrind is installed): the same A/B blocks under valgrind's
+  callgrind (``torch.distributed.run --no-python valgrind ...``), counts zeroed before each block and dumped
+  after it, per rank: instructions executed per step, plain and watched. Deterministic (no other tenant
+  moves them), so a change to what watching costs shows up here when the timings' noise hides it; it
+  does not see what the watching's cold code and data cost in cache misses, which the timings do.
+
 After the rounds, any process still running the input script (a rank left behind) is listed.
 
 Usage: python benchmarks/distributed_cost.py [--watch-steps 100] [--warmup 10] [--rounds 5] [--e2e-rounds 3]
        [--blocks 30] [--block-steps 40] [--per-rank-batch 32 ...] [--threads 1] [--skip-hooks]
-       [--skip-in-process] [--skip-e2e] [--json OUT]
+       [--skip-in-process] [--skip-e2e] [--instructions PAIRS] [--json OUT]
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -248,6 +255,37 @@ def measure_in_process(blocks: int, block_steps: int, per_rank_batch: int, folde
     return out_rows
 
 
+def measure_instructions(blocks: int, block_steps: int, per_rank_batch: int, folder: Path,
+                         env: dict[str, str]) -> dict | None:
+    """The in-process A/B under valgrind's callgrind: instructions executed per block on each rank (all of
+    its threads), which no other tenant of the machine moves. None when valgrind is not installed."""
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("(--instructions: valgrind and callgrind_control are not installed: skipped)", file=sys.stderr)
+        return None
+    out = folder / f"cg-ab-{per_rank_batch}.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={NPROC}", "--no-python",
+           "valgrind", "--tool=callgrind", "--instr-atstart=no", "--zero-before=getppid", "--dump-before=getpgrp",
+           f"--callgrind-out-file={folder}/cg-%p", sys.executable, str(AB_SCRIPT), "--callgrind",
+           "--blocks", str(blocks), "--block-steps", str(block_steps), "--per-rank-batch", str(per_rank_batch),
+           "--out", str(out)]
+    run(cmd, {**env, "PYTHONHASHSEED": "0"}, "in-process A/B under callgrind")
+    order = [block["kind"] for block in json.loads(out.read_text())]
+    ranks = {}
+    for rank in range(NPROC):
+        pid = Path(f"{out}.rank{rank}").read_text().strip()
+        counts: dict[str, list[int]] = {"plain": [], "watched": []}
+        for i, kind in enumerate(order):
+            summary = re.search(r"^summary: (\d+)", (folder / f"cg-{pid}.{i + 1}").read_text(), re.M)
+            if summary is None:
+                raise SystemExit(f"callgrind dump {i + 1} of rank {rank} has no summary line")
+            counts[kind].append(int(summary[1]))
+        pairs = [w / p - 1.0 for p, w in zip(counts["plain"], counts["watched"])]
+        ranks[rank] = {"plain_per_step": statistics.median(counts["plain"]) / block_steps,
+                       "watched_per_step": statistics.median(counts["watched"]) / block_steps,
+                       "overhead": statistics.median(pairs), "pairs": pairs}
+    return {"blocks": blocks, "block_steps": block_steps, "per_rank_batch": per_rank_batch, "ranks": ranks}
+
+
 # -- (b) a whole run, 2 ranks against one process ---------------------------------------------------
 def dldoctor_run(nproc: int, config: Path, env: dict[str, str]) -> tuple[float, dict]:
     command = [sys.executable, "-m", "dldoctor", "run", str(SCRIPT)]
@@ -299,6 +337,9 @@ def main() -> int:
     parser.add_argument("--per-rank-batch", type=int, action="append",
                         help="in-process A/B per-rank batch (repeatable; default 32: the global 64 of the script)")
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--instructions", type=int, default=0, metavar="PAIRS",
+                        help="also count instructions per block under valgrind's callgrind, PAIRS block pairs "
+                             "(deterministic; about 5 minutes for one pair)")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
     args = parser.parse_args()
@@ -340,6 +381,21 @@ def main() -> int:
                       f"| {r['cpu_overhead']:+.1%} |")
             print(f"\n{args.blocks} pairs of {args.block_steps}-step blocks, alternating, in one torchrun job; watched "
                   "blocks run under the Watcher, the rank recorder and the hang watchdog as a dldoctor rank does\n")
+        if args.instructions:
+            counted = measure_instructions(args.instructions, args.block_steps, (args.per_rank_batch or [32])[0],
+                                           folder, env)
+            if counted is not None:
+                results["instructions"] = counted
+                print(f"## Instructions per DDP step under callgrind ({NPROC} ranks, gloo, digits CNN, "
+                      f"{counted['per_rank_batch']} per rank)\n")
+                print("| rank | plain | watched | added (median over pairs) |")
+                print("|---:|---:|---:|---:|")
+                for rank, c in counted["ranks"].items():
+                    print(f"| {rank} | {c['plain_per_step'] / 1e6:.2f} M | {c['watched_per_step'] / 1e6:.2f} M "
+                          f"| {c['overhead']:+.1%} |")
+                print(f"\n{args.instructions} pair(s) of {args.block_steps}-step blocks, every step counted (the "
+                      "watch's first steps included), all of a rank's threads; valgrind slows the run some 50x, so "
+                      "the hang watchdog's twice-a-second stack reads count more often per step than they run\n")
         if not args.skip_e2e:
             r = results["e2e"] = measure_e2e(args.e2e_rounds, config, env)
             print(f"## Default `dldoctor run`: {NPROC} ranks against single-process script mode (same script)\n")
@@ -363,6 +419,9 @@ def main() -> int:
         print(f"- watching overhead per DDP step (same ranks, {row['per_rank_batch']} per rank, steps "
               f"{row['from_step']}..): {o:+.1%} "
               f"(target <= 5%): {'met' if o <= 0.05 else 'NOT met'}")
+    for rank, c in results.get("instructions", {}).get("ranks", {}).items():
+        print(f"- instructions added per DDP step, rank {rank}: {c['overhead']:+.1%} (deterministic; the target "
+              "is time)")
     if "e2e" in results:
         x = results["e2e"]["ratio"]
         print(f"- distributed run / single-process run: {x:.2f}x (target <= 2x): {'met' if x <= 2.0 else 'NOT met'}")

@@ -12,12 +12,15 @@ walks the free chunks) grow 3-10x dearer over the blocks than they are in a dldo
 writes each block's step times (wall seconds, and the main thread's CPU seconds) as JSON. Used by
 ``benchmarks/distributed_cost.py``.
 
-Usage: torchrun --nproc-per-node 2 ab_ranks.py --blocks 30 --block-steps 40 [--per-rank-batch 32] --out PATH
+Usage: torchrun --nproc-per-node 2 ab_ranks.py --blocks 30 --block-steps 40 [--per-rank-batch 32] [--callgrind]
+       --out PATH
 """
 import argparse
 import functools
 import gc
 import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,6 +50,9 @@ parser.add_argument("--blocks", type=int, default=10)
 parser.add_argument("--block-steps", type=int, default=60)
 parser.add_argument("--per-rank-batch", type=int, default=32)
 parser.add_argument("--out", required=True)
+parser.add_argument("--callgrind", action="store_true",
+                    help="run under valgrind's callgrind (distributed_cost.py --instructions): instrumentation on "
+                         "after the warm-up, counts zeroed before each block (getppid) and dumped after it (getpgrp)")
 args = parser.parse_args()
 
 quiet_flight_recorder()  # as in a dldoctor rank (the same for both kinds of block: one process group)
@@ -106,6 +112,10 @@ def watched(n: int) -> tuple[list[float], list[float]]:
 
 
 steps(20)  # warm-up, neither kind
+if args.callgrind:
+    Path(f"{args.out}.rank{env.rank}").write_text(str(os.getpid()))  # which dump files are this rank's
+    subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    steps(2)  # callgrind switches its instrumentation on at its next check
 blocks = []
 for b in range(args.blocks):
     order = ("plain", "watched") if b % 2 == 0 else ("watched", "plain")
@@ -115,7 +125,11 @@ for b in range(args.blocks):
         # free chunks grew 430 -> 1310 over 20 watched blocks, 510 flat with this), which a dldoctor rank, with
         # one watcher, never sees, and which makes every later block's memory reads dearer.
         gc.collect()
+        if args.callgrind:
+            os.getppid()  # callgrind zeroes its counts here (--zero-before=getppid)
         times, cpu = watched(args.block_steps) if kind == "watched" else steps(args.block_steps)
+        if args.callgrind:
+            os.getpgrp()  # and dumps this block's (--dump-before=getpgrp): one numbered file per block
         blocks.append({"kind": kind, "pair": b, "times": times, "cpu": cpu})
 if env.leader:
     Path(args.out).write_text(json.dumps(blocks))
