@@ -218,14 +218,22 @@ def quantile(values: list[float], q: float) -> float:
 DENSE_STEPS = 40
 
 
+#: torch's launcher for the in-process A/B's ranks, each running the program that follows (no "python" prepended).
+LAUNCH = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={NPROC}", "--no-python"]
+
+
+def ab_args(blocks: int, block_steps: int, per_rank_batch: int, out: Path) -> list[str]:
+    """``distributed_cost_inputs/ab_ranks.py`` and its arguments."""
+    return [str(AB_SCRIPT), "--blocks", str(blocks), "--block-steps", str(block_steps),
+            "--per-rank-batch", str(per_rank_batch), "--out", str(out)]
+
+
 def measure_in_process(blocks: int, block_steps: int, per_rank_batch: int, folder: Path,
                        env: dict[str, str]) -> list[dict]:
     """The same 2 ranks alternate plain and watched blocks of steps (``distributed_cost_inputs/ab_ranks.py``):
     only the watching differs between the blocks of a pair."""
     out = folder / f"ab-{per_rank_batch}.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={NPROC}",
-           str(AB_SCRIPT), "--blocks", str(blocks), "--block-steps", str(block_steps),
-           "--per-rank-batch", str(per_rank_batch), "--out", str(out)]
+    cmd = [*LAUNCH, sys.executable, *ab_args(blocks, block_steps, per_rank_batch, out)]
     run(cmd, env, "in-process A/B")
     data = json.loads(out.read_text())
     out_rows = []
@@ -263,11 +271,9 @@ def measure_instructions(blocks: int, block_steps: int, per_rank_batch: int, fol
         print("(--instructions: valgrind and callgrind_control are not installed: skipped)", file=sys.stderr)
         return None
     out = folder / f"cg-ab-{per_rank_batch}.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={NPROC}", "--no-python",
-           "valgrind", "--tool=callgrind", "--instr-atstart=no", "--zero-before=getppid", "--dump-before=getpgrp",
-           f"--callgrind-out-file={folder}/cg-%p", sys.executable, str(AB_SCRIPT), "--callgrind",
-           "--blocks", str(blocks), "--block-steps", str(block_steps), "--per-rank-batch", str(per_rank_batch),
-           "--out", str(out)]
+    cmd = [*LAUNCH, "valgrind", "--tool=callgrind", "--instr-atstart=no", "--zero-before=getppid",
+           "--dump-before=getpgrp", f"--callgrind-out-file={folder}/cg-%p", sys.executable,
+           *ab_args(blocks, block_steps, per_rank_batch, out), "--callgrind"]
     run(cmd, {**env, "PYTHONHASHSEED": "0"}, "in-process A/B under callgrind")
     order = [block["kind"] for block in json.loads(out.read_text())]
     ranks = {}

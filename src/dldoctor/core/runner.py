@@ -7,7 +7,6 @@ can call it directly.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,9 +104,9 @@ def watch_rank(options: RunOptions, config: Config) -> None:
     from dldoctor.runtime.rng import isolated_rng
 
     seed = int(options.seed) if options.seed is not None else int(config.get("run.seed"))
-    with isolated_rng(None), isolated_rng(seed):  # its step times, not its memory: only rank 0's is judged
+    with isolated_rng(None), isolated_rng(seed):
         watch_script(str(options.target), options.script_args, options.module, script_budget(config),
-                     step_monitor=functools.partial(StepMonitor, read_memory=False), follower=True)
+                     step_monitor=StepMonitor, follower=True)
 
 
 def script_budget(config: Config) -> Budget:

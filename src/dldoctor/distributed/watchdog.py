@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,26 +118,24 @@ class Watchdog:
                 "collective": waiting, "line": user_line(frames, self.roots), "pid": os.getpid(),
                 "stack": [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames[-KEPT_FRAMES:]]}
 
-    def _frames(self) -> list[traceback.FrameSummary]:
-        """The main thread's stack, outermost first, without its source lines (reading them would load
-        every file on the stack into ``linecache``: memory the leak checks would see grow)."""
+    def _stack(self) -> list[types.FrameType]:
+        """The main thread's frames, innermost first."""
         frame = sys._current_frames().get(self.main) if self.main is not None else None
         frames = []
         while frame is not None:
-            frames.append(traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name,
-                                                 lookup_line=False))
+            frames.append(frame)
             frame = frame.f_back
-        frames.reverse()
         return frames
+
+    def _frames(self) -> list[traceback.FrameSummary]:
+        """The main thread's stack, outermost first, without its source lines (reading them would load
+        every file on the stack into ``linecache``: memory the leak checks would see grow)."""
+        return [traceback.FrameSummary(f.f_code.co_filename, f.f_lineno, f.f_code.co_name, lookup_line=False)
+                for f in reversed(self._stack())]
 
     def _signature(self) -> tuple[tuple[int, int], ...]:
         """Where the main thread is, cheaply: each frame's code and line."""
-        frame = sys._current_frames().get(self.main) if self.main is not None else None
-        out = []
-        while frame is not None:
-            out.append((id(frame.f_code), frame.f_lineno))
-            frame = frame.f_back
-        return tuple(out)
+        return tuple((id(f.f_code), f.f_lineno) for f in self._stack())
 
     def _run(self) -> None:
         """Read the stack every :data:`POLL_S` s. A rank writes its state to the store only when it changes

@@ -10,6 +10,7 @@ from inside its own ``optimizer.step()``), when it ends, or when it raises.
 from __future__ import annotations
 
 import contextlib
+import functools
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -37,10 +38,10 @@ def _as_main(argv: list[str], folder: Path | None) -> Iterator[None]:
 
 
 def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
-                 budget: Budget | None = None, step_monitor: Callable[[Any], Any] | None = None,
+                 budget: Budget | None = None, step_monitor: Callable[..., Any] | None = None,
                  follower: bool = False) -> Watcher:
     """Run the script under a :class:`Watcher` and return it with its record filled in (``follower``: see
-    ``Watcher.follower``).
+    ``Watcher.follower``; its step monitor, given ``read_memory=False``, times the steps alone).
 
     Raises :class:`EntrypointError` when the script is missing, or exits or raises before
     its first optimizer step (its traceback trimmed to its own frames).
@@ -58,6 +59,8 @@ def watch_script(target: str, args: Sequence[str] = (), module: bool = False,
         name, folder = target, path.resolve().parent
         roots = (folder,)
     record = WatchedLoop(script=name, argv=[target, *args])
+    if follower and step_monitor is not None:
+        step_monitor = functools.partial(step_monitor, read_memory=False)  # only rank 0's memory is judged
     watcher = Watcher(record, budget, roots, step_monitor)
     watcher.follower = follower
     argv = [str(Path(target).resolve()) if not module else target, *args]

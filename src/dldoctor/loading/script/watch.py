@@ -660,19 +660,17 @@ class Watcher:
             # On the host a read costs no synchronisation: each value now (a stack of them would be
             # two more operations, and their dispatch is most of what reading costs here).
             values = [float(t) for t in tensors]
-            return Pending(step, has_grad, values[len(loss):] if on_device else norms,
-                           values[0] if loss else None)
-        tensors = [t.reshape(()) for t in tensors]
-        if self._scalars.used + len(tensors) > self._scalars.capacity:
-            self._read_pending()  # full: read what is there first
-        span = self._scalars.put(tensors)
-        if span is None:  # too many, or on several devices: read now
-            values = _host_values(tensors)
-            return Pending(step, has_grad, values[len(loss):] if on_device else norms,
-                           values[0] if loss else None)
-        start, _ = span
-        return Pending(step, has_grad, (start + len(loss), len(on_device)) if on_device else norms,
-                       (start, 1) if loss else None)
+        else:
+            tensors = [t.reshape(()) for t in tensors]
+            if self._scalars.used + len(tensors) > self._scalars.capacity:
+                self._read_pending()  # full: read what is there first
+            span = self._scalars.put(tensors)
+            if span is not None:
+                start, _ = span
+                return Pending(step, has_grad, (start + len(loss), len(on_device)) if on_device else norms,
+                               (start, 1) if loss else None)
+            values = _host_values(tensors)  # too many, or on several devices: read now
+        return Pending(step, has_grad, values[len(loss):] if on_device else norms, values[0] if loss else None)
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if optimizer is self.optimizers[0]:
