@@ -4,6 +4,7 @@ a real model."""
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 
 import pytest
@@ -307,13 +308,97 @@ def test_other_ranks_record_what_the_rank_checks_read_and_no_more() -> None:
     assert all(s.loss is not None for s in follower.record.steps)
     assert [s.loss for s in follower.record.steps] == [s.loss for s in leader.record.steps]
     assert all(s.grad_norm is None for s in follower.record.steps)
-    assert all(s.grad_norm is not None for s in leader.record.steps)
+    from dldoctor.loading.script.watch import GRAD_EVERY, RANK_DENSE_GRAD_STEPS
+
+    read = [s.index for s in leader.record.steps if s.grad_norm is not None]
+    assert read == [i for i in range(12) if i < RANK_DENSE_GRAD_STEPS or i % GRAD_EVERY == 0]
     assert follower.kept == [] and leader.kept
     assert follower.record.resources.memory == () and leader.record.resources.memory
     assert len(follower.record.resources.compute_s) == len(leader.record.resources.compute_s) > 0
     for key in ("losses", "fingerprints", "per_rank_batch", "lr", "checksums", "sampler", "backwards"):
         assert record[key] == leader_record[key], key
     assert record["step_s"] is not None and record["per_rank_batch"] == 16
+
+
+def _watch_rank(train, steps: int):
+    """``train()`` run as rank 0 of 2 under a watcher and its rank probe for ``steps`` optimizer steps."""
+    from dldoctor.distributed import RankEnv
+    from dldoctor.distributed.rank_record import RankProbe
+    from dldoctor.loading.script.watch import Budget, StopScript, Watcher
+
+    watcher = Watcher(WatchedLoop(script="t.py", argv=["t.py"]), Budget(min_steps=steps, max_steps=steps), ())
+    watcher.rank_probe = RankProbe(RankEnv(0, 2, 0))
+    with watcher, contextlib.suppress(StopScript):
+        train()
+    return watcher, watcher.rank_probe.record(watcher)
+
+
+def test_fingerprints_are_taken_at_the_same_positions_of_every_epoch() -> None:
+    """Batches are hashed at the first steps of each epoch and every fourth after them, so a repeated order is
+    still compared position by position: an unshuffled loader's second epoch repeats the first at each hashed
+    position, a reshuffling one at none."""
+    from dldoctor.checks.distributed.same_order import repeated_order
+    from dldoctor.distributed.rank_record import FINGERPRINT_DENSE, FINGERPRINT_EVERY
+
+    def loop(shuffle: bool):
+        torch.manual_seed(0)
+        data = torch.utils.data.TensorDataset(torch.randn(192, 6), torch.randint(0, 3, (192,)))
+        loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=shuffle)  # 12 steps an epoch
+        model = nn.Linear(6, 3)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+        def train() -> None:
+            for _ in range(3):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+        return _watch_rank(train, 24)[1]
+
+    same = loop(shuffle=False)
+    taken = [i for i in range(12) if i < FINGERPRINT_DENSE or i % FINGERPRINT_EVERY == 0]
+    assert same["epoch_starts"][0] == 12
+    assert [i for i, f in enumerate(same["fingerprints"]) if f is not None] == taken + [12 + i for i in taken]
+    assert repeated_order(same) == (len(taken), len(taken))
+    assert repeated_order(loop(shuffle=True)) == (0, len(taken))
+
+
+def test_rank_zero_reads_gradient_norms_sparsely_but_misses_no_late_gradient() -> None:
+    """In a rank, gradient norms are read at the first steps and every fourth after them; a parameter whose
+    first gradient comes at a step in between is read at that step, so ``never_grad`` stays exact."""
+    from dldoctor.loading.script.watch import GRAD_EVERY, RANK_DENSE_GRAD_STEPS
+
+    late = RANK_DENSE_GRAD_STEPS + 2  # neither dense nor a multiple of GRAD_EVERY
+    assert late % GRAD_EVERY
+    torch.manual_seed(0)
+    trunk, head = nn.Linear(6, 3), nn.Linear(6, 3)
+    optimizer = torch.optim.SGD([*trunk.parameters(), *head.parameters()], lr=0.1)
+    model = nn.ModuleDict({"trunk": trunk, "head": head})
+    x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts, self.calls = model, 0
+
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            out = self.parts["trunk"](inputs)
+            return out + self.parts["head"](inputs) if self.calls > late else out
+
+    net = Net()
+
+    def train() -> None:
+        while True:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            optimizer.step()
+
+    watcher, _ = _watch_rank(train, 16)
+    read = [s.index for s in watcher.record.steps if s.grad_norm is not None]
+    assert late in read and late + 1 not in read
+    assert read == sorted({*range(RANK_DENSE_GRAD_STEPS), *range(0, 16, GRAD_EVERY), late})
+    assert watcher.record.never_grad == []
 
 
 def test_fingerprint_copies_held_until_the_record_are_not_the_loops_memory() -> None:
@@ -328,7 +413,8 @@ def test_fingerprint_copies_held_until_the_record_are_not_the_loops_memory() -> 
     from dldoctor.readings.leaks import detect
 
     torch.manual_seed(0)
-    images, labels = torch.randn(64, 3, 32, 32), torch.randint(0, 4, (64,))
+    data = torch.utils.data.TensorDataset(torch.randn(64, 3, 32, 32), torch.randint(0, 4, (64,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=16)  # 4 steps an epoch: every step's batch is hashed
     model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 4))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     watcher = Watcher(WatchedLoop(script="t.py", argv=["t.py"]), Budget(min_steps=48, max_steps=48), (),
@@ -337,10 +423,9 @@ def test_fingerprint_copies_held_until_the_record_are_not_the_loops_memory() -> 
     with watcher:
         try:
             while True:
-                for i in range(0, 64, 16):
-                    x = images[i:i + 16].clone().requires_grad_()
+                for x, y in loader:
                     optimizer.zero_grad()
-                    nn.functional.cross_entropy(model(x), labels[i:i + 16]).backward()
+                    nn.functional.cross_entropy(model(x.requires_grad_()), y).backward()
                     optimizer.step()
         except StopScript:
             pass

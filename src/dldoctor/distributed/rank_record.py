@@ -12,7 +12,10 @@ Per rank it records:
   (its first ``FINGERPRINT_SAMPLES`` samples, at most ``FINGERPRINT_ELEMENTS`` values evenly strided
   over them; a host tensor is hashed at the step, a device tensor's values are copied on their device
   and hashed when the record is made, so no step waits for the device): equal across ranks when ranks
-  read the same data, equal across epochs on one rank when the order repeats;
+  read the same data, equal across epochs on one rank when the order repeats. Taken at the first
+  ``FINGERPRINT_DENSE`` steps of each epoch and every ``FINGERPRINT_EVERY``-th after them (None at the
+  others): every rank takes the same steps, and each epoch the same positions, which is what the checks
+  compare;
 - ``checksums``: at steps 0, 1, 2, 4, 8, ... (and the last one), the float64 sum of absolute values of
   every parameter and of every floating buffer of the watched model, and each tensor's own sum (the
   first ``MAX_TENSORS``), read before the update: replicas in sync have equal ones;
@@ -23,7 +26,7 @@ Per rank it records:
   class name when it is another known wrapper), ``batch_norm``: its batch-norm layers (class, whether
   ``SyncBatchNorm``), ``per_rank_batch``: samples per step on this rank;
 - timings (median step and data-wait seconds, and the median seconds of the model's forward pass,
-  timed by hooks from the second step on), losses and learning rates, from the watched loop;
+  timed by the watcher's forward hooks from the second step on), losses and learning rates, from the watched loop;
 - ``gradients`` and ``norm_stats``: the :mod:`.step_probes` readings of a few steps (local and stepped
   gradients projected; whether batch-norm layers used their own batch's statistics).
 """
@@ -49,6 +52,12 @@ FINGERPRINT_ELEMENTS = 1 << 12
 #: Dtypes a host tensor's fingerprint is hashed from at the step, through numpy (bfloat16 has no numpy type).
 _NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16,
                            torch.int32, torch.int64, torch.bool})
+#: A fingerprint is taken at the first steps of each epoch, then at one step in this many (by the step's
+#: position in its epoch). Hashing a batch right after backward() costs 30-60 us of a 3.4 ms DDP step of the
+#: digits CNN (its code runs with cold caches: 7 us warm), and every rank's added time holds every rank's
+#: step. The checks need a few steps: three identical of those compared already name the fault.
+FINGERPRINT_DENSE = 8
+FINGERPRINT_EVERY = 4
 #: Per-tensor checksums kept per checksummed step, at most.
 MAX_TENSORS = 256
 
@@ -185,9 +194,7 @@ class RankProbe:
         self.gradients = GradientProbe()
         self.norms = NormProbe()
         self.forward_s: list[float] = []
-        self._timed: nn.Module | None = None
         self._forward_started: float | None = None
-        self._timer_handles: list[Any] = []
 
     # -- fed by the watcher ----------------------------------------------------------------------------
     def on_epoch(self, loader: Any) -> None:
@@ -209,10 +216,12 @@ class RankProbe:
         self.epochs.setdefault(id(loader), []).append(epoch if isinstance(epoch, int) else None)
 
     def on_step(self, model: nn.Module | None, model_calls: list[Any], step: int,
-                params: Sequence[torch.Tensor] = ()) -> None:
+                params: Sequence[torch.Tensor] = (), position: int | None = None) -> None:
         """At the first optimizer's step ``step`` (0-based among them), before the update; ``params``: the
-        parameters that optimizer updates."""
-        call = next((c for c in reversed(model_calls) if model is None or c.module is model), None)
+        parameters that optimizer updates; ``position``: the step's place in its epoch (None: ``step``)."""
+        at = step if position is None else position
+        taken = at < FINGERPRINT_DENSE or at % FINGERPRINT_EVERY == 0
+        call = next((c for c in reversed(model_calls) if model is None or c.module is model), None) if taken else None
         if call is None:
             self.heads.append(None)
         else:  # the model's first input, most often a tensor itself
@@ -232,29 +241,23 @@ class RankProbe:
         if step + 1 in PROBED_STEPS:
             self.gradients.arm(params)
             self.norms.arm(model)
-        if self._timed is None:
-            self._time_forward(model)
 
-    def _time_forward(self, model: nn.Module) -> None:
-        self._timed = model
-
-        def started(*_: Any) -> None:
+    def forward_began(self, module: nn.Module) -> None:
+        """The watcher's forward pre-hook saw ``module`` called: timed when it is the model of the steps so far
+        (from the second step on; the watcher's own hooks, as two more on the model would cost every call)."""
+        if module is self.last_model:
             self._forward_started = time.perf_counter()
 
-        def ended(*_: Any) -> None:
-            if self._forward_started is not None:
-                self.forward_s.append(time.perf_counter() - self._forward_started)
-                self._forward_started = None
-
-        self._timer_handles = [model.register_forward_pre_hook(started), model.register_forward_hook(ended)]
+    def forward_ended(self, module: nn.Module) -> None:
+        """The watcher's forward hook saw the call of ``module`` return."""
+        if self._forward_started is not None and module is self.last_model:
+            self.forward_s.append(time.perf_counter() - self._forward_started)
+            self._forward_started = None
 
     def close(self) -> None:
         """Remove every hook (the watched loop has stopped)."""
         self.gradients.disarm()
         self.norms.disarm()
-        for handle in self._timer_handles:
-            handle.remove()
-        self._timer_handles.clear()
 
     # -- the record --------------------------------------------------------------------------------------
     def record(self, watcher: Any) -> dict[str, Any]:

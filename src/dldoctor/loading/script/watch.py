@@ -255,6 +255,10 @@ PENDING_STEPS = 32
 #: step costs (about 50 us of the digits CNN's 3.5 ms step, more with many parameter tensors).
 DENSE_GRAD_STEPS = 32
 GRAD_EVERY = 4
+#: In a distributed run, rank 0 reads them densely over fewer steps: every rank's added time holds every
+#: rank's step, and right after backward() the read costs 35-55 us of the digits CNN's 3.4 ms DDP step.
+#: (Host values are read at the step, so a gradient that appears late is still caught at once.)
+RANK_DENSE_GRAD_STEPS = 8
 
 
 #: Wrappers whose forward only hands the batch to the module they wrap (and synchronises the ranks): their
@@ -433,6 +437,8 @@ class Watcher:
     def _forward_pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if _is_wrapper(module):
             return
+        if self.rank_probe is not None:
+            self.rank_probe.forward_began(module)
         if self._depth == 0:
             self._outer = module
         self._depth += 1
@@ -443,6 +449,8 @@ class Watcher:
         if _is_wrapper(module):
             self.wrapper = module
             return
+        if self.rank_probe is not None:
+            self.rank_probe.forward_ended(module)
         self._depth = max(0, self._depth - 1)
         if isinstance(module, nn.modules.loss._Loss):
             self._in_loss = max(0, self._in_loss - 1)
@@ -618,7 +626,8 @@ class Watcher:
 
     def _record_step(self, optimizer: torch.optim.Optimizer) -> None:
         key = id(optimizer)
-        if all(o is not optimizer for o in self.optimizers):
+        if not self.optimizers or (optimizer is not self.optimizers[0]
+                                   and all(o is not optimizer for o in self.optimizers)):
             self.optimizers.append(optimizer)
             self.record.optimizers.append(OptimizerInfo(
                 type(optimizer).__name__, type(optimizer).__module__, dict(optimizer.defaults),
@@ -634,16 +643,28 @@ class Watcher:
         if index == 0:
             self._keep_batch()
             if self.rank_probe is not None:
-                self.rank_probe.on_step(self.model, self.model_calls, self.record.optimizers[0].steps, params)
+                starts = self.record.epoch_starts
+                self.rank_probe.on_step(self.model, self.model_calls, self.record.optimizers[0].steps, params,
+                                        position=len(self.record.steps) - (starts[-1] if starts else 0))
+        groups = optimizer.param_groups
         step = StepRecord(
             index=len(self.record.steps), optimizer=index, backwards=self._since_step.get(key, 0),
             fresh=self._fresh.get(key), grads_at_step=None, held=len(params), loss=None,
             training=self._training_in_step if index == 0 else None,
-            lr=tuple(float(g.get("lr", math.nan)) for g in optimizer.param_groups), grad_norm=None)
+            lr=(float(groups[0].get("lr", math.nan)),) if len(groups) == 1
+            else tuple(float(g.get("lr", math.nan)) for g in groups), grad_norm=None)
         self.record.steps.append(step)
-        self._pending.append(self._put(step, has_grad, norms))
-        if len(self._pending) >= PENDING_STEPS:
-            self._read_pending()
+        loss = self._last_loss
+        if norms is None and loss is not None and loss.device.type == "cpu":
+            step.loss = float(loss)  # the common step on the host: its loss alone, nothing else to read
+        else:
+            pending = self._put(step, has_grad, norms)
+            if isinstance(pending.loss, tuple) or isinstance(pending.norms, tuple):
+                self._pending.append(pending)  # values on the device, read with later steps' in one transfer
+                if len(self._pending) >= PENDING_STEPS:
+                    self._read_pending()
+            else:
+                self._settle(pending, [])  # read already (on the host): ``ever_grad`` is up to date at once
         self.record.optimizers[index].steps += 1
         self._since_step[key] = 0
         self._fresh.pop(key, None)
@@ -762,7 +783,7 @@ class Watcher:
                 if recent is None:
                     recent = watcher.last_batch[id(loader)] = collections.deque(maxlen=2)
                 recent.append(batch)
-                if not torch.is_grad_enabled() and watcher.val_loader is None and loader is not watcher.source_loader:
+                if watcher.val_loader is None and loader is not watcher.source_loader and not torch.is_grad_enabled():
                     watcher.val_loader = loader
             return batch
 
@@ -778,7 +799,7 @@ class Watcher:
             return
         # The model call whose output the loss read (with accumulation, the step's last one);
         # after the first step, a step with one call needs no search.
-        if len(calls) == 1 and self.kept:
+        if len(calls) == 1 and (self.kept or (self.follower and self.record.steps)):
             call = calls[0]
         else:
             call, (key, view) = next(((c, found) for c in reversed(calls)
@@ -868,28 +889,33 @@ class Watcher:
 
     def _read_grads(self, params: list[torch.Tensor], index: int) -> tuple[list[bool], Any]:
         """The step's gradient norms (see :func:`_grad_norms`), on the first ``DENSE_GRAD_STEPS``
-        steps of each optimizer and every ``GRAD_EVERY``-th after them; on the others (None:
+        steps of each optimizer (``RANK_DENSE_GRAD_STEPS`` in a rank of a distributed run) and every
+        ``GRAD_EVERY``-th after them; on the others (None:
         not read) unless a parameter of the first optimizer that has had no non-zero gradient
         yet holds one now, so that ``never_grad`` misses no gradient."""
         if self.follower:
             return [p.grad is not None for p in params], None
         n = self.record.optimizers[index].steps
-        if n < DENSE_GRAD_STEPS or n % GRAD_EVERY == 0:
+        if n < (DENSE_GRAD_STEPS if self.rank_probe is None else RANK_DENSE_GRAD_STEPS) or n % GRAD_EVERY == 0:
             return _grad_norms(params)
         has = [p.grad is not None for p in params]
         if not any(has):
             return has, []  # nothing to read: no gradient at all
-        if index == 0 and any(h and i not in self.ever_grad for i, h in enumerate(has)):
+        if index == 0 and len(self.ever_grad) < len(has) and any(h and i not in self.ever_grad
+                                                                for i, h in enumerate(has)):
             return _grad_norms(params)
         return has, None
 
     def _read_pending(self) -> None:
         values = self._scalars.read()
         for pending in self._pending:
-            norms = pending.read(values)
-            if pending.step.optimizer == 0 and len(self.ever_grad) < len(norms):
-                self.ever_grad.update(i for i, n in enumerate(norms) if n)
+            self._settle(pending, values)
         self._pending.clear()
+
+    def _settle(self, pending: Pending, values: list[float]) -> None:
+        norms = pending.read(values)
+        if pending.step.optimizer == 0 and len(self.ever_grad) < len(norms):
+            self.ever_grad.update(i for i, n in enumerate(norms) if n)
 
     # -- the end ------------------------------------------------------------------------------------------
     def created_optimizer(self) -> torch.optim.Optimizer | None:
