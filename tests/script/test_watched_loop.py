@@ -126,6 +126,7 @@ for epoch in range(3):
         g_loss.backward()
         g_opt.step()
 """,
+    "gradients zeroed in place": HEALTHY_LOOP.replace("opt.zero_grad()", "opt.zero_grad(set_to_none=False)"),
     "a scheduler that ends with the script": HEALTHY_LOOP.replace("range(4)", "range(1)").replace(
         "for epoch in range(1):\n", "sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.001, total_iters=16)\n"
         "for epoch in range(1):\n").replace("        opt.step()\n", "        opt.step()\n        sched.step()\n"),
@@ -355,3 +356,72 @@ def test_step_values_wait_in_one_device_buffer_and_come_back_in_order():
     assert scalars.read() == [1.5, 2.0, 3.0] and scalars.used == 0
     assert scalars.put([torch.tensor(float("nan"))]) == (0, 1) and scalars.buffer is buffer  # reused, not grown
     assert math.isnan(scalars.read()[0])
+
+
+def test_gradients_reset_to_zeros_none_or_sparse_are_told_from_stale_ones():
+    """``zero_grad(set_to_none=False)`` leaves zeros: reset; any non-zero or NaN value left: not reset. Told in one
+    fused read, and for sparse gradients (``nn.Embedding(sparse=True)``) and mixed dtypes by their values."""
+    from dldoctor.loading.script.watch import _all_reset
+
+    dense = torch.zeros(3, requires_grad=True)
+    half = torch.zeros(2, dtype=torch.float16, requires_grad=True)
+    embedding = torch.nn.Embedding(5, 2, sparse=True)
+    params = [dense, half, embedding.weight]
+    assert _all_reset(params)  # no gradient yet
+    embedding(torch.tensor([1, 3])).sum().backward()
+    dense.grad, half.grad = torch.zeros(3), torch.zeros(2, dtype=torch.float16)
+    assert not _all_reset(params)  # the embedding's sparse gradient holds ones
+    embedding.weight.grad = torch.sparse_coo_tensor(torch.tensor([[1]]), torch.zeros(1, 2), (5, 2),
+                                                     check_invariants=True)
+    assert _all_reset(params)  # zeros everywhere
+    half.grad[1] = 1e-4
+    assert not _all_reset(params)
+    half.grad.zero_()
+    dense.grad[0] = math.nan
+    assert not _all_reset(params)
+    dense.grad.zero_()
+    assert _all_reset([dense, half])  # the first tensor, then the others in one fused read
+    half.grad[0] = math.nan
+    assert not _all_reset([dense, half])
+
+
+SPARSE_EMBEDDING = """
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+tokens = torch.randint(0, 50, (512, 6))
+labels = (tokens[:, 0] % 2).long()
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tokens, labels), batch_size=32, shuffle=True)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 8, sparse=True)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(self.emb(x).mean(1))
+
+
+model = Net()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(4):
+    for x, y in loader:
+        opt.zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+"""
+
+
+def test_sparse_gradients_zeroed_in_place_are_watched_and_probed(make_project):
+    """An ``nn.Embedding(sparse=True)`` whose gradients are zeroed in place: the watcher's reset test and the
+    forward trace read the sparse gradient's values (both raised NotImplementedError before: the user's
+    backward() failed inside the watcher, then the forward trace crashed the run)."""
+    path = make_project(SPARSE_EMBEDDING, name="train.py", header="")
+    diagnosis = diagnose_file(path)
+    assert not [c.name for c in diagnosis.checks if c.status.value == "errored"]
+    ran = {c.name: c.status.value for c in diagnosis.checks}
+    assert ran["loop-gradients"] == "passed" and ran["forward-pass"] == "passed", ran
+    assert not [f.id for f in diagnosis.diagnoses if f.severity.value in ("error", "warning")]

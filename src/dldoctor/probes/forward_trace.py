@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from dldoctor.loading.user_traceback import _is_library, exception_line, format_user_traceback, innermost_user_frame
-from dldoctor.runtime.tensors import TensorInfo, all_finite, describe, describe_all, iter_tensors
+from dldoctor.runtime.tensors import TensorInfo, all_finite, describe, describe_all, iter_tensors, stored_values
 
 #: Module attributes that say what input a layer expects.
 SETTING_ATTRS = (
@@ -552,7 +552,7 @@ def _param_grads(model: nn.Module) -> tuple[ParamGrad, ...]:
     out = []
     with torch.no_grad():
         for name, p in model.named_parameters():
-            g = p.grad
+            g = stored_values(p.grad) if p.grad is not None else None
             has = g is not None
             finite = all_finite(g) if g is not None else True
             out.append(ParamGrad(

@@ -50,6 +50,17 @@ def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
             yield from iter_tensors(item)
 
 
+def stored_values(t: torch.Tensor) -> torch.Tensor:
+    """A sparse tensor's stored values (coalesced: one per index), a dense one itself. Many operations
+    (``ne``, ``max``, ``norm`` with some arguments) are not implemented for sparse layouts; what a sparse
+    gradient (``nn.Embedding(sparse=True)``) holds is read from its values."""
+    if t.layout == torch.sparse_coo:
+        return t.coalesce().values()
+    if t.layout != torch.strided:
+        return t.values()
+    return t
+
+
 def all_finite(t: torch.Tensor) -> bool:
     """Whether every value of ``t`` is finite (integer tensors always are).
 
@@ -57,8 +68,7 @@ def all_finite(t: torch.Tensor) -> bool:
     is: on CPU one ``aminmax`` costs about a tenth of ``isfinite(t).all()``, and the
     probes ask this of every gradient and activation.
     """
-    if t.is_sparse:
-        t = t.coalesce().values()
+    t = stored_values(t)
     if t.numel() == 0 or not (t.is_floating_point() or t.is_complex()):
         return True
     if t.is_complex():
