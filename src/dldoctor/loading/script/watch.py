@@ -119,12 +119,16 @@ def _detached(value: Any, clone: bool = True) -> Any:
 
 def _batch_size(value: Any) -> int:
     """The first dimension of the first tensor with one in a batch (0 if none)."""
+    if isinstance(value, (list, tuple)):  # the model's positional inputs, first: the common case
+        for item in value:
+            n = _batch_size(item)
+            if n:
+                return n
+        return 0
     if isinstance(value, torch.Tensor):
         return int(value.shape[0]) if value.dim() else 0
     if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return next((n for v in value if (n := _batch_size(v))), 0)
+        return _batch_size(list(value.values()))
     return 0
 
 
@@ -345,6 +349,7 @@ class Watcher:
         self._in_loss = 0
         self._since_step: dict[int, int] = {}  # optimizer id -> backward calls since its last step
         self._fresh: dict[int, bool | None] = {}  # optimizer id -> reset before the first of those
+        self._params: dict[int, tuple[int, list[torch.Tensor]]] = {}  # optimizer id -> (backward, its trainable)
         self._backwards_total = 0
         self._last_loss: torch.Tensor | None = None
         self._pending: list[Pending] = []
@@ -458,7 +463,7 @@ class Watcher:
             self._forward_handles += self._hook_forward(fn.register_forward_pre_hook, fn.register_forward_hook)
 
     def _forward_pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        if _is_wrapper(module):
+        if self._forward_global and _is_wrapper(module):  # narrowed: on the model and the loss, never a wrapper
             return
         if self.rank_probe is not None:
             self.rank_probe.forward_began(module)
@@ -469,7 +474,7 @@ class Watcher:
             self._in_loss += 1
 
     def _forward_post(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
-        if _is_wrapper(module):
+        if self._forward_global and _is_wrapper(module):
             self.wrapper = module
             return
         if self.rank_probe is not None:
@@ -553,7 +558,9 @@ class Watcher:
             # zero_grad(), and does not touch its gradients.
             key = id(optimizer)
             if not self._fresh.get(key):
-                self._fresh[key] = _all_reset(_trainable(optimizer))
+                params = _trainable(optimizer)
+                self._params[key] = (self._backwards_total, params)  # a step right after this backward reuses it
+                self._fresh[key] = _all_reset(params)
             self._since_step[key] = self._since_step.get(key, 0) + 1
         if self.loss_call is None:
             self._relate_loss(tensor)
@@ -661,7 +668,8 @@ class Watcher:
         index = 0 if optimizer is self.optimizers[0] else self.optimizers.index(optimizer)
         if not self.record.step_line:
             self.record.step_line = self._user_line()
-        params = _trainable(optimizer)
+        cached = self._params.pop(key, None)
+        params = cached[1] if cached is not None and cached[0] == self._backwards_total else _trainable(optimizer)
         has_grad, norms = self._read_grads(params, index)
         if index == 0:
             self._keep_batch()
