@@ -50,13 +50,17 @@ def iter_tensors(obj: Any) -> Iterator[torch.Tensor]:
             yield from iter_tensors(item)
 
 
+#: The compressed sparse layouts, whose ``values()`` are what they store.
+_COMPRESSED = (torch.sparse_csr, torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc)
+
+
 def stored_values(t: torch.Tensor) -> torch.Tensor:
     """A sparse tensor's stored values (coalesced: one per index), a dense one itself. Many operations
     (``ne``, ``max``, ``norm`` with some arguments) are not implemented for sparse layouts; what a sparse
     gradient (``nn.Embedding(sparse=True)``) holds is read from its values."""
     if t.layout == torch.sparse_coo:
         return t.coalesce().values()
-    if t.layout != torch.strided:
+    if t.layout in _COMPRESSED:
         return t.values()
     return t
 
