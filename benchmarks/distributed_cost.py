@@ -247,7 +247,7 @@ def measure_in_process(blocks: int, block_steps: int, per_rank_batch: int, folde
     data = json.loads(out.read_text())
     out_rows = []
     # From step 3 of each block (its first steps pay for the switch, and steps 1-2 probe gradients and batch
-    # norm once); with blocks longer than 80 steps, from step 40 too: a watcher's first 32 steps read memory and
+    # norm once); with blocks of 80 steps or more, from step 40 too: a watcher's first 32 steps read memory and
     # gradient norms every step (then one in 4), so the steady state after them costs less per step.
     starts = [min(3, block_steps // 4)] + ([DENSE_STEPS] if block_steps >= 2 * DENSE_STEPS else [])
     for skip in starts:

@@ -921,9 +921,9 @@ class Watcher:
     def _read_grads(self, params: list[torch.Tensor], index: int) -> tuple[list[bool], Any]:
         """The step's gradient norms (see :func:`_grad_norms`), on the first ``DENSE_GRAD_STEPS``
         steps of each optimizer (``RANK_DENSE_GRAD_STEPS`` in a rank of a distributed run) and every
-        ``GRAD_EVERY``-th after them; on the others (None:
-        not read) unless a parameter of the first optimizer that has had no non-zero gradient
-        yet holds one now, so that ``never_grad`` misses no gradient."""
+        ``GRAD_EVERY``-th after them; on the others (None: not read) unless a parameter of the first
+        optimizer that has had no non-zero gradient yet holds one now, so that ``never_grad`` misses
+        no gradient."""
         if self.follower:
             return [p.grad is not None for p in params], None
         n = self.record.optimizers[index].steps
