@@ -265,6 +265,12 @@ def test_fingerprints_read_every_sampled_row_not_one_border() -> None:
     assert fingerprint((marked.clone().requires_grad_(),)) == fingerprint((marked,))
     view = marked[:, 0].transpose(1, 2)  # a strided view: the same values in the same order either way
     assert fingerprint((view,)) == fingerprint((view.contiguous().requires_grad_(),))
+    # A small contiguous batch (its first samples hold under 4096 values) is hashed from its bytes as they lie.
+    small = torch.arange(32 * 64, dtype=torch.float32).view(32, 1, 8, 8)
+    assert fingerprint((small,)) == fingerprint((small.clone().requires_grad_(),))
+    assert fingerprint((small,)) != fingerprint((small.flip(0).contiguous(),))
+    assert fingerprint((small[::2],)) == fingerprint((small[::2].contiguous().requires_grad_(),))
+    assert fingerprint((small[0, 0, 0, 0],)) == fingerprint((small[0, 0, 0, 0].clone().requires_grad_(),))
 
 
 # -- what the other ranks record --------------------------------------------------------------------------

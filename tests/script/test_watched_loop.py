@@ -425,3 +425,53 @@ def test_sparse_gradients_zeroed_in_place_are_watched_and_probed(make_project):
     ran = {c.name: c.status.value for c in diagnosis.checks}
     assert ran["loop-gradients"] == "passed" and ran["forward-pass"] == "passed", ran
     assert not [f.id for f in diagnosis.diagnoses if f.severity.value in ("error", "warning")]
+
+
+def _watch(train, steps: int):
+    """``train()`` under a watcher (and its step monitor) for ``steps`` optimizer steps."""
+    import contextlib
+
+    from dldoctor.loading.script.record import WatchedLoop
+    from dldoctor.loading.script.watch import Budget, StopScript, Watcher
+    from dldoctor.probes.resources.monitor import StepMonitor
+
+    watcher = Watcher(WatchedLoop(script="t.py", argv=["t.py"]), Budget(min_steps=steps, max_steps=steps), (),
+                      step_monitor=lambda device: StepMonitor(device, read_memory=False))
+    with watcher, contextlib.suppress(StopScript):
+        train()
+    return watcher
+
+
+@pytest.mark.parametrize("switch_at", [None, 21, 22, 23, 24])
+def test_a_loop_that_stops_feeding_the_loaders_batches_as_they_come_is_seen_within_a_few_steps(switch_at):
+    """Once its batches are kept, the watcher searches where the model's inputs came from on one step in
+    DIRECT_EVERY only; a loop that starts passing a copy of the batch at any later step is still told from one
+    that feeds the loader's batches as they come, and every step's sample count is right (the epoch's last,
+    shorter batch included)."""
+    from dldoctor.loading.script.watch import DIRECT_EVERY, KEPT_WHILE_DIRECT
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(200, 6), torch.randint(0, 3, (200,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)  # 13 batches, the last of 8
+    model = torch.nn.Linear(6, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = 24 + DIRECT_EVERY
+    assert steps > KEPT_WHILE_DIRECT + DIRECT_EVERY
+
+    def train():
+        step = 0
+        for _ in range(3):
+            for x, y in loader:
+                optimizer.zero_grad()
+                inputs = x if switch_at is None or step < switch_at else x.clone()
+                torch.nn.functional.cross_entropy(model(inputs), y).backward()
+                optimizer.step()
+                step += 1
+
+    watcher = _watch(train, steps)
+    assert len(watcher.record.steps) == steps
+    assert watcher.direct is (switch_at is None)
+    assert watcher.train_loader is loader
+    sizes = [8 if i % 13 == 12 else 16 for i in range(steps)]
+    monitored = watcher.record.monitored_steps
+    assert list(watcher.record.resources.samples) == [sizes[i] for i in monitored]

@@ -50,6 +50,11 @@ MAX_KEPT_BYTES = 256 * 2**20
 #: fragment malloc's heap, and reading its statistics after a step (the memory series) then
 #: costs 5-6x more (86 against 16 us per read on the digits CNN after 870 steps).
 KEPT_WHILE_DIRECT = 16
+#: Once those are kept, one step in this many searches again where the model's inputs came from (the
+#: others take the batch's sample count from the model call): a loop that stops feeding the loader's
+#: batches as they come is seen within a few steps, and the search (about 270 Python operations, 15 us of
+#: a 3 ms DDP step of the digits CNN) leaves the other steps.
+DIRECT_EVERY = 4
 
 
 class StopScript(BaseException):
@@ -261,9 +266,9 @@ PENDING_STEPS = 32
 DENSE_GRAD_STEPS = 32
 GRAD_EVERY = 4
 #: In a distributed run, rank 0 reads them densely over fewer steps: every rank's added time holds every
-#: rank's step, and right after backward() the read costs 35-55 us of the digits CNN's 3.4 ms DDP step.
+#: rank's step, and right after backward() the read costs 35-55 us of the digits CNN's 3 ms DDP step.
 #: (Host values are read at the step, so a gradient that appears late is still caught at once.)
-RANK_DENSE_GRAD_STEPS = 8
+RANK_DENSE_GRAD_STEPS = 4
 
 
 #: Wrappers whose forward only hands the batch to the module they wrap (and synchronises the ranks): their
@@ -343,6 +348,7 @@ class Watcher:
         self.loader_iters: dict[int, int] = {}  # loader id -> times iterated
         self.direct = True
         """Every kept step called the model on batch[0] of the training loader and the loss on batch[1]."""
+        self._steady = False  # direct, and every batch needed kept: see _steady_step
         self.ever_grad: set[int] = set()
         self._depth = 0
         self._outer: nn.Module | None = None  # the module of the outermost call in progress
@@ -655,38 +661,38 @@ class Watcher:
         return args, {**kwargs, "closure": watched_closure}
 
     def _record_step(self, optimizer: torch.optim.Optimizer) -> None:
-        key = id(optimizer)
-        if not self.optimizers or (optimizer is not self.optimizers[0]
-                                   and all(o is not optimizer for o in self.optimizers)):
-            self.optimizers.append(optimizer)
-            self.record.optimizers.append(OptimizerInfo(
+        key, optimizers, record = id(optimizer), self.optimizers, self.record
+        if not optimizers or (optimizer is not optimizers[0] and all(o is not optimizer for o in optimizers)):
+            optimizers.append(optimizer)
+            record.optimizers.append(OptimizerInfo(
                 type(optimizer).__name__, type(optimizer).__module__, dict(optimizer.defaults),
                 [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups],
                 len(_trainable(optimizer))))
-            if len(self.optimizers) == 1:
+            if len(optimizers) == 1:
                 self._choose_model(optimizer)
-        index = 0 if optimizer is self.optimizers[0] else self.optimizers.index(optimizer)
-        if not self.record.step_line:
-            self.record.step_line = self._user_line()
+        index = 0 if optimizer is optimizers[0] else optimizers.index(optimizer)
+        if not record.step_line:
+            record.step_line = self._user_line()
         cached = self._params.pop(key, None)
         params = cached[1] if cached is not None and cached[0] == self._backwards_total else _trainable(optimizer)
         has_grad, norms = self._read_grads(params, index)
+        info, steps = record.optimizers[index], record.steps
         if index == 0:
             self._keep_batch()
             if self.rank_probe is not None:
-                starts = self.record.epoch_starts
-                self.rank_probe.on_step(self.model, self.model_calls, self.record.optimizers[0].steps, params,
-                                        position=len(self.record.steps) - (starts[-1] if starts else 0))
+                starts = record.epoch_starts
+                self.rank_probe.on_step(self.model, self.model_calls, info.steps, params,
+                                        position=len(steps) - (starts[-1] if starts else 0))
         groups = optimizer.param_groups
         step = StepRecord(
-            index=len(self.record.steps), optimizer=index, backwards=self._since_step.get(key, 0),
-            fresh=self._fresh.get(key), grads_at_step=None, held=len(params), loss=None,
+            index=len(steps), optimizer=index, backwards=self._since_step.get(key, 0),
+            fresh=self._fresh.pop(key, None), grads_at_step=None, held=len(params), loss=None,
             training=self._training_in_step if index == 0 else None,
             lr=(float(groups[0].get("lr", math.nan)),) if len(groups) == 1
             else tuple(float(g.get("lr", math.nan)) for g in groups), grad_norm=None)
-        self.record.steps.append(step)
+        steps.append(step)
         loss = self._last_loss
-        if norms is None and loss is not None and loss.device.type == "cpu":
+        if norms is None and loss is not None and loss.is_cpu:
             step.loss = float(loss)  # the common step on the host: its loss alone, nothing else to read
         else:
             pending = self._put(step, has_grad, norms)
@@ -696,9 +702,8 @@ class Watcher:
                     self._read_pending()
             else:
                 self._settle(pending, [])  # read already (on the host): ``ever_grad`` is up to date at once
-        self.record.optimizers[index].steps += 1
+        info.steps += 1
         self._since_step[key] = 0
-        self._fresh.pop(key, None)
 
     def _put(self, step: StepRecord, has_grad: list[bool], norms: list[Any] | None) -> Pending:
         """The step's loss and gradient norms into the device buffer in one write (their values
@@ -823,10 +828,12 @@ class Watcher:
     def _keep_batch(self) -> None:
         """Keep this step's model inputs and loss target, and tell whether they are the
         training loader's batch as it comes (then the loader itself can be used)."""
+        if self._steady_step():
+            return
         loss = self._step_loss()
         calls = [c for c in self.model_calls if c.module is self.model]
         if loss is None or not calls:
-            self.direct = False
+            self.direct = self._steady = False
             return
         # The model call whose output the loss read (with accumulation, the step's last one);
         # after the first step, a step with one call needs no search.
@@ -854,6 +861,8 @@ class Watcher:
         else:
             self.direct = False
         self._samples = _batch_size(call.args) or _batch_size(call.kwargs)
+        self._steady = self.direct and self.train_loader is not None and (
+            self.follower or len(self.kept) >= KEPT_WHILE_DIRECT)
         if (self.direct and len(self.kept) >= KEPT_WHILE_DIRECT) or self.follower:
             return
         size = _nbytes(call.args) + _nbytes(call.kwargs) + _nbytes(loss.target)
@@ -862,6 +871,19 @@ class Watcher:
             self.kept.append(Kept(_detached(call.args, copy), _detached(call.kwargs, copy),
                                   _detached(loss.target, copy)))
             self.kept_bytes += size
+
+    def _steady_step(self) -> bool:
+        """A step of a loop that feeds the training loader's batches to the model as they come, with every
+        batch it needs kept: the batch's sample count taken from the model call, and True, on all steps
+        but one in ``DIRECT_EVERY`` (the full search, which tells whether the loop still does so)."""
+        if not self._steady or not len(self.record.steps) % DIRECT_EVERY or not self.model_calls:
+            return False
+        call = self.model_calls[-1]
+        first = call.args[0] if call.module is self.model and len(call.args) == 1 else None
+        if not isinstance(first, torch.Tensor) or not first.dim():
+            return False
+        self._samples = first.shape[0]
+        return True
 
     @staticmethod
     def _is_direct(batch: Any, call: ModelCall, loss: LossCall) -> bool:
@@ -923,12 +945,15 @@ class Watcher:
         steps of each optimizer (``RANK_DENSE_GRAD_STEPS`` in a rank of a distributed run) and every
         ``GRAD_EVERY``-th after them; on the others (None: not read) unless a parameter of the first
         optimizer that has had no non-zero gradient yet holds one now, so that ``never_grad`` misses
-        no gradient."""
+        no gradient. Once each of them has had one, the other steps look at no gradient at all (a test
+        per tensor would cost every step of a model with hundreds of them)."""
         if self.follower:
-            return [p.grad is not None for p in params], None
+            return [], None
         n = self.record.optimizers[index].steps
         if n < (DENSE_GRAD_STEPS if self.rank_probe is None else RANK_DENSE_GRAD_STEPS) or n % GRAD_EVERY == 0:
             return _grad_norms(params)
+        if index == 0 and len(self.ever_grad) >= len(params):
+            return [], None  # every parameter has had a gradient: nothing to learn from this step's
         has = [p.grad is not None for p in params]
         if not any(has):
             return has, []  # nothing to read: no gradient at all
