@@ -79,7 +79,7 @@ class Budget:
     hang_s: float = 20.0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class LossCall:
     """A loss computed in the current step: a loss module or a ``torch.nn.functional`` loss."""
 
@@ -90,7 +90,7 @@ class LossCall:
     output: Any
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ModelCall:
     """An outermost module call with gradients enabled: the module, its arguments, its output."""
 
@@ -361,6 +361,7 @@ class Watcher:
         self._pending: list[Pending] = []
         self._scalars = DeviceScalars()
         self._boundary: int | None = None
+        self._stop = budget.max_steps  # the step the script is stopped at (see _stop_at)
         self._pass: NoGradPass | None = None
         self._handles: list[Any] = []
         self._forward_handles: list[Any] = []
@@ -508,7 +509,7 @@ class Watcher:
                 self._pass = NoGradPass(after_step=len(self.record.steps))
                 self.record.no_grad_passes.append(self._pass)
                 if self.record.steps and self._boundary is None:
-                    self._boundary = len(self.record.steps)
+                    self._set_boundary()
             self._pass.calls += 1
             self._pass.training += int(module.training)
 
@@ -636,7 +637,7 @@ class Watcher:
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...],
                   kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        if len(self.record.steps) >= self._stop_at():
+        if len(self.record.steps) >= self._stop:
             self.record.stopped = "budget"
             raise StopScript
         closure = args[1] if len(args) > 1 else kwargs.get("closure")
@@ -759,6 +760,11 @@ class Watcher:
             return b.max_steps
         return min(b.max_steps, max(b.min_steps, self._boundary + b.after_boundary))
 
+    def _set_boundary(self) -> None:
+        """The loop's first epoch boundary is here (the training loader iterated again, or an evaluation pass)."""
+        self._boundary = len(self.record.steps)
+        self._stop = self._stop_at()
+
     def _choose_model(self, optimizer: torch.optim.Optimizer) -> None:
         """The trained module: the outermost module called in this step whose parameters the
         optimizer holds most of (or, if it holds none of any, the largest one called)."""
@@ -797,7 +803,7 @@ class Watcher:
                     if count >= 2:
                         watcher.record.epoch_starts.append(len(watcher.record.steps))
                     if count >= 2 and watcher._boundary is None:
-                        watcher._boundary = len(watcher.record.steps)
+                        watcher._set_boundary()
                 if not watcher.record.loader_line:
                     watcher.record.loader_line = watcher._user_line()
                 if watcher.rank_probe is not None:

@@ -116,22 +116,20 @@ class StepMonitor:
         start = time.perf_counter()
         self._wait.append(wait_s)
         self._copy.append(copy_s)
-        self._compute.append(compute_s)
+        compute = self._compute
+        compute.append(compute_s)
         self._samples.append(samples)
-        index = len(self._compute) - 1
-        if index >= self._next_read:
-            self._read_memory(index)
-        if self._roots is not None and len(self._compute) >= self._next_snapshot:
+        index = len(compute) - 1
+        if index >= self._next_read:  # the memory reading, here and not in a method: this runs after every step
+            self._memory.append(self._read())
+            if self._read_host is not None:
+                self._host.append(self._read_host())
+            self._memory_steps.append(index)
+            self._next_read = index + (1 if index + 1 < DENSE_READS else SPARSE_INTERVAL)
+        if self._roots is not None and index + 1 >= self._next_snapshot:
             self._take_snapshot()
             self._next_snapshot = 4 * self._next_snapshot - 3
         self._overhead += time.perf_counter() - start
-
-    def _read_memory(self, index: int) -> None:
-        self._memory.append(self._read())
-        if self._read_host is not None:
-            self._host.append(self._read_host())
-        self._memory_steps.append(index)
-        self._next_read = index + (1 if index + 1 < DENSE_READS else SPARSE_INTERVAL)
 
     def _take_snapshot(self) -> None:
         step = len(self._compute) - 1
