@@ -361,7 +361,7 @@ class Watcher:
         self._pending: list[Pending] = []
         self._scalars = DeviceScalars()
         self._boundary: int | None = None
-        self._stop = budget.max_steps  # the step the script is stopped at (see _stop_at)
+        self._stop = budget.max_steps  # the step the script is stopped at (see _set_boundary)
         self._pass: NoGradPass | None = None
         self._handles: list[Any] = []
         self._forward_handles: list[Any] = []
@@ -754,16 +754,12 @@ class Watcher:
         self._step_ended = time.perf_counter()
         self._waited, self._interval_clean = 0.0, True
 
-    def _stop_at(self) -> int:
-        b = self.budget
-        if self._boundary is None:
-            return b.max_steps
-        return min(b.max_steps, max(b.min_steps, self._boundary + b.after_boundary))
-
     def _set_boundary(self) -> None:
-        """The loop's first epoch boundary is here (the training loader iterated again, or an evaluation pass)."""
+        """The loop's first epoch boundary is here (the training loader iterated again, or an evaluation pass):
+        the script is stopped ``after_boundary`` steps later, within the budget's bounds."""
+        b = self.budget
         self._boundary = len(self.record.steps)
-        self._stop = self._stop_at()
+        self._stop = min(b.max_steps, max(b.min_steps, self._boundary + b.after_boundary))
 
     def _choose_model(self, optimizer: torch.optim.Optimizer) -> None:
         """The trained module: the outermost module called in this step whose parameters the
@@ -963,8 +959,7 @@ class Watcher:
         has = [p.grad is not None for p in params]
         if not any(has):
             return has, []  # nothing to read: no gradient at all
-        if index == 0 and len(self.ever_grad) < len(has) and any(h and i not in self.ever_grad
-                                                                for i, h in enumerate(has)):
+        if index == 0 and any(h and i not in self.ever_grad for i, h in enumerate(has)):
             return _grad_norms(params)
         return has, None
 
