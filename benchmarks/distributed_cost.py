@@ -252,8 +252,7 @@ def measure_in_process(blocks: int, block_steps: int, per_rank_batch: int, folde
     # From step 3 of each block (its first steps pay for the switch, and steps 1-2 probe gradients and batch
     # norm once); from step 16 too (after the steps that learn the loop); with blocks of 80 steps or more, from
     # step 40 too: a watcher's first 32 steps read memory every step (then one in 4).
-    starts = ([min(3, block_steps // 4)] + ([LEARNING_STEPS] if block_steps >= 2 * LEARNING_STEPS else [])
-              + ([DENSE_STEPS] if block_steps >= 2 * DENSE_STEPS else []))
+    starts = [min(3, block_steps // 4)] + [s for s in (LEARNING_STEPS, DENSE_STEPS) if block_steps >= 2 * s]
     for skip in starts:
         row: dict = {"blocks": blocks, "block_steps": block_steps, "per_rank_batch": per_rank_batch,
                      "from_step": skip}
